@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv when missing and
+# installs everything: system packages (Apertium, Chromium) when run as root with apt, torch
+# pinned to the CPU build first, then the project with its test extras.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SYSTEM_STAMP := $(VENV)/.system-stamp
+
+.PHONY: demo test install system-deps lint bench clean
+
+install: $(STAMP) $(SYSTEM_STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(SYSTEM_STAMP): scripts/install-system-deps.sh $(VENV)/bin/python
+	bash scripts/install-system-deps.sh
+	touch $(SYSTEM_STAMP)
+
+system-deps: $(SYSTEM_STAMP)
+
+demo: install
+	$(BIN)/aggregator demo
+
+test: install
+	$(BIN)/ruff check aggregator tests bench
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check aggregator tests bench
+	$(BIN)/ruff format --check aggregator tests bench
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) db/*.db db/*.db-*

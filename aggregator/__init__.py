@@ -1,0 +1,3 @@
+"""Cross-language news coverage aggregator."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,287 @@
+"""The `aggregator` command line: parse options, call a stage, print, set the exit code.
+
+Every command takes --feeds (default feeds.yaml) and --db (default db/aggregator.db). Mistakes
+a user can make end in one line on stderr and a non-zero exit; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator import config as config_module
+from aggregator import pipeline, store
+from aggregator.errors import UserError
+from aggregator.timeutil import now_iso
+
+DEFAULT_FEEDS = "feeds.yaml"
+DEFAULT_DB = "db/aggregator.db"
+
+
+def feeds_option(func: Callable) -> Callable:
+    return click.option(
+        "--feeds",
+        "feeds_path",
+        default=DEFAULT_FEEDS,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The feeds.yaml listing sources and settings.",
+    )(func)
+
+
+def db_option(func: Callable) -> Callable:
+    return click.option(
+        "--db",
+        "db_path",
+        default=DEFAULT_DB,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The SQLite database file.",
+    )(func)
+
+
+def user_errors(func: Callable) -> Callable:
+    """Turn UserError into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.OperationalError as exc:
+            if "disk is full" in str(exc) or "disk I/O" in str(exc):
+                raise click.ClickException(f"database write failed: {exc}") from None
+            raise
+
+    return wrapper
+
+
+def load_config(feeds_path: str) -> config_module.Config:
+    return config_module.load(feeds_path)
+
+
+def open_db(db_path: str, config: config_module.Config | None = None) -> sqlite3.Connection:
+    conn = store.connect(db_path)
+    if config is not None:
+        store.sync_feeds(conn, config.feeds, now_iso())
+    return conn
+
+
+class Progress:
+    """A progress line on stderr: items done and items per second (only on a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.count = 0
+        self.started = time.monotonic()
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.count += n
+        if self.enabled:
+            rate = self.count / max(time.monotonic() - self.started, 1e-6)
+            click.echo(f"\r{self.label}: {self.count} items, {rate:.1f}/s   ", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.enabled and self.count:
+            click.echo(err=True)
+
+
+def run_stage_command(name: str, feeds_path: str, db_path: str, **options: Any) -> None:
+    config = load_config(feeds_path)
+    conn = open_db(db_path, config)
+    progress = Progress(name)
+    try:
+        report = pipeline.stage_runner(name)(conn, config, progress=progress, **options)
+    finally:
+        progress.close()
+        conn.close()
+    click.echo(str(report))
+
+
+@click.group()
+@click.version_option(package_name="news-aggregator")
+def cli() -> None:
+    """Cross-language news coverage aggregator.
+
+    Polls news feeds in many languages, translates them into English offline, groups the same
+    story across outlets and languages, and publishes one SQLite file for Datasette.
+    """
+
+
+@cli.command()
+@feeds_option
+@db_option
+@click.option("--force", is_flag=True, help="Poll every feed now, ignoring schedules and backoff.")
+@user_errors
+def poll(feeds_path: str, db_path: str, force: bool) -> None:
+    """Fetch the feeds that are due and store their new articles."""
+    run_stage_command("poll", feeds_path, db_path, force=force)
+
+
+@cli.command()
+@feeds_option
+@db_option
+@click.option("--limit", type=int, default=None, help="Translate at most this many articles.")
+@user_errors
+def translate(feeds_path: str, db_path: str, limit: int | None) -> None:
+    """Translate pending article titles and summaries into English, offline."""
+    run_stage_command("translate", feeds_path, db_path, limit=limit)
+
+
+@cli.command()
+@feeds_option
+@db_option
+@user_errors
+def embed(feeds_path: str, db_path: str) -> None:
+    """Compute sentence embeddings for articles that have none for the current models."""
+    run_stage_command("embed", feeds_path, db_path)
+
+
+@cli.command()
+@feeds_option
+@db_option
+@click.option("--rebuild", is_flag=True, help="Forget all clusters and cluster everything again.")
+@user_errors
+def cluster(feeds_path: str, db_path: str, rebuild: bool) -> None:
+    """Group articles about the same story, across languages, into clusters."""
+    run_stage_command("cluster", feeds_path, db_path, rebuild=rebuild)
+
+
+@cli.command()
+@feeds_option
+@db_option
+@click.option("--loop", is_flag=True, help="Keep running: poll feeds as they fall due.")
+@click.option("--force", is_flag=True, help="Poll every feed now on the first round.")
+@click.option(
+    "--interval",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="With --loop: seconds to sleep between rounds.",
+)
+@user_errors
+def run(feeds_path: str, db_path: str, loop: bool, force: bool, interval: float) -> None:
+    """Run every stage once, in order (poll, translate, embed, cluster)."""
+    config = load_config(feeds_path)
+    conn = open_db(db_path, config)
+    try:
+        while True:
+            for report in pipeline.run_all(conn, config, Progress, poll={"force": force}):
+                click.echo(str(report))
+            if not loop:
+                break
+            force = False
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        conn.close()
+
+
+@cli.group()
+def feeds() -> None:
+    """Check, list and convert the feed list."""
+
+
+@feeds.command("check")
+@feeds_option
+@user_errors
+def feeds_check(feeds_path: str) -> None:
+    """Validate feeds.yaml and report what it contains."""
+    config = load_config(feeds_path)
+    languages = sorted({feed.language for feed in config.feeds if feed.language})
+    undeclared = sum(1 for feed in config.feeds if not feed.language)
+    click.echo(
+        f"{feeds_path}: ok, {len(config.feeds)} feeds in {len(languages)} languages "
+        f"({', '.join(languages)})" + (f", {undeclared} detected per article" if undeclared else "")
+    )
+
+
+@feeds.command("list")
+@feeds_option
+@db_option
+@user_errors
+def feeds_list(feeds_path: str, db_path: str) -> None:
+    """Show every feed with its state, last status and next poll time."""
+    config = load_config(feeds_path)
+    conn = open_db(db_path, config)
+    rows = conn.execute(
+        "SELECT name, language, state, last_status, error_count, next_poll_at FROM feeds "
+        "WHERE active ORDER BY name"
+    ).fetchall()
+    for row in rows:
+        click.echo(
+            f"{row['name']:<32} {row['language'] or '??':<3} {row['state']:<8} "
+            f"{row['last_status'] or 'never polled':<28} errors={row['error_count']} "
+            f"next={row['next_poll_at'] or 'now'}"
+        )
+
+
+@feeds.command("import-opml")
+@feeds_option
+@click.argument("opml_file", type=click.Path(dir_okay=False))
+@click.option("--language", help="ISO 639-1 code for imported feeds that declare none.")
+@click.option("--country", help="ISO 3166-1 alpha-2 code for imported feeds.")
+@user_errors
+def feeds_import_opml(
+    feeds_path: str, opml_file: str, language: str | None, country: str | None
+) -> None:
+    """Add the feeds of an OPML file to feeds.yaml (existing URLs are kept as they are)."""
+    from aggregator import opml
+
+    added = opml.import_into(Path(feeds_path), Path(opml_file), language=language, country=country)
+    click.echo(f"added {added} feeds to {feeds_path}")
+
+
+@feeds.command("export-opml")
+@feeds_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here, not stdout.")
+@user_errors
+def feeds_export_opml(feeds_path: str, output: str | None) -> None:
+    """Write feeds.yaml as an OPML subscription list."""
+    from aggregator import opml
+
+    text = opml.export(load_config(feeds_path))
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
+@user_errors
+def serve(db_path: str, host: str, port: int) -> None:
+    """Browse the database in Datasette with the project's metadata and templates."""
+    from aggregator.publish import serve as serve_module
+
+    if not Path(db_path).exists():
+        raise UserError(f"{db_path}: no database yet (run `aggregator run` or `aggregator demo`)")
+    serve_module.serve(db_path, host=host, port=port)
+
+
+@cli.command()
+@db_option
+@click.option("--no-serve", is_flag=True, help="Stop after building the database.")
+@click.option("--port", default=8001, show_default=True, type=int, help="Datasette's port.")
+@user_errors
+def demo(db_path: str, no_serve: bool, port: int) -> None:
+    """Run the whole pipeline offline on the bundled sample feeds, then serve the result."""
+    from aggregator.demo import run_demo
+
+    run_demo(db_path, serve=not no_serve, port=port, echo=click.echo, progress_factory=Progress)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,76 @@
+"""The pipeline: which stages exist and in which order `aggregator run` runs them.
+
+Each stage module exposes `run(conn, config, *, progress=None, **options) -> StageReport`.
+Adding a stage means one module, one entry in STAGES and one CLI command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aggregator.config import Config
+
+
+@dataclass
+class StageReport:
+    """What one stage did in one run, for the CLI to print and tests to check."""
+
+    stage: str
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        parts = [f"{self.stage}: {self.done} done"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        parts.extend(f"{key} {value}" for key, value in self.details.items())
+        return ", ".join(parts)
+
+
+# (name, module path). Each module has `run(conn, config, *, progress=None, **options)`.
+STAGES: list[tuple[str, str]] = [
+    ("poll", "aggregator.poll.stage"),
+    ("translate", "aggregator.translate.stage"),
+    ("embed", "aggregator.embed"),
+    ("cluster", "aggregator.cluster"),
+]
+
+
+def stage_runner(name: str) -> Callable[..., StageReport]:
+    module = dict(STAGES)[name]
+    return importlib.import_module(module).run
+
+
+def available_stages() -> list[str]:
+    """Stages whose module is present (later issues add modules; `run` runs what exists)."""
+    names = []
+    for name, module in STAGES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        names.append(name)
+    return names
+
+
+def run_all(
+    conn: sqlite3.Connection,
+    config: Config,
+    progress_factory: Callable[[str], Callable[[int], None] | None] | None = None,
+    **options: Any,
+) -> list[StageReport]:
+    reports = []
+    for name in available_stages():
+        progress = progress_factory(name) if progress_factory else None
+        reports.append(stage_runner(name)(conn, config, progress=progress, **options.get(name, {})))
+    return reports

@@ -1,0 +1,57 @@
+"""The shape every pipeline stage has, and the loop that drives one.
+
+A stage asks the database for pending work, processes a batch without touching the database
+(so `process` can later run in a process pool or on another machine), and saves the results in
+one short transaction. Crash anywhere and the next run picks up exactly what is still pending.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+
+class Stage(Protocol):
+    name: str
+
+    def pending(self, conn: sqlite3.Connection, limit: int) -> Sequence[Any]:
+        """Up to `limit` work items not yet done (an empty sequence means finished)."""
+
+    def process(self, batch: Sequence[Any]) -> Sequence[Any]:
+        """Do the work. Pure with respect to the database."""
+
+    def save(self, conn: sqlite3.Connection, results: Sequence[Any]) -> int:
+        """Write results in one transaction; return how many items were completed."""
+
+
+Progress = Callable[[int], None]
+
+
+def run_stage(
+    stage: Stage,
+    conn: sqlite3.Connection,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+    max_batches: int | None = None,
+) -> int:
+    """Drive a stage until it has no pending work. Return the number of items completed.
+
+    A batch that completes nothing (every item failed and stays pending for the next run) ends
+    the loop, so a run never spins on the same failures. Stages order pending work so that items
+    which failed before come last.
+    """
+    done = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batch = stage.pending(conn, batch_size)
+        if not batch:
+            break
+        completed = stage.save(conn, stage.process(batch))
+        done += completed
+        batches += 1
+        if progress is not None:
+            progress(len(batch))
+        if completed == 0:
+            break
+    return done

@@ -1,0 +1,250 @@
+"""The SQLite file: schema, migrations and connections.
+
+The schema is a public interface (documented in the README): people query it directly. Change
+it only by appending a migration to MIGRATIONS; never edit a migration that has shipped.
+`PRAGMA user_version` records how many migrations a database has had.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aggregator.config import Feed
+from aggregator.errors import UserError
+
+# Migration 1: the initial public schema.
+SCHEMA_V1 = """
+CREATE TABLE feeds (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    language TEXT,
+    country TEXT,
+    homepage TEXT,
+    title TEXT,
+    active INTEGER NOT NULL DEFAULT 1,
+    poll_interval_s INTEGER,
+    etag TEXT,
+    last_modified TEXT,
+    content_hash TEXT,
+    last_status TEXT,
+    last_http_status INTEGER,
+    last_fetched_at TEXT,
+    last_success_at TEXT,
+    last_unconditional_at TEXT,
+    error_count INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'backoff', 'dead')),
+    next_poll_at TEXT,
+    ttl_minutes INTEGER,
+    skip_hours TEXT,
+    skip_days TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX idx_feeds_next_poll_at ON feeds(next_poll_at);
+CREATE INDEX idx_feeds_language ON feeds(language);
+CREATE INDEX idx_feeds_country ON feeds(country);
+CREATE INDEX idx_feeds_state ON feeds(state);
+
+CREATE TABLE fetches (
+    id INTEGER PRIMARY KEY,
+    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    fetched_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    http_status INTEGER,
+    error TEXT,
+    new_articles INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER NOT NULL,
+    bytes INTEGER,
+    final_url TEXT
+);
+CREATE INDEX idx_fetches_feed_id ON fetches(feed_id, fetched_at);
+CREATE INDEX idx_fetches_fetched_at ON fetches(fetched_at);
+CREATE INDEX idx_fetches_error ON fetches(error);
+
+CREATE TABLE clusters (
+    id INTEGER PRIMARY KEY,
+    headline_en TEXT,
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    article_count INTEGER NOT NULL DEFAULT 0,
+    language_count INTEGER NOT NULL DEFAULT 0,
+    languages TEXT NOT NULL DEFAULT '[]',
+    countries TEXT NOT NULL DEFAULT '[]',
+    first_language TEXT,
+    first_feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL,
+    first_article_id INTEGER,
+    updated_at TEXT
+);
+CREATE INDEX idx_clusters_last_seen_at ON clusters(last_seen_at);
+CREATE INDEX idx_clusters_first_seen_at ON clusters(first_seen_at);
+CREATE INDEX idx_clusters_language_count ON clusters(language_count, last_seen_at);
+CREATE INDEX idx_clusters_first_language ON clusters(first_language);
+
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY,
+    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    guid TEXT,
+    url TEXT,
+    url_key TEXT,
+    content_hash TEXT NOT NULL,
+    title TEXT,
+    summary TEXT,
+    summary_html TEXT,
+    author TEXT,
+    language TEXT,
+    language_source TEXT NOT NULL,
+    published_at TEXT,
+    fetched_at TEXT NOT NULL,
+    title_en TEXT,
+    summary_en TEXT,
+    translation_backend TEXT,
+    translation_model TEXT,
+    translated_at TEXT,
+    translation_error TEXT,
+    translation_attempts INTEGER NOT NULL DEFAULT 0,
+    cluster_id INTEGER REFERENCES clusters(id) ON DELETE SET NULL
+);
+CREATE UNIQUE INDEX idx_articles_feed_guid ON articles(feed_id, guid) WHERE guid IS NOT NULL;
+CREATE UNIQUE INDEX idx_articles_url_key ON articles(url_key) WHERE url_key IS NOT NULL;
+CREATE UNIQUE INDEX idx_articles_feed_content ON articles(feed_id, content_hash);
+CREATE INDEX idx_articles_published_at ON articles(published_at);
+CREATE INDEX idx_articles_fetched_at ON articles(fetched_at);
+CREATE INDEX idx_articles_language ON articles(language);
+CREATE INDEX idx_articles_cluster_id ON articles(cluster_id);
+CREATE INDEX idx_articles_translation_backend ON articles(translation_backend);
+CREATE INDEX idx_articles_untranslated ON articles(id) WHERE translated_at IS NULL;
+CREATE INDEX idx_articles_unclustered ON articles(id) WHERE cluster_id IS NULL;
+
+CREATE TABLE cluster_languages (
+    cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    language TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    first_article_id INTEGER REFERENCES articles(id) ON DELETE SET NULL,
+    first_feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL,
+    article_count INTEGER NOT NULL,
+    delay_s INTEGER NOT NULL,
+    PRIMARY KEY (cluster_id, language)
+);
+CREATE INDEX idx_cluster_languages_language ON cluster_languages(language, first_seen_at);
+
+CREATE TABLE translation_cache (
+    text_hash TEXT NOT NULL,
+    source_language TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text_en TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (text_hash, source_language, backend, model)
+) WITHOUT ROWID;
+
+CREATE TABLE embeddings (
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    space TEXT NOT NULL,
+    model TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    embedded_at TEXT NOT NULL,
+    PRIMARY KEY (article_id, space)
+);
+CREATE INDEX idx_embeddings_model ON embeddings(space, model);
+"""
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _script(sql: str) -> Migration:
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return apply
+
+
+MIGRATIONS: list[Migration] = [_script(SCHEMA_V1)]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations, each in its own transaction. Return the new version."""
+    version = schema_version(conn)
+    if version > len(MIGRATIONS):
+        raise UserError(
+            f"database schema version {version} is newer than this program knows "
+            f"({len(MIGRATIONS)}); upgrade the aggregator"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        with transaction(conn):
+            MIGRATIONS[number](conn)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+    return schema_version(conn)
+
+
+def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite3.Connection:
+    """Open the database in WAL mode (readers never block the writer) and bring it up to date."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create database folder {path.parent}: {exc.strerror}") from None
+    try:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if migrate_schema:
+            migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"cannot open database {path}: {exc}") from None
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A short write transaction: all of it lands, or none of it.
+
+    BEGIN IMMEDIATE takes the write lock up front, so a concurrent writer waits on busy_timeout
+    instead of failing halfway with "database is locked".
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def sync_feeds(conn: sqlite3.Connection, feeds: Iterable[Feed], now: str) -> None:
+    """Make the feeds table match feeds.yaml: add new feeds, update names and metadata, and
+    mark feeds no longer listed as inactive (their articles and history stay)."""
+    feeds = list(feeds)
+    with transaction(conn):
+        for feed in feeds:
+            conn.execute(
+                """
+                INSERT INTO feeds (url, name, language, country, homepage, poll_interval_s,
+                                   active, added_at)
+                VALUES (?, ?, ?, ?, ?, ?, 1, ?)
+                ON CONFLICT(url) DO UPDATE SET
+                    name = excluded.name, language = excluded.language,
+                    country = excluded.country, homepage = excluded.homepage,
+                    poll_interval_s = excluded.poll_interval_s, active = 1
+                """,
+                (feed.url, feed.name, feed.language, feed.country, feed.homepage,
+                 feed.poll_interval_s, now),
+            )
+        listed = [feed.url for feed in feeds]
+        conn.execute(
+            f"UPDATE feeds SET active = 0 WHERE url NOT IN ({','.join('?' * len(listed))})",
+            listed,
+        )
