@@ -1,0 +1,88 @@
+from click.testing import CliRunner
+
+from aggregator import config
+from aggregator.cli import cli
+
+OPML = """<?xml version="1.0"?>
+<opml version="2.0"><head><title>mine</title></head><body>
+  <outline text="News">
+    <outline type="rss" text="Le Exemple" xmlUrl="https://example.fr/rss.xml"
+             htmlUrl="https://example.fr/" language="fr-FR"/>
+    <outline type="rss" title="Beispiel" xmlUrl="https://example.de/feed"/>
+    <outline type="rss" text="Already there" xmlUrl="https://example.org/rss"/>
+  </outline>
+</body></opml>
+"""
+
+FEEDS = """# my sources, hand-curated
+settings:
+  timeout_s: 10   # slow servers
+feeds:
+  - url: https://example.org/rss
+    name: Example
+    language: en
+"""
+
+
+def test_import_adds_new_feeds_and_keeps_comments(tmp_path):
+    feeds, opml = tmp_path / "feeds.yaml", tmp_path / "subs.opml"
+    feeds.write_text(FEEDS)
+    opml.write_text(OPML)
+    result = CliRunner().invoke(
+        cli, ["feeds", "import-opml", "--feeds", str(feeds), str(opml), "--country", "FR"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "added 2 feeds" in result.output
+    text = feeds.read_text()
+    assert "# my sources, hand-curated" in text and "# slow servers" in text
+    loaded = config.load(feeds)
+    assert [f.url for f in loaded.feeds] == [
+        "https://example.org/rss",
+        "https://example.fr/rss.xml",
+        "https://example.de/feed",
+    ]
+    assert loaded.feeds[1].language == "fr" and loaded.feeds[1].country == "FR"
+    assert loaded.feeds[1].homepage == "https://example.fr/"
+    assert loaded.feeds[2].language is None and loaded.feeds[2].name == "Beispiel"
+
+
+def test_import_that_would_make_feeds_invalid_writes_nothing(tmp_path):
+    feeds, opml = tmp_path / "feeds.yaml", tmp_path / "subs.opml"
+    feeds.write_text(FEEDS)
+    opml.write_text(OPML.replace('language="fr-FR"', 'language="xx-YY"'))
+    result = CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(feeds), str(opml)])
+    assert result.exit_code == 1
+    assert "language 'xx' is not an ISO 639-1 code" in result.output
+    assert feeds.read_text() == FEEDS
+
+
+def test_import_rejects_entity_bombs_and_non_opml(tmp_path):
+    feeds, opml = tmp_path / "feeds.yaml", tmp_path / "subs.opml"
+    feeds.write_text(FEEDS)
+    opml.write_text(
+        '<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
+        "<opml><body><outline text='&b;' xmlUrl='https://x.org/'/></body></opml>"
+    )
+    result = CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(feeds), str(opml)])
+    assert result.exit_code == 1 and "not a valid OPML file" in result.output
+    opml.write_text("<rss/>")
+    result = CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(feeds), str(opml)])
+    assert "not an OPML file (root element is <rss>)" in result.output
+    assert feeds.read_text() == FEEDS
+
+
+def test_export_round_trips_through_import(tmp_path):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        FEEDS + "  - {url: 'https://example.fr/rss', name: 'Le Exemple & Cie', language: fr}\n"
+    )
+    out = tmp_path / "out.opml"
+    result = CliRunner().invoke(cli, ["feeds", "export-opml", "--feeds", str(feeds), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("feeds: []\n")
+    CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(empty), str(out)])
+    assert [(f.url, f.name, f.language) for f in config.load(empty).feeds] == [
+        ("https://example.org/rss", "Example", "en"),
+        ("https://example.fr/rss", "Le Exemple & Cie", "fr"),
+    ]
