@@ -14,7 +14,10 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 PUBLIC_TABLES = ["feeds", "fetches", "articles", "clusters", "cluster_languages"]
 
 
-def command_paths(group: click.Group, prefix: str = "aggregator") -> list[tuple[str, click.Command]]:
+Commands = list[tuple[str, click.Command]]
+
+
+def command_paths(group: click.Group, prefix: str = "aggregator") -> Commands:
     paths = []
     for name, command in sorted(group.commands.items()):
         path = f"{prefix} {name}"
@@ -57,9 +60,9 @@ def test_every_public_column_is_documented(table):
 def setting_names(cls: type, prefix: str = "") -> list[str]:
     names = []
     for spec in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(spec.default_factory if spec.default_factory is not
-                                    dataclasses.MISSING else None):
-            names.extend(setting_names(spec.default_factory, f"{prefix}{spec.name}."))
+        factory = spec.default_factory
+        if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
+            names.extend(setting_names(factory, f"{prefix}{spec.name}."))
         else:
             names.append(prefix + spec.name)
     return names
