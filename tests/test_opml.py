@@ -77,7 +77,8 @@ def test_export_round_trips_through_import(tmp_path):
         FEEDS + "  - {url: 'https://example.fr/rss', name: 'Le Exemple & Cie', language: fr}\n"
     )
     out = tmp_path / "out.opml"
-    result = CliRunner().invoke(cli, ["feeds", "export-opml", "--feeds", str(feeds), "-o", str(out)])
+    args = ["feeds", "export-opml", "--feeds", str(feeds), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     empty = tmp_path / "empty.yaml"
     empty.write_text("feeds: []\n")
