@@ -257,6 +257,89 @@ def feeds_export_opml(feeds_path: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@cli.group()
+def models() -> None:
+    """Install, list and remove offline translation models (Argos Translate)."""
+
+
+def existing_db(db_path: str) -> sqlite3.Connection | None:
+    return open_db(db_path) if Path(db_path).exists() else None
+
+
+@models.command("list")
+@feeds_option
+@db_option
+@user_errors
+def models_list(feeds_path: str, db_path: str) -> None:
+    """Show installed models and which languages of the feeds still lack one."""
+    from aggregator.translate import models as argos_models
+
+    for line in argos_models.describe(load_config(feeds_path), existing_db(db_path)):
+        click.echo(line)
+
+
+@models.command("install")
+@feeds_option
+@db_option
+@click.argument("languages", nargs=-1)
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Install this .argosmodel file instead of downloading (offline); repeatable.",
+)
+@user_errors
+def models_install(
+    feeds_path: str, db_path: str, languages: tuple[str, ...], files: tuple[str, ...]
+) -> None:
+    """Install models into English: LANG... from the package index, or --file PATH offline."""
+    from aggregator.translate import models as argos_models
+
+    settings = load_config(feeds_path).settings.translation
+    installed = argos_models.install(settings, list(languages), [Path(f) for f in files],
+                                     progress=DownloadBar)
+    waiting = argos_models.waiting_counts(existing_db(db_path))
+    for model in installed:
+        note = waiting.get(model.from_code)
+        click.echo(
+            f"installed {model.from_code}→{model.to_code} {model.version} in {model.path}"
+            + (f"; {note} waiting articles will be translated on the next run" if note else "")
+        )
+
+
+@models.command("remove")
+@feeds_option
+@db_option
+@click.argument("languages", nargs=-1, required=True)
+@user_errors
+def models_remove(feeds_path: str, db_path: str, languages: tuple[str, ...]) -> None:
+    """Remove the models for these source languages (stored translations stay)."""
+    from aggregator.translate import models as argos_models
+
+    settings = load_config(feeds_path).settings.translation
+    for model in argos_models.remove(argos_models.models_dir(settings), list(languages)):
+        click.echo(f"removed {model.from_code}→{model.to_code} {model.version}")
+
+
+class DownloadBar:
+    """A download progress bar on stderr for one model."""
+
+    def __init__(self, language: str, entry: dict[str, Any]) -> None:
+        self.label = f"{language}→en {entry.get('package_version', '')}"
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+        if total is not None and done >= total:
+            self.bar.__exit__(None, None, None)
+
+
 @cli.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -264,10 +347,10 @@ def feeds_export_opml(feeds_path: str, output: str | None) -> None:
 @user_errors
 def serve(db_path: str, host: str, port: int) -> None:
     """Browse the database in Datasette with the project's metadata and templates."""
-    from aggregator.publish import serve as serve_module
-
     if not Path(db_path).exists():
         raise UserError(f"{db_path}: no database yet (run `aggregator run` or `aggregator demo`)")
+    from aggregator.publish import serve as serve_module
+
     serve_module.serve(db_path, host=host, port=port)
 
 
