@@ -323,21 +323,22 @@ def models_remove(feeds_path: str, db_path: str, languages: tuple[str, ...]) -> 
 
 
 class DownloadBar:
-    """A download progress bar on stderr for one model."""
+    """A progress bar on stderr for one model download."""
 
     def __init__(self, language: str, entry: dict[str, Any]) -> None:
-        self.label = f"{language}→en {entry.get('package_version', '')}"
+        self.label = f"downloading {language}→en {entry.get('package_version', '')}"
         self.bar: Any = None
         self.done = 0
 
-    def __call__(self, done: int, total: int | None) -> None:
+    def update(self, done: int, total: int | None) -> None:
         if self.bar is None:
             self.bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr)
-            self.bar.__enter__()
         self.bar.update(done - self.done)
         self.done = done
-        if total is not None and done >= total:
-            self.bar.__exit__(None, None, None)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
 
 
 @cli.command()

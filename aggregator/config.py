@@ -18,7 +18,15 @@ from aggregator.errors import ConfigError
 
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
-TRANSLATION_BACKENDS = ("argos", "apertium")
+
+
+def translation_backends() -> tuple[str, ...]:
+    """Names of the translation backends: one module each in aggregator/translate (imported
+    on first use, since they import this module)."""
+    from aggregator.translate.base import backend_names
+
+    return backend_names()
+
 
 # ISO 639-1 codes, so a typo such as "fe" or "eng" is caught before any work is done.
 ISO_639_1 = frozenset(
@@ -40,10 +48,17 @@ class TranslationSettings:
     per_language: dict[str, tuple[str, ...]] = field(default_factory=dict)
     models_dir: str = "models/argos"
     index_url: str = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/index.json"
-    max_chars: int = 1200
-    inter_threads: int = 1
-    intra_threads: int = 0
-    batch_size: int = 32
+    max_chars: int = 1200  # longer texts are cut at a sentence boundary before translation
+    inter_threads: int = 1  # CTranslate2: batches translated in parallel
+    intra_threads: int = 0  # CTranslate2: threads per batch (0: its default)
+    batch_size: int = 32  # CTranslate2: sentences per batch
+    beam_size: int = 4  # CTranslate2 beam search width (argostranslate's default; 1 is greedy)
+    articles_per_batch: int = 256  # articles per stage batch, each saved in one transaction
+
+    def __post_init__(self) -> None:
+        for name in ("max_chars", "inter_threads", "batch_size", "beam_size", "articles_per_batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"settings: translation: {name} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -244,13 +259,12 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
 
 
 def _backend_list(value: Any, where: str) -> tuple[str, ...]:
+    known = translation_backends()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: must be a list of backends from {TRANSLATION_BACKENDS}")
+        raise ConfigError(f"{where}: must be a list of backends from {known}")
     for item in value:
-        if item not in TRANSLATION_BACKENDS:
-            raise ConfigError(
-                f"{where}: unknown backend {item!r} (choose from {', '.join(TRANSLATION_BACKENDS)})"
-            )
+        if item not in known:
+            raise ConfigError(f"{where}: unknown backend {item!r} (choose from {', '.join(known)})")
     return tuple(value)

@@ -1,0 +1,123 @@
+"""Argos Translate: OpenNMT models run by CTranslate2, the primary backend.
+
+Packages are loaded with argostranslate's own `Package` (metadata, SentencePiece or BPE
+tokenizer) and translated with the same CTranslate2 options as argostranslate's
+`apply_packaged_translation`, with two differences that matter offline and for speed: sentences
+are split by `segment.py` (argostranslate's MiniSBD/Stanza splitters download models), and the
+sentences of a whole batch of texts go to CTranslate2 in one `translate_batch` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aggregator.translate import models, segment
+from aggregator.translate.base import Backend, BackendError, register
+
+LENGTH_PENALTY = 0.2  # argostranslate's value
+
+
+def max_decoding_length(tokens: list[list[str]]) -> int:
+    """A cap on output length: a translation far longer than its source is a runaway
+    repetition, not a translation (CTranslate2's default cap is 256 tokens per sentence)."""
+    return min(256, 2 * max(len(t) for t in tokens) + 16)
+
+
+@dataclass
+class _Loaded:
+    package: Any  # argostranslate.package.Package
+    translator: Any  # ctranslate2.Translator
+
+
+@register
+class ArgosBackend(Backend):
+    name = "argos"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._installed: dict[str, models.InstalledModel] | None = None
+        self._loaded: dict[str, _Loaded | BackendError] = {}
+
+    def _models(self) -> dict[str, models.InstalledModel]:
+        if self._installed is None:
+            self._installed = {m.from_code: m for m in models.installed(self.models_dir)}
+        return self._installed
+
+    def languages(self) -> set[str]:
+        return set(self._models())
+
+    def model_id(self, source_lang: str) -> str:
+        return self._models()[source_lang].model_id
+
+    def translate(self, texts: list[str], source_lang: str) -> list[str]:
+        loaded = self._load(source_lang)
+        sentences, owners = [], []
+        for index, text in enumerate(texts):
+            for sentence in segment.split_sentences(text):
+                sentences.append(sentence)
+                owners.append(index)
+        try:
+            translated = self._translate_sentences(loaded, sentences)
+        except Exception as exc:  # CTranslate2 and tokenizers raise plain RuntimeErrors
+            raise BackendError(f"argos {source_lang}: {type(exc).__name__}: {exc}") from exc
+        joined: list[list[str]] = [[] for _ in texts]
+        for owner, sentence in zip(owners, translated, strict=True):
+            joined[owner].append(sentence)
+        return [" ".join(parts) for parts in joined]
+
+    def _translate_sentences(self, loaded: _Loaded, sentences: list[str]) -> list[str]:
+        if not sentences:
+            return []
+        package = loaded.package
+        tokens = [package.tokenizer.encode(sentence) for sentence in sentences]
+        prefix = [[package.target_prefix]] * len(tokens) if package.target_prefix else None
+        results = loaded.translator.translate_batch(
+            tokens,
+            target_prefix=prefix,
+            replace_unknowns=True,
+            max_batch_size=self.settings.batch_size,
+            batch_type="examples",
+            beam_size=self.settings.beam_size,
+            num_hypotheses=1,
+            length_penalty=LENGTH_PENALTY,
+            max_decoding_length=max_decoding_length(tokens),
+        )
+        return [self._decode(package, result.hypotheses[0]) for result in results]
+
+    @staticmethod
+    def _decode(package: Any, tokens: list[str]) -> str:
+        value = package.tokenizer.decode(tokens)
+        if package.target_prefix and value.startswith(package.target_prefix):
+            value = value[len(package.target_prefix) :]
+        return value.strip()
+
+    def _load(self, source_lang: str) -> _Loaded:
+        """Load a model once; a model that fails to load fails fast for the rest of the run."""
+        loaded = self._loaded.get(source_lang)
+        if loaded is None:
+            loaded = self._loaded[source_lang] = self._try_load(source_lang)
+        if isinstance(loaded, BackendError):
+            raise loaded
+        return loaded
+
+    def _try_load(self, source_lang: str) -> _Loaded | BackendError:
+        model = self._models().get(source_lang)
+        if model is None:
+            return BackendError(f"argos: no model installed for {source_lang}")
+        try:
+            import ctranslate2
+
+            package = models.argos_package(self.models_dir).Package(model.path)
+            translator = ctranslate2.Translator(
+                str(model.path / "model"),
+                device="cpu",
+                inter_threads=self.settings.inter_threads,
+                intra_threads=self.settings.intra_threads,
+            )
+        except Exception as exc:
+            return BackendError(f"argos {source_lang}: cannot load {model.path.name}: {exc}")
+        return _Loaded(package, translator)
+
+    def close(self) -> None:
+        self._loaded.clear()

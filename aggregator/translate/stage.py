@@ -1,0 +1,330 @@
+"""The translation stage: pending articles → English titles and summaries.
+
+Two passes per run, titles first, so that a short or interrupted run leaves every pending
+article with at least an English title: the title pass fills `title_en` and the provenance
+columns (`translated_at` stays NULL while the summary is pending); the summary pass fills
+`summary_en` and sets `translated_at`. English articles are copied, articles in a language
+no backend covers are marked `none:no-model-for-LANG` (and re-opened once a model covers it).
+Texts go through the cache first; only misses reach a backend, grouped per language.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aggregator.config import Config, TranslationSettings
+from aggregator.pipeline import StageReport
+from aggregator.stage import Progress, run_stage
+from aggregator.store import transaction
+from aggregator.timeutil import now_iso
+from aggregator.translate import cache, segment
+from aggregator.translate.base import Backend, BackendError, create_backends
+from aggregator.translate.models import models_dir
+from aggregator.translate.routing import COPY, NO_MODEL, Route, Router
+
+TITLE, SUMMARY = "title", "summary"
+PASS_NAMES = {TITLE: "titles", SUMMARY: "summaries"}
+ELLIPSIS = " …"  # appended to the English text of a summary that was truncated
+MAX_ERROR_CHARS = 500
+
+
+@dataclass
+class Source:
+    """One text to render in English: the prepared original and, if known, its translation."""
+
+    text: str
+    truncated: bool
+    cached: str | None = None
+
+
+@dataclass
+class Item:
+    article_id: int
+    language: str | None
+    route: Route
+    finishes: bool  # completes the article (sets translated_at)
+    sources: dict[str, Source | None] = field(default_factory=dict)  # None: no text
+
+
+@dataclass
+class Result:
+    item: Item
+    english: dict[str, str | None] = field(default_factory=dict)
+    error: str | None = None
+    fresh: dict[cache.Key, str] = field(default_factory=dict)  # new translations to cache
+    cached: int = 0
+
+
+class TranslateStage:
+    """One pass (titles or summaries) in the shape of `aggregator.stage.Stage`."""
+
+    def __init__(
+        self, phase: str, router: Router, settings: TranslationSettings, limit: int | None
+    ) -> None:
+        self.name = f"translate {PASS_NAMES[phase]}"
+        self.phase = phase
+        self.router = router
+        self.settings = settings
+        self.remaining = limit
+        self.failed_ids: set[int] = set()  # not retried within the run that saw them fail
+        self.stats: Counter[str] = Counter()
+
+    # -- pending: read the next articles of this pass, with their cached translations -------
+    def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
+        if self.remaining is not None:
+            limit = min(limit, self.remaining)
+            if limit <= 0:
+                return []
+        in_title_pass = "IS NULL" if self.phase == TITLE else "IS NOT NULL"
+        rows = conn.execute(
+            f"""
+            SELECT a.id, a.language, a.title, a.summary, a.translation_model, f.url AS feed_url
+            FROM articles a JOIN feeds f ON f.id = a.feed_id
+            WHERE a.translated_at IS NULL AND a.translation_backend {in_title_pass}
+              AND a.id NOT IN (SELECT value FROM json_each(?))
+            ORDER BY a.translation_attempts, a.id
+            LIMIT ?
+            """,
+            (_json_ids(self.failed_ids), limit),
+        ).fetchall()
+        if self.remaining is not None:
+            self.remaining -= len(rows)
+        items = [self._item(row) for row in rows]
+        self._attach_cached(conn, items)
+        return items
+
+    def _item(self, row: sqlite3.Row) -> Item:
+        route = self.router.route(row["language"], row["feed_url"])
+        item = Item(row["id"], row["language"], route, finishes=True)
+        if not route.translates:
+            copy = route.backend == COPY
+            item.sources = {
+                TITLE: _copy_source(row["title"]) if copy else None,
+                SUMMARY: _copy_source(row["summary"]) if copy else None,
+            }
+            return item
+        summary = self._prepare(row["summary"])
+        if self.phase == TITLE:
+            item.sources[TITLE] = self._prepare(row["title"])
+            item.finishes = summary is None
+        else:
+            item.sources[SUMMARY] = summary
+            if row["translation_model"] != route.model:
+                # The model changed since the title pass: redo the title for consistent provenance.
+                item.sources[TITLE] = self._prepare(row["title"])
+        return item
+
+    def _prepare(self, text: str | None) -> Source | None:
+        if not text or not segment.normalize(text):
+            return None
+        prepared, truncated = segment.truncate(text, self.settings.max_chars)
+        return Source(prepared, truncated)
+
+    def _attach_cached(self, conn: sqlite3.Connection, items: list[Item]) -> None:
+        keys = {
+            (item.article_id, name): _key(item, source)
+            for item in items if item.route.translates
+            for name, source in item.sources.items() if source is not None
+        }
+        found = cache.lookup(conn, keys.values())
+        for item in items:
+            for name, source in item.sources.items():
+                if source is not None and (item.article_id, name) in keys:
+                    source.cached = found.get(keys[(item.article_id, name)])
+
+    # -- process: translate cache misses, grouped per backend and language (no database) ----
+    def process(self, batch: Sequence[Item]) -> list[Result]:
+        results = [Result(item) for item in batch]
+        wanted: dict[tuple[str, str], dict[str, list[tuple[Result, str]]]] = {}
+        for result in results:
+            item = result.item
+            for name, source in item.sources.items():
+                if source is None:
+                    result.english[name] = None
+                elif not item.route.translates:
+                    result.english[name] = source.text
+                elif source.cached is not None:
+                    result.english[name] = _finish(source.cached, source)
+                    result.cached += 1
+                else:
+                    group = wanted.setdefault((item.route.backend, str(item.language)), {})
+                    group.setdefault(source.text, []).append((result, name))
+        for (backend_name, language), texts in wanted.items():
+            translations = self._translate(backend_name, language, list(texts))
+            for text, outcome in translations.items():
+                for result, name in texts[text]:
+                    self._apply(result, name, text, outcome)
+        return results
+
+    def _apply(self, result: Result, name: str, text: str, outcome: str | Exception) -> None:
+        if isinstance(outcome, Exception):
+            result.error = f"{name}: {outcome}"[:MAX_ERROR_CHARS]
+            return
+        source = result.item.sources[name]
+        assert source is not None
+        result.english[name] = _finish(outcome, source)
+        result.fresh[_key(result.item, source)] = outcome
+
+    def _translate(
+        self, backend_name: str, language: str, texts: list[str]
+    ) -> dict[str, str | Exception]:
+        """Translate as one batch; if that fails, text by text, so one bad text fails alone."""
+        backend = self.router.backends[backend_name]
+        try:
+            return dict(zip(texts, _checked(backend, texts, language), strict=True))
+        except Exception as exc:
+            if len(texts) == 1:
+                return {texts[0]: exc}
+        outcomes: dict[str, str | Exception] = {}
+        for text in texts:
+            try:
+                outcomes[text] = _checked(backend, [text], language)[0]
+            except Exception as exc:
+                outcomes[text] = exc
+        return outcomes
+
+    # -- save: one transaction per batch ------------------------------------------------------
+    def save(self, conn: sqlite3.Connection, results: Sequence[Result]) -> int:
+        now = now_iso()
+        fresh: dict[cache.Key, str] = {}
+        with transaction(conn):
+            for result in results:
+                if result.error is not None:
+                    _save_failure(conn, result)
+                    self.failed_ids.add(result.item.article_id)
+                else:
+                    _save_success(conn, result, now)
+                    fresh.update(result.fresh)
+            cache.store(conn, fresh, now)
+        self._count(results, len(fresh))
+        return sum(1 for result in results if result.error is None)
+
+    def _count(self, results: Sequence[Result], translated: int) -> None:
+        for result in results:
+            item = result.item
+            if result.error is not None:
+                self.stats["failed"] += 1
+                continue
+            self.stats[PASS_NAMES[self.phase]] += 1
+            self.stats["cached"] += result.cached
+            self.stats["finished"] += item.finishes
+            if item.route.backend.startswith(NO_MODEL):
+                self.stats[item.route.backend.removeprefix("none:")] += 1
+            elif not item.route.translates:
+                self.stats[item.route.backend] += 1
+        self.stats["translated"] += translated
+
+
+def _copy_source(text: str | None) -> Source | None:
+    """English originals are stored as they are (no truncation: nothing is translated)."""
+    return Source(text, False) if text and text.strip() else None
+
+
+def _key(item: Item, source: Source) -> cache.Key:
+    assert item.route.model is not None and item.language is not None
+    return cache.key(source.text, item.language, item.route.backend, item.route.model)
+
+
+def _finish(english: str, source: Source) -> str:
+    return english + ELLIPSIS if source.truncated else english
+
+
+def _checked(backend: Backend, texts: list[str], language: str) -> list[str]:
+    out = backend.translate(texts, language)
+    if len(out) != len(texts):
+        raise BackendError(f"{backend.name}: {len(out)} translations for {len(texts)} texts")
+    empty = [text for text, english in zip(texts, out, strict=True) if not english.strip()]
+    if empty:
+        raise BackendError(f"{backend.name}: empty translation for {empty[0][:60]!r}")
+    return out
+
+
+def _save_failure(conn: sqlite3.Connection, result: Result) -> None:
+    conn.execute(
+        "UPDATE articles SET translation_error = ?, "
+        "translation_attempts = translation_attempts + 1 WHERE id = ?",
+        (result.error, result.item.article_id),
+    )
+
+
+def _save_success(conn: sqlite3.Connection, result: Result, now: str) -> None:
+    item = result.item
+    columns = {f"{name}_en": value for name, value in result.english.items()}
+    columns |= {
+        "translation_backend": item.route.backend,
+        "translation_model": item.route.model,
+        "translation_error": None,
+        "translated_at": now if item.finishes else None,
+    }
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    conn.execute(
+        f"UPDATE articles SET {assignments} WHERE id = ?", [*columns.values(), item.article_id]
+    )
+
+
+def _json_ids(ids: set[int]) -> str:
+    return "[" + ",".join(str(i) for i in sorted(ids)) + "]"
+
+
+def reopen_covered(conn: sqlite3.Connection, languages: set[str]) -> int:
+    """Articles left untranslated for want of a model become pending once one covers them."""
+    if not languages:
+        return 0
+    with transaction(conn):
+        cursor = conn.execute(
+            "UPDATE articles SET translated_at = NULL, translation_backend = NULL, "
+            "translation_model = NULL WHERE translation_backend LIKE 'none:no-model-for-%' "
+            "AND language IN (SELECT value FROM json_each(?))",
+            (_json_strings(languages),),
+        )
+    return cursor.rowcount
+
+
+def _json_strings(values: set[str]) -> str:
+    return json.dumps(sorted(values))
+
+
+def run(
+    conn: sqlite3.Connection,
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    limit: int | None = None,
+) -> StageReport:
+    """Translate pending articles: titles first, then summaries; `limit` caps each pass."""
+    settings = config.settings.translation
+    backends = create_backends(settings, models_dir(settings))
+    try:
+        router = Router(backends, settings, config.feeds)
+        reopened = reopen_covered(conn, router.covered())
+        stats: Counter[str] = Counter()
+        for phase in (TITLE, SUMMARY):
+            stage = TranslateStage(phase, router, settings, limit)
+            run_stage(stage, conn, settings.articles_per_batch, progress)
+            stats += stage.stats
+    finally:
+        for backend in backends.values():
+            backend.close()
+    return _report(stats, reopened)
+
+
+def _report(stats: Counter[str], reopened: int) -> StageReport:
+    details: dict[str, object] = {
+        "titles": stats["titles"],
+        "summaries": stats["summaries"],
+        "translated": stats["translated"],
+        "cached": stats["cached"],
+    }
+    for key, label in (("copy", "copied (English)"), ("unknown-language", "unknown language")):
+        if stats[key]:
+            details[label] = stats[key]
+    missing = sorted(k.removeprefix("no-model-for-") for k in stats if k.startswith("no-model-"))
+    if missing:
+        details["no model for"] = " ".join(missing) + " (see `aggregator models list`)"
+    if reopened:
+        details["reopened"] = reopened
+    return StageReport("translate", done=stats["finished"], failed=stats["failed"], details=details)
