@@ -1,0 +1,225 @@
+"""Feed bytes → normalised entries (feedparser does the XML, encodings and date formats).
+
+Everything an entry says is untrusted: text is sanitised, links must be http(s), dates must be
+plausible, and languages are normalised to ISO 639-1 with how they were obtained.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree.ElementTree import ParseError
+from xml.sax import SAXParseException
+
+import defusedxml.ElementTree as SafeXML
+import feedparser
+from defusedxml import DefusedXmlException
+
+from aggregator import language, sanitize
+from aggregator.poll import dedupe, schedule
+from aggregator.timeutil import to_iso
+
+EARLIEST = datetime(1991, 1, 1, tzinfo=UTC)  # before the web: a generator's zero date, not news
+FUTURE_SLACK = timedelta(days=2)
+
+
+class NotAFeed(Exception):
+    """The body is not a feed at all (an HTML page, an empty or broken document)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    guid: str | None
+    url: str | None
+    url_key: str | None
+    content_hash: str
+    title: str | None
+    summary: str | None
+    summary_html: str | None
+    author: str | None
+    language: str | None
+    language_source: str  # 'config', 'entry', 'feed', 'detected' or 'undetermined'
+    published_at: str | None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str | None
+    language: str | None  # what the feed itself declares (normalised)
+    entries: list[Entry]
+    problem: str | None  # what was wrong with a feed whose entries were still kept
+    ttl_minutes: int | None
+    skip_hours: frozenset[int]
+    skip_days: frozenset[int]
+
+
+def parse(
+    body: bytes,
+    *,
+    url: str,
+    headers: dict[str, str] | None = None,
+    config_language: str | None = None,
+    now: datetime,
+) -> ParsedFeed:
+    """Parse a fetched body. Charset comes from the HTTP Content-Type and the XML declaration,
+    as feedparser resolves them. Raise NotAFeed when nothing usable is in it."""
+    response_headers = {name.lower(): value for name, value in (headers or {}).items()}
+    response_headers["content-location"] = url  # base for relative links: where we fetched it
+    parsed = feedparser.parse(body, response_headers=response_headers)
+    problem = _problem(parsed)
+    if not parsed.entries and (problem or not parsed.get("version")):
+        raise NotAFeed(f"not a feed: {problem or 'no feed elements found'}")
+    feed_language = language.normalise(parsed.feed.get("language"))
+    entries = []
+    for raw in parsed.entries:
+        entry = _entry(raw, url, config_language, feed_language, now)
+        if entry is not None:
+            entries.append(entry)
+    hours, days = _skips(body)
+    return ParsedFeed(
+        title=sanitize.to_text(parsed.feed.get("title")) or None,
+        language=feed_language,
+        entries=entries,
+        problem=problem,
+        ttl_minutes=_positive_int(parsed.feed.get("ttl")),
+        skip_hours=hours,
+        skip_days=days,
+    )
+
+
+def _problem(parsed: Any) -> str | None:
+    if not parsed.get("bozo"):
+        return None
+    exc = parsed.get("bozo_exception")
+    if isinstance(exc, SAXParseException):
+        return f"malformed XML: {exc.getMessage()} at line {exc.getLineNumber()}"
+    if isinstance(exc, feedparser.CharacterEncodingOverride):
+        return f"declared encoding was wrong, read as {parsed.get('encoding')}"
+    return str(exc) if exc else "malformed feed"
+
+
+def _entry(
+    raw: Any, base: str, config_language: str | None, feed_language: str | None, now: datetime
+) -> Entry | None:
+    title = sanitize.to_text(raw.get("title")) or None
+    markup = _summary_markup(raw)
+    summary = sanitize.to_text(markup) or None
+    url = _link(raw, base)
+    if not (title or summary or url):
+        return None  # nothing a reader could see or follow
+    lang, source = _language(raw, title, summary, config_language, feed_language)
+    guid = (raw.get("id") or "").strip() or None
+    return Entry(
+        guid=guid,
+        url=url,
+        url_key=dedupe.url_key(url),
+        content_hash=dedupe.content_hash(title, summary or dedupe.url_key(url)),
+        title=title,
+        summary=summary,
+        summary_html=sanitize.clean_html(markup, base),
+        author=sanitize.to_text(raw.get("author")) or None,
+        language=lang,
+        language_source=source,
+        published_at=_published(raw, now),
+    )
+
+
+def _summary_markup(raw: Any) -> str | None:
+    """The entry's summary, else its first content block (feeds that only send full text)."""
+    if raw.get("summary"):
+        return raw["summary"]
+    for content in raw.get("content") or []:
+        if content.get("value"):
+            return content["value"]
+    return None
+
+
+def _link(raw: Any, base: str) -> str | None:
+    """The entry's http(s) link. A link feedparser derived from the GUID counts only when it is
+    already absolute: a relative Atom id is not a page."""
+    for link in raw.get("links") or []:
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return dedupe.http_url(link["href"], base)
+    return dedupe.http_url(raw.get("link"))
+
+
+def _language(
+    raw: Any,
+    title: str | None,
+    summary: str | None,
+    config_language: str | None,
+    feed_language: str | None,
+) -> tuple[str | None, str]:
+    """feeds.yaml wins, then what the entry itself declares, then the feed, then detection."""
+    if config_language:
+        return config_language, "config"
+    declared = _entry_language(raw)
+    if declared and declared != feed_language:
+        return declared, "entry"
+    if feed_language:
+        return feed_language, "feed"
+    if declared:
+        return declared, "entry"
+    detected = language.detect(" ".join(part for part in (title, summary) if part))
+    return (detected, "detected") if detected else (None, "undetermined")
+
+
+def _entry_language(raw: Any) -> str | None:
+    """dc:language on the item, or xml:lang on the entry's title or summary."""
+    for value in (
+        raw.get("language"),
+        (raw.get("title_detail") or {}).get("language"),
+        (raw.get("summary_detail") or {}).get("language"),
+    ):
+        code = language.normalise(value)
+        if code:
+            return code
+    return None
+
+
+def _published(raw: Any, now: datetime) -> str | None:
+    """Published (else updated) time as ISO UTC; None when missing or implausible."""
+    for key in ("published_parsed", "updated_parsed"):
+        parsed: time.struct_time | None = raw.get(key)
+        if parsed is None:
+            continue
+        try:
+            moment = datetime(*parsed[:6], tzinfo=UTC)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if EARLIEST <= moment <= now + FUTURE_SLACK:
+            return to_iso(moment)
+    return None
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _skips(body: bytes) -> tuple[frozenset[int], frozenset[int]]:
+    """<skipHours>/<skipDays> (RSS 2.0), which feedparser does not expose. Parsed with defusedxml:
+    no DTD entities, no external resources. A body that isn't well-formed XML has none."""
+    if b"skipHours" not in body and b"skipDays" not in body:
+        return frozenset(), frozenset()
+    try:
+        root = SafeXML.fromstring(body)
+    except (ParseError, DefusedXmlException, ValueError, LookupError):
+        return frozenset(), frozenset()
+    hours: list[str] = []
+    days: list[str] = []
+    for element in root.iter():
+        name = _local(element.tag)
+        if name in ("skipHours", "skipDays"):
+            values = [child.text or "" for child in element if _local(child.tag) in ("hour", "day")]
+            (hours if name == "skipHours" else days).extend(values)
+    return schedule.skip_hours(hours), schedule.skip_days(days)
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""

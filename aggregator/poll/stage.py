@@ -1,0 +1,387 @@
+"""The polling stage: due feeds → fetch → parse → new articles, one transaction per feed.
+
+`pending` snapshots the feeds that are due; `process`/`stream` fetch and parse them
+concurrently without touching the database; `save` writes one feed's outcome (its new articles,
+its `fetches` row, its new schedule) in one transaction. `run` saves each feed as soon as it
+is done, so a crash loses only the feeds still in flight and never half a feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aggregator.config import Config, Settings
+from aggregator.pipeline import StageReport
+from aggregator.poll import dedupe, schedule
+from aggregator.poll.fetch import Fetcher, FetchResult
+from aggregator.poll.parse import NotAFeed, ParsedFeed, parse
+from aggregator.stage import Progress
+from aggregator.store import transaction
+from aggregator.timeutil import from_iso, to_iso, utcnow
+
+FEED_COLUMNS = (
+    "id, url, name, language, poll_interval_s, etag, last_modified, content_hash, "
+    "last_unconditional_at, error_count, state, ttl_minutes, skip_hours, skip_days"
+)
+
+
+@dataclass(frozen=True)
+class FeedJob:
+    """A snapshot of one feed row: all that fetching and planning it needs."""
+
+    id: int
+    url: str
+    name: str
+    language: str | None  # from feeds.yaml
+    interval_s: int
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    last_unconditional_at: datetime | None
+    error_count: int
+    state: str
+    ttl_minutes: int | None
+    skip_hours: frozenset[int]
+    skip_days: frozenset[int]
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """One feed's outcome, ready to save."""
+
+    job: FeedJob
+    fetched_at: datetime
+    fetch: FetchResult
+    outcome: str  # 'ok', 'not_modified', 'unchanged' or 'error'
+    status: str  # for fetches.status and feeds.last_status
+    error: str | None  # error kind, None unless outcome == 'error'
+    plan: schedule.Plan
+    parsed: ParsedFeed | None = None
+    body_hash: str | None = None
+
+
+class PollStage:
+    name = "poll"
+
+    def __init__(
+        self, config: Config, *, force: bool = False, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.force = force
+        self.clock = clock
+        self.taken: set[int] = set()  # feeds handed out this run, so --force polls each once
+
+    def pending(self, conn: sqlite3.Connection, limit: int | None = None) -> list[FeedJob]:
+        """Active feeds that are due (all active feeds with force), never-polled first."""
+        where = "active = 1"
+        params: list[str] = []
+        if not self.force:
+            where += " AND (next_poll_at IS NULL OR next_poll_at <= ?)"
+            params.append(to_iso(self.clock()))
+        rows = conn.execute(
+            f"SELECT {FEED_COLUMNS} FROM feeds WHERE {where} "
+            "ORDER BY next_poll_at IS NOT NULL, next_poll_at, id",
+            params,
+        ).fetchall()
+        jobs = [self._job(row) for row in rows if row["id"] not in self.taken][:limit]
+        self.taken.update(job.id for job in jobs)
+        return jobs
+
+    def _job(self, row: sqlite3.Row) -> FeedJob:
+        return FeedJob(
+            id=row["id"],
+            url=row["url"],
+            name=row["name"],
+            language=row["language"],
+            interval_s=row["poll_interval_s"] or self.settings.poll_interval_s,
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            content_hash=row["content_hash"],
+            last_unconditional_at=_time(row["last_unconditional_at"]),
+            error_count=row["error_count"],
+            state=row["state"],
+            ttl_minutes=row["ttl_minutes"],
+            skip_hours=frozenset(json.loads(row["skip_hours"] or "[]")),
+            skip_days=frozenset(schedule.skip_days(json.loads(row["skip_days"] or "[]"))),
+        )
+
+    def process(self, batch: Sequence[FeedJob]) -> list[FeedResult]:
+        """Fetch and parse a batch (no database access)."""
+
+        async def collect() -> list[FeedResult]:
+            return [result async for result in self.stream(batch)]
+
+        return asyncio.run(collect())
+
+    async def stream(self, batch: Sequence[FeedJob]) -> AsyncIterator[FeedResult]:
+        """Fetch the batch concurrently; yield each feed's result as soon as it is done."""
+        async with Fetcher(self.settings) as fetcher:
+            tasks = [asyncio.create_task(self._one(fetcher, job)) for job in batch]
+            try:
+                for done in asyncio.as_completed(tasks):
+                    yield await done
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _one(self, fetcher: Fetcher, job: FeedJob) -> FeedResult:
+        unconditional = schedule.needs_unconditional(job.last_unconditional_at, self.clock())
+        etag, modified = (None, None) if unconditional else (job.etag, job.last_modified)
+        fetched = await fetcher.fetch(job.url, etag, modified)
+        return outcome(job, fetched, self.clock(), self.settings)
+
+    def save(self, conn: sqlite3.Connection, results: Sequence[FeedResult]) -> int:
+        for result in results:
+            self.save_one(conn, result)
+        return len(results)
+
+    def save_one(self, conn: sqlite3.Connection, result: FeedResult) -> int:
+        """Store one feed's outcome in one transaction; return how many articles were new."""
+        with transaction(conn):
+            new = insert_articles(conn, result)
+            record_fetch(conn, result, new)
+            update_feed(conn, result)
+        return new
+
+
+def outcome(job: FeedJob, fetched: FetchResult, now: datetime, settings: Settings) -> FeedResult:
+    """Turn a fetch into what to store: parse a new body, skip a known one, plan the next poll."""
+    hints = _hints(job, fetched, now)
+    if fetched.kind == "not_modified":
+        return _success(job, fetched, now, "not_modified", fetched.status, hints)
+    if fetched.kind == "error":
+        return _failure(
+            job, fetched, now, fetched.error or "other", fetched.status, hints, settings
+        )
+    body = fetched.body or b""
+    digest = dedupe.body_hash(body)
+    if digest == job.content_hash:
+        return _success(job, fetched, now, "unchanged", "unchanged", hints, body_hash=digest)
+    try:
+        parsed = parse(
+            body,
+            url=fetched.final_url or job.url,
+            headers=fetched.headers,
+            config_language=job.language,
+            now=now,
+        )
+    except NotAFeed as exc:
+        return _failure(job, fetched, now, "parse", str(exc), hints, settings)
+    hints = _with_feed_hints(hints, parsed)
+    status = fetched.status
+    if parsed.problem:
+        status += f"; {parsed.problem} (kept {len(parsed.entries)} entries)"
+    return _success(job, fetched, now, "ok", status, hints, parsed=parsed, body_hash=digest)
+
+
+def _success(
+    job: FeedJob,
+    fetched: FetchResult,
+    now: datetime,
+    kind: str,
+    status: str,
+    hints: schedule.Hints,
+    parsed: ParsedFeed | None = None,
+    body_hash: str | None = None,
+) -> FeedResult:
+    plan = schedule.Plan("active", 0, schedule.after_success(now, job.interval_s, hints))
+    return FeedResult(job, now, fetched, kind, status, None, plan, parsed, body_hash)
+
+
+def _failure(
+    job: FeedJob,
+    fetched: FetchResult,
+    now: datetime,
+    kind: str,
+    status: str,
+    hints: schedule.Hints,
+    settings: Settings,
+) -> FeedResult:
+    plan = schedule.after_error(
+        now,
+        job.error_count + 1,
+        job.interval_s,
+        settings.max_backoff_s,
+        settings.dead_after_errors,
+        hints,
+        gone=fetched.http_status == 410,
+    )
+    if plan.state == "dead":
+        status += " (dead: checked daily)"
+    return FeedResult(job, now, fetched, "error", status, kind, plan)
+
+
+def _hints(job: FeedJob, fetched: FetchResult, now: datetime) -> schedule.Hints:
+    """Freshness hints from the response headers and what the feed said last time."""
+    headers = fetched.headers
+    retry = None
+    if fetched.http_status in (429, 503):
+        retry = schedule.retry_after(headers.get("retry-after"), now)
+    return schedule.Hints(
+        ttl_minutes=job.ttl_minutes,
+        max_age_s=schedule.max_age(headers.get("cache-control")),
+        expires=schedule.http_date(headers.get("expires")),
+        retry_after=retry,
+        skip_hours=job.skip_hours,
+        skip_days=job.skip_days,
+    )
+
+
+def _with_feed_hints(hints: schedule.Hints, parsed: ParsedFeed) -> schedule.Hints:
+    return schedule.Hints(
+        ttl_minutes=parsed.ttl_minutes,
+        max_age_s=hints.max_age_s,
+        expires=hints.expires,
+        retry_after=hints.retry_after,
+        skip_hours=parsed.skip_hours,
+        skip_days=parsed.skip_days,
+    )
+
+
+INSERT_ARTICLE = """
+INSERT INTO articles (feed_id, guid, url, url_key, content_hash, title, summary, summary_html,
+                      author, language, language_source, published_at, fetched_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+"""
+
+
+def insert_articles(conn: sqlite3.Connection, result: FeedResult) -> int:
+    """Insert the entries not stored yet; the unique indexes decide (GUID, url_key, hash).
+
+    Feeds list newest first; inserting oldest first keeps article ids in publication order.
+    """
+    if result.parsed is None:
+        return 0
+    fetched_at = to_iso(result.fetched_at)
+    new = 0
+    for entry in reversed(result.parsed.entries):
+        cursor = conn.execute(
+            INSERT_ARTICLE,
+            (
+                result.job.id,
+                entry.guid,
+                entry.url,
+                entry.url_key,
+                entry.content_hash,
+                entry.title,
+                entry.summary,
+                entry.summary_html,
+                entry.author,
+                entry.language,
+                entry.language_source,
+                entry.published_at,
+                fetched_at,
+            ),
+        )
+        new += cursor.rowcount
+    return new
+
+
+def record_fetch(conn: sqlite3.Connection, result: FeedResult, new: int) -> None:
+    fetched = result.fetch
+    conn.execute(
+        "INSERT INTO fetches (feed_id, fetched_at, status, http_status, error, new_articles, "
+        "duration_ms, bytes, final_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            result.job.id,
+            to_iso(result.fetched_at),
+            result.status,
+            fetched.http_status,
+            result.error,
+            new,
+            fetched.duration_ms,
+            len(fetched.body) if fetched.body is not None else None,
+            fetched.final_url,
+        ),
+    )
+
+
+def update_feed(conn: sqlite3.Connection, result: FeedResult) -> None:
+    """The feed's visible state and validators after this fetch."""
+    now = to_iso(result.fetched_at)
+    plan = result.plan
+    fields = {
+        "last_status": result.status,
+        "last_http_status": result.fetch.http_status,
+        "last_fetched_at": now,
+        "error_count": plan.error_count,
+        "state": plan.state,
+        "next_poll_at": to_iso(plan.next_poll_at),
+    }
+    if result.outcome != "error":
+        fields["last_success_at"] = now
+        fields.update(_validators(result))
+    if result.body_hash is not None:
+        fields["content_hash"] = result.body_hash
+    if result.fetch.kind == "ok" and not result.fetch.conditional:
+        fields["last_unconditional_at"] = now
+    if result.parsed is not None:
+        parsed = result.parsed
+        fields["title"] = parsed.title
+        fields["ttl_minutes"] = parsed.ttl_minutes
+        fields["skip_hours"] = json.dumps(sorted(parsed.skip_hours))
+        fields["skip_days"] = json.dumps(
+            [schedule.DAYS[d].title() for d in sorted(parsed.skip_days)]
+        )
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    conn.execute(f"UPDATE feeds SET {assignments} WHERE id = ?", [*fields.values(), result.job.id])
+
+
+def _validators(result: FeedResult) -> dict[str, str | None]:
+    """A 200 replaces the validators (a server that stopped sending one clears it); a 304 may
+    refresh them."""
+    headers = result.fetch.headers
+    if result.fetch.kind == "ok":
+        return {"etag": headers.get("etag"), "last_modified": headers.get("last-modified")}
+    return {
+        name: headers[header]
+        for name, header in (("etag", "etag"), ("last_modified", "last-modified"))
+        if header in headers
+    }
+
+
+def run(
+    conn: sqlite3.Connection,
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> StageReport:
+    """Poll every due feed (every active feed with force) and store what is new."""
+    stage = PollStage(config, force=force)
+    jobs = stage.pending(conn)
+    tally: Counter[str] = Counter()
+
+    async def drive() -> None:
+        async for result in stage.stream(jobs):
+            tally["new articles"] += stage.save_one(conn, result)
+            tally[result.outcome] += 1
+            tally["dead"] += result.plan.state == "dead"
+            if progress is not None:
+                progress(1)
+
+    asyncio.run(drive())
+    return StageReport(
+        stage="poll",
+        done=len(jobs),
+        failed=tally["error"],
+        details={
+            "new articles": tally["new articles"],
+            "not modified": tally["not_modified"],
+            "unchanged": tally["unchanged"],
+            "dead feeds": tally["dead"],
+        },
+    )
+
+
+def _time(value: str | None) -> datetime | None:
+    return from_iso(value) if value else None

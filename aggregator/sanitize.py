@@ -1,0 +1,179 @@
+"""HTML from feeds → safe plain text, or sanitised HTML (nh3, an allowlist sanitiser).
+
+Feed summaries are untrusted HTML from the whole internet. The plain text is what every later
+stage uses (translation, embeddings, display); the sanitised HTML is kept only for display.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+
+# Tags whose *contents* are never text a reader should see.
+DROPPED_CONTENT = {
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "object",
+    "embed",
+    "svg",
+    "math",
+    "head",
+    "title",
+    "textarea",
+    "select",
+}
+# Block-level tags become line or word breaks in the plain text, so "<p>a</p><p>b</p>" is not "ab".
+BREAKS = {
+    "p",
+    "br",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "tr",
+    "td",
+    "th",
+    "table",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "figure",
+    "figcaption",
+    "dd",
+    "dt",
+    "dl",
+    "hr",
+    "pre",
+}
+_BREAK_TAG = re.compile(r"</?(?:" + "|".join(sorted(BREAKS)) + r")\s*/?>", re.IGNORECASE)
+# Text that still looks like markup after one pass: feeds that escape their HTML twice.
+_LOOKS_LIKE_MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>|<!--")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+# What may survive in summary_html: presentational markup and http(s) links/images, no styles,
+# no event handlers, no ids or classes.
+HTML_TAGS = {
+    "p",
+    "br",
+    "a",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "s",
+    "sub",
+    "sup",
+    "small",
+    "q",
+    "blockquote",
+    "cite",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "img",
+    "figure",
+    "figcaption",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "td",
+    "th",
+    "caption",
+    "abbr",
+    "time",
+    "span",
+    "div",
+    "hr",
+}
+HTML_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
+URL_SCHEMES = {"http", "https"}
+
+
+def to_text(markup: str | None) -> str:
+    """Visible text of an HTML fragment: no tags, no scripts, entities decoded, spaces tidied."""
+    if not markup:
+        return ""
+    text = _strip_once(markup)
+    if _LOOKS_LIKE_MARKUP.search(text):
+        # Double-escaped HTML ("&lt;p&gt;") decodes to markup on the first pass; a second pass
+        # removes it. Two passes at most, so literal text like "a <b> c" can't loop.
+        text = _strip_once(text)
+    return _tidy(text)
+
+
+def _strip_once(markup: str) -> str:
+    kept = nh3.clean(
+        markup,
+        tags=BREAKS,
+        clean_content_tags=DROPPED_CONTENT,
+        attributes={},
+        strip_comments=True,
+        link_rel=None,
+    )
+    return html.unescape(_BREAK_TAG.sub("\n", kept))
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text)
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+def clean_html(markup: str | None, base_url: str | None = None) -> str | None:
+    """Sanitised HTML for display, or None when the fragment has no markup worth keeping.
+
+    Relative links are resolved against `base_url` (or dropped without one); only http(s) URLs
+    survive, links get rel="noopener noreferrer nofollow".
+    """
+    if not markup or not _LOOKS_LIKE_MARKUP.search(markup):
+        return None
+    relative = ("rewrite_with_base", base_url) if _is_http(base_url) else "deny"
+    cleaned = nh3.clean(
+        markup,
+        tags=HTML_TAGS,
+        clean_content_tags=DROPPED_CONTENT,
+        attributes=HTML_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        url_relative=relative,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    ).strip()
+    if not _LOOKS_LIKE_MARKUP.search(cleaned):
+        return None  # nothing but text was left: the plain-text summary says it all
+    return cleaned
+
+
+def _is_http(url: str | None) -> bool:
+    return bool(url) and re.match(r"https?://[^/?#\s]+", url, re.IGNORECASE) is not None
