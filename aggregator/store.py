@@ -150,6 +150,48 @@ CREATE TABLE embeddings (
     PRIMARY KEY (article_id, space)
 );
 CREATE INDEX idx_embeddings_model ON embeddings(space, model);
+
+-- Full-text search (aggregator/publish): English text with stemming, and the original text
+-- with trigrams, which match any script (Cyrillic, CJK, Arabic...) without a word splitter.
+-- Both index the articles table (external content), kept in sync by the triggers below.
+CREATE VIRTUAL TABLE articles_fts USING fts5(
+    title_en, summary_en, content='articles', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE articles_fts_original USING fts5(
+    title, summary, content='articles', content_rowid='id', tokenize='trigram'
+);
+CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title_en, summary_en)
+        VALUES (new.id, new.title_en, new.summary_en);
+    INSERT INTO articles_fts_original (rowid, title, summary)
+        VALUES (new.id, new.title, new.summary);
+END;
+CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title_en, summary_en)
+        VALUES ('delete', old.id, old.title_en, old.summary_en);
+    INSERT INTO articles_fts_original (articles_fts_original, rowid, title, summary)
+        VALUES ('delete', old.id, old.title, old.summary);
+END;
+CREATE TRIGGER articles_fts_update_en AFTER UPDATE OF title_en, summary_en ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title_en, summary_en)
+        VALUES ('delete', old.id, old.title_en, old.summary_en);
+    INSERT INTO articles_fts (rowid, title_en, summary_en)
+        VALUES (new.id, new.title_en, new.summary_en);
+END;
+CREATE TRIGGER articles_fts_update_original AFTER UPDATE OF title, summary ON articles BEGIN
+    INSERT INTO articles_fts_original (articles_fts_original, rowid, title, summary)
+        VALUES ('delete', old.id, old.title, old.summary);
+    INSERT INTO articles_fts_original (rowid, title, summary)
+        VALUES (new.id, new.title, new.summary);
+END;
+
+-- Articles with their outlet's name and country, so Datasette can facet on country and outlet.
+CREATE VIEW articles_by_outlet AS
+SELECT a.id, coalesce(a.published_at, a.fetched_at) AS seen_at, a.published_at, a.language,
+       f.country, f.name AS outlet, a.feed_id, a.title, a.title_en, a.summary_en, a.url,
+       a.translation_backend, a.cluster_id
+FROM articles a JOIN feeds f ON f.id = a.feed_id;
 """
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -157,11 +199,25 @@ Migration = Callable[[sqlite3.Connection], None]
 
 def _script(sql: str) -> Migration:
     def apply(conn: sqlite3.Connection) -> None:
-        for statement in sql.split(";\n"):
-            if statement.strip():
-                conn.execute(statement)
+        for statement in _statements(sql):
+            conn.execute(statement)
 
     return apply
+
+
+def _statements(sql: str) -> Iterator[str]:
+    """Split a script into whole statements; a trigger's BEGIN ... END; block stays one.
+
+    (executescript would COMMIT first and break the migration's transaction.)
+    """
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip():
+        yield statement
 
 
 MIGRATIONS: list[Migration] = [_script(SCHEMA_V1)]
