@@ -65,9 +65,12 @@ def parse(
 ) -> ParsedFeed:
     """Parse a fetched body. Charset comes from the HTTP Content-Type and the XML declaration,
     as feedparser resolves them. Raise NotAFeed when nothing usable is in it."""
-    response_headers = {name.lower(): value for name, value in (headers or {}).items()}
-    response_headers["content-location"] = url  # base for relative links: where we fetched it
-    parsed = feedparser.parse(body, response_headers=response_headers)
+    # Content-Type (charset) only: no base URL, so feedparser leaves relative links and GUIDs as
+    # written; links are resolved against `url` here, and a GUID never turns into a fake link.
+    content_type = {k.lower(): v for k, v in (headers or {}).items() if k.lower() == "content-type"}
+    parsed = feedparser.parse(
+        body, response_headers=content_type or {"content-type": "application/xml"}
+    )
     problem = _problem(parsed)
     if not parsed.entries and (problem or not parsed.get("version")):
         raise NotAFeed(f"not a feed: {problem or 'no feed elements found'}")
@@ -182,7 +185,8 @@ def _entry_language(raw: Any) -> str | None:
 def _published(raw: Any, now: datetime) -> str | None:
     """Published (else updated) time as ISO UTC; None when missing or implausible."""
     for key in ("published_parsed", "updated_parsed"):
-        parsed: time.struct_time | None = raw.get(key)
+        # dict.get: FeedParserDict.get maps a missing key to the other one, with a warning.
+        parsed: time.struct_time | None = dict.get(raw, key)
         if parsed is None:
             continue
         try:

@@ -17,7 +17,7 @@ DEAD_CHECK_EVERY = timedelta(days=1)  # a dead feed is still checked, daily
 # feed that came back to life would go unnoticed for too long.
 MAX_HINT = timedelta(days=1)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def needs_unconditional(last_unconditional_at: datetime | None, now: datetime) -
 
 
 def max_age(cache_control: str | None) -> int | None:
-    """Seconds from Cache-Control's max-age (or s-maxage); None when absent or no-cache."""
+    """Seconds from Cache-Control max-age (s-maxage is for shared caches, not us)."""
     if not cache_control:
         return None
     match = _MAX_AGE.search(cache_control)
