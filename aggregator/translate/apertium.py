@@ -102,7 +102,9 @@ def _package_of(root: Path, mode: str) -> str:
             ["dpkg-query", "-S", path], capture_output=True, text=True, check=True
         ).stdout.split(":", 1)[0]
         version = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Version}", owner], capture_output=True, text=True,
+            ["dpkg-query", "-W", "-f=${Version}", owner],
+            capture_output=True,
+            text=True,
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

@@ -18,12 +18,6 @@ from aggregator.translate.base import Backend, BackendError, register
 LENGTH_PENALTY = 0.2  # argostranslate's value
 
 
-def max_decoding_length(tokens: list[list[str]]) -> int:
-    """A cap on output length: a translation far longer than its source is a runaway
-    repetition, not a translation (CTranslate2's default cap is 256 tokens per sentence)."""
-    return min(256, 2 * max(len(t) for t in tokens) + 16)
-
-
 @dataclass
 class _Loaded:
     package: Any  # argostranslate.package.Package
@@ -81,7 +75,6 @@ class ArgosBackend(Backend):
             beam_size=self.settings.beam_size,
             num_hypotheses=1,
             length_penalty=LENGTH_PENALTY,
-            max_decoding_length=max_decoding_length(tokens),
         )
         return [self._decode(package, result.hypotheses[0]) for result in results]
 

@@ -118,7 +118,9 @@ def _read_installed(path: Path) -> InstalledModel | None:
     if not isinstance(meta, dict) or meta.get("type", "translate") != "translate":
         return None
     return InstalledModel(
-        str(meta.get("from_code")), str(meta.get("to_code")), str(meta.get("package_version", "")),
+        str(meta.get("from_code")),
+        str(meta.get("to_code")),
+        str(meta.get("package_version", "")),
         path,
     )
 
@@ -243,9 +245,12 @@ def choose(index: list[dict[str, Any]], language: str, index_url: str) -> dict[s
             return Version("0")
 
     candidates = [
-        e for e in index
-        if e.get("from_code") == language and e.get("to_code") == TARGET
-        and e.get("type", "translate") == "translate" and e.get("links")
+        e
+        for e in index
+        if e.get("from_code") == language
+        and e.get("to_code") == TARGET
+        and e.get("type", "translate") == "translate"
+        and e.get("links")
     ]
     if not candidates:
         have = sorted({str(e.get("from_code")) for e in index if e.get("to_code") == TARGET})
@@ -291,13 +296,10 @@ def install_from_index(
         handle, name = tempfile.mkstemp(prefix=".download-", suffix=".argosmodel", dir=directory)
         os.close(handle)
         archive = Path(name)
-        bar = progress(language, entry) if progress else None
         try:
-            _download(entry["links"], index_url, archive, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        try:
+            _download(
+                entry["links"], index_url, archive, progress(language, entry) if progress else None
+            )
             models.append(install_file(directory, archive))
         finally:
             archive.unlink(missing_ok=True)
@@ -309,14 +311,17 @@ def _download(
 ) -> None:
     """Try each mirror in turn; the first that answers fully wins."""
     failures = []
-    for link in links:
-        url = urljoin(index_url, link)
-        try:
-            _fetch_to_file(url, archive, progress)
-            return
-        except UserError as exc:
-            failures.append(str(exc))
-    raise UserError(failures[-1] if len(failures) == 1 else "; ".join(failures))
+    try:
+        for link in links:
+            try:
+                _fetch_to_file(urljoin(index_url, link), archive, progress)
+                return
+            except UserError as exc:
+                failures.append(str(exc))
+    finally:
+        if progress is not None:
+            progress.close()
+    raise UserError("; ".join(failures))
 
 
 def _read_url(url: str, what: str) -> bytes:

@@ -127,8 +127,10 @@ class TranslateStage:
     def _attach_cached(self, conn: sqlite3.Connection, items: list[Item]) -> None:
         keys = {
             (item.article_id, name): _key(item, source)
-            for item in items if item.route.translates
-            for name, source in item.sources.items() if source is not None
+            for item in items
+            if item.route.translates
+            for name, source in item.sources.items()
+            if source is not None
         }
         found = cache.lookup(conn, keys.values())
         for item in items:
