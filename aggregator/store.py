@@ -67,6 +67,7 @@ CREATE INDEX idx_fetches_error ON fetches(error);
 CREATE TABLE clusters (
     id INTEGER PRIMARY KEY,
     headline_en TEXT,
+    headline TEXT,
     first_seen_at TEXT NOT NULL,
     last_seen_at TEXT NOT NULL,
     article_count INTEGER NOT NULL DEFAULT 0,
@@ -146,10 +147,37 @@ CREATE TABLE embeddings (
     model TEXT NOT NULL,
     dim INTEGER NOT NULL,
     vector BLOB NOT NULL,
+    text_hash TEXT NOT NULL,
     embedded_at TEXT NOT NULL,
     PRIMARY KEY (article_id, space)
 );
 CREATE INDEX idx_embeddings_model ON embeddings(space, model);
+
+-- Clustering's working state (aggregator/keywords.py, aggregator/cluster): keyword signatures
+-- as 64-bit hashes, each clustered article with the time the clustering used, and a
+-- document-frequency sketch for keyword weights.
+CREATE TABLE article_keywords (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    language TEXT NOT NULL,
+    glossed INTEGER NOT NULL,
+    ids BLOB NOT NULL,
+    alts BLOB NOT NULL,
+    owners BLOB NOT NULL,
+    df_counted INTEGER NOT NULL DEFAULT 0,
+    computed_at TEXT NOT NULL
+);
+CREATE TABLE cluster_members (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    at TEXT NOT NULL
+);
+CREATE INDEX idx_cluster_members_at ON cluster_members(at);
+CREATE INDEX idx_cluster_members_cluster ON cluster_members(cluster_id);
+CREATE TABLE cluster_state (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 
 -- Full-text search (aggregator/publish): English text with stemming, and the original text
 -- with trigrams, which match any script (Cyrillic, CJK, Arabic...) without a word splitter.
@@ -249,7 +277,8 @@ def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite3.Connect
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"cannot create database folder {path.parent}: {exc.strerror}") from None
+            reason = exc.strerror or str(exc)
+            raise UserError(f"cannot create database folder {path.parent}: {reason}") from None
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
