@@ -98,7 +98,7 @@ def refusal(address: str) -> str | None:
             reason = refusal(str(embedded))
             if reason:
                 return reason
-    for name in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
+    for name in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{name}"):
             return f"{name.replace('_', '-')} address"
     if not ip.is_global:
