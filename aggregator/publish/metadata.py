@@ -1,0 +1,66 @@
+"""Datasette metadata for one aggregator database: metadata.yaml plus what only the data knows.
+
+Added here: the database's name, the canned queries, `hidden` for every table that is not part
+of the public schema (caches, vectors, FTS indexes and their shadow tables), and the translation
+and embedding models the database was actually built with, named with their versions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aggregator.publish import queries
+
+PUBLIC_TABLES = ("feeds", "fetches", "articles", "articles_by_outlet", "clusters",
+                 "cluster_languages")  # fmt: skip
+
+
+def static_metadata() -> dict[str, Any]:
+    text = resources.files("aggregator.publish").joinpath("metadata.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
+    """The metadata dict for Datasette(metadata=...)."""
+    meta = static_metadata()
+    tables = meta.pop("tables")
+    for name in _internal_tables(conn):
+        tables[name] = {"hidden": True}
+    meta["description"] = f"{meta['description']} {_models_note(conn)}"
+    meta["databases"] = {
+        Path(db_path).stem: {
+            "tables": tables,
+            "queries": {
+                query.name: {"title": query.title, "description": query.description,
+                             "sql": query.sql.strip()}
+                for query in queries.CANNED
+            },
+        }
+    }
+    return meta
+
+
+def _internal_tables(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+        "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    )
+    return [row[0] for row in rows if row[0] not in PUBLIC_TABLES]
+
+
+def _models_note(conn: sqlite3.Connection) -> str:
+    """Which models made the English text and the embeddings, from the data itself."""
+    translation = [f"{row['model']} ({row['articles']:,} articles)"
+                   for row in conn.execute(queries.MODELS)]
+    embedding = [row["model"] for row in conn.execute(queries.EMBEDDING_MODELS)]
+    notes = [
+        "Translations: " + ("; ".join(translation) if translation else "none yet") + ".",
+        "Embeddings: " + (", ".join(dict.fromkeys(embedding)) if embedding else "none yet") + ".",
+        "Machine translations can be wrong; the original text is always shown beside them.",
+    ]
+    return " ".join(notes)

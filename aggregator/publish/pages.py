@@ -1,0 +1,203 @@
+"""The reader's pages: home (top stories), one story, and search.
+
+Each page runs the canned query of the same data (see queries.py), so every page has a JSON
+twin at `/<db>/<query>.json`, and shapes rows into plain dicts for its template.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from datasette.app import Datasette
+from datasette.utils.asgi import NotFound, Request, Response
+
+from aggregator.publish import charts, queries
+from aggregator.publish.display import (
+    codes,
+    format_clock,
+    format_delay,
+    format_time,
+    language_name,
+    parse_time,
+    safe_url,
+    text_direction,
+    translation_note,
+)
+from aggregator.timeutil import to_iso, utcnow
+
+HOME_HOURS = 24
+HOME_STORIES = 30
+CHART_DAYS = 7
+
+
+async def home(datasette: Datasette, request: Request) -> Response:
+    db = datasette.get_database()
+    until = await _until(db)
+    params = {"languages": 1, "hours": HOME_HOURS, "limit": HOME_STORIES}
+    rows = (await db.execute(queries.STORIES.sql, params)).rows
+    days, counts = await _coverage(db, until)
+    context = {
+        "stories": [_story_summary(row) for row in rows],
+        "hours": HOME_HOURS,
+        "until": format_time(to_iso(until)),
+        "chart": charts.coverage_heatmap(counts, days),
+        "chart_articles": sum(counts.values()),
+        "chart_languages": len({language for _, language in counts}),
+        "chart_days": len(days),
+        "json_url": _query_url(datasette, db.name, queries.STORIES, params, "json"),
+        "more_url": _query_url(datasette, db.name, queries.STORIES, {"languages": 2}),
+        "canned": [(q.title, datasette.urls.query(db.name, q.name)) for q in queries.CANNED
+                   if q not in (queries.STORY_ARTICLES, queries.SEARCH)],
+        "database_url": datasette.urls.database(db.name),
+    }
+    return await _render(datasette, request, "home.html", context)
+
+
+async def story(datasette: Datasette, request: Request) -> Response:
+    db = datasette.get_database()
+    story_id = _story_id(request)
+    found = (await db.execute(queries.STORY, {"id": story_id})).first()
+    if found is None:
+        raise NotFound(f"No story {story_id}")
+    pickup = [dict(row) for row in (await db.execute(queries.PICKUP, {"id": story_id})).rows]
+    params = {"id": story_id}
+    articles = [_article(row) for row in
+                (await db.execute(queries.STORY_ARTICLES.sql, params)).rows]
+    context = {
+        "story": _story_summary(found, id_column="id"),
+        "pickup": [_pickup(row) for row in pickup],
+        "timeline": charts.story_timeline(_lanes(pickup, articles)),
+        "articles": articles,
+        "json_url": _query_url(datasette, db.name, queries.STORY_ARTICLES, params, "json"),
+        "row_url": datasette.urls.row(db.name, "clusters", str(story_id)),
+    }
+    return await _render(datasette, request, "story.html", context)
+
+
+async def find(datasette: Datasette, request: Request) -> Response:
+    db = datasette.get_database()
+    q = (request.args.get("q") or "").strip()
+    rows = (await db.execute(queries.SEARCH.sql, {"q": q})).rows if q else []
+    context = {
+        "q": q,
+        "results": [_search_hit(row) for row in rows],
+        "limit_reached": len(rows) >= 200,
+        "json_url": _query_url(datasette, db.name, queries.SEARCH, {"q": q}, "json"),
+    }
+    return await _render(datasette, request, "find.html", context)
+
+
+async def _render(datasette: Datasette, request: Request, template: str,
+                  context: dict[str, Any]) -> Response:
+    # The footer shows the instance's licence and source notes from the metadata.
+    context = {"metadata": datasette.metadata(), **context}
+    return Response.html(await datasette.render_template(template, context, request=request))
+
+
+# --- Data for the templates ---------------------------------------------------------------
+
+
+async def _until(db: Any) -> datetime:
+    value = (await db.execute(queries.UNTIL_NOW)).first()["until"]
+    return parse_time(value) or utcnow()
+
+
+async def _coverage(db: Any, until: datetime) -> tuple[list[str], dict[tuple[str, str], int]]:
+    first = (until - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
+    days = [(first + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(CHART_DAYS)]
+    rows = await db.execute(queries.COVERAGE_BY_DAY, {"since": to_iso(first),
+                                                       "until": to_iso(until)})
+    return days, {(row["day"], row["language"]): row["articles"] for row in rows.rows}
+
+
+def _story_summary(row: Any, id_column: str = "story") -> dict[str, Any]:
+    languages = codes(row["languages"])
+    return {
+        "id": row[id_column],
+        "headline": row["headline_en"] or row["headline"],
+        "languages": [(code, language_name(code)) for code in languages],
+        "first_language": row["first_language"],
+        "countries": codes(row["countries"]),
+        "language_count": row["language_count"],
+        "article_count": row["article_count"],
+        "first_seen": format_time(row["first_seen_at"]),
+        "last_seen": format_time(row["last_seen_at"]),
+        "first_outlet": row["first_outlet"],
+    }
+
+
+def _article(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["article"],
+        "seen_at": row["seen_at"],
+        "time": format_time(row["seen_at"]),
+        "undated": row["published_at"] is None,
+        "language": row["language"],
+        "language_name": language_name(row["language"]),
+        "dir": text_direction(row["language"]),
+        "country": row["country"],
+        "outlet": row["outlet"],
+        "title": row["title"],
+        "title_en": row["title_en"] if row["translation_backend"] != "copy" else None,
+        "summary_en": row["summary_en"],
+        "url": safe_url(row["url"]),
+        "translation": translation_note(row["translation_backend"], row["translation_model"]),
+    }
+
+
+def _pickup(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "language": row["language"],
+        "language_name": language_name(row["language"]),
+        "clock": format_clock(row["first_seen_at"]),
+        "time": format_time(row["first_seen_at"]),
+        "delay": format_delay(row["delay_s"]) if row["delay_s"] else None,
+        "outlet": row["outlet"],
+        "articles": row["article_count"],
+    }
+
+
+def _lanes(pickup: list[dict[str, Any]], articles: list[dict[str, Any]]) -> list[charts.Lane]:
+    lanes = {row["language"]: charts.Lane(row["language"], row["delay_s"]) for row in pickup}
+    for article in articles:
+        moment = parse_time(article["seen_at"])
+        if moment is None:
+            continue
+        language = article["language"] or "??"
+        lane = lanes.setdefault(language, charts.Lane(language, None))
+        lane.times.append(moment)
+        lane.labels.append(f"{article['outlet']}, {article['time']}: "
+                           f"{article['title_en'] or article['title'] or ''}")
+    return [lane for lane in lanes.values() if lane.times]
+
+
+def _search_hit(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["article"],
+        "story": row["story"],
+        "story_headline": row["story_headline"],
+        "time": format_time(row["seen_at"]),
+        "language": row["language"],
+        "language_name": language_name(row["language"]),
+        "dir": text_direction(row["language"]),
+        "country": row["country"],
+        "outlet": row["outlet"],
+        "title": row["title"],
+        "title_en": row["title_en"] if row["title_en"] != row["title"] else None,
+        "summary_en": row["summary_en"],
+        "url": safe_url(row["url"]),
+    }
+
+
+def _story_id(request: Request) -> int:
+    try:
+        return int(request.url_vars["id"])
+    except (KeyError, ValueError):
+        raise NotFound("Stories are numbered: /-/story/123") from None
+
+
+def _query_url(datasette: Datasette, database: str, query: queries.Query,
+               params: dict[str, Any], fmt: str | None = None) -> str:
+    return datasette.urls.query(database, query.name, format=fmt) + "?" + urlencode(params)

@@ -1,0 +1,242 @@
+"""Every SQL statement the published site runs, in one place.
+
+`CANNED` become Datasette canned queries (each with a form, a title, a description and a JSON
+API). The home, story and search pages run the same canned SQL, so what a page shows is exactly
+what `/<db>/<query>.json` returns. The remaining constants feed parts of pages that have no
+table-shaped equivalent (the story header, the pickup order, the charts).
+
+"Recent" means relative to the newest story in the database, or now if that is earlier: on a
+live database that is now; on an archived copy the pages still show its last days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ISO = "'%Y-%m-%dT%H:%M:%SZ'"
+NOW = f"strftime({ISO}, 'now')"
+# The end of the "recent" window: the newest story, never later than now.
+UNTIL = f"(SELECT min(max(last_seen_at), {NOW}) FROM clusters)"
+
+
+def _int_param(name: str, default: int) -> str:
+    """A numeric canned-query parameter; blank or missing means the default."""
+    return f"CAST(coalesce(nullif(:{name}, ''), {default}) AS INTEGER)"
+
+
+def _since(amount: str, unit: str) -> str:
+    return f"strftime({ISO}, {UNTIL}, '-' || {amount} || ' {unit}')"
+
+
+def _delay(column: str) -> str:
+    """A delay in seconds as "25 min" or "5.5 h", for lists such as "de +2.0 h"."""
+    return (
+        f"CASE WHEN {column} < 3600 THEN ({column} / 60) || ' min' "
+        f"ELSE printf('%.1f h', {column} / 3600.0) END"
+    )
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    title: str
+    description: str
+    sql: str
+
+
+STORIES = Query(
+    "stories",
+    "Stories covered in at least N languages in the last H hours",
+    "The biggest stories first: by number of languages, then by latest coverage. Defaults: "
+    "languages=2, hours=24, limit=100. Hours count back from the newest story (now, on a live "
+    "database). The home page shows this query with languages=1.",
+    f"""
+SELECT c.id AS story, c.headline_en, c.headline, c.language_count, c.languages,
+       c.countries, c.article_count, c.first_seen_at, c.last_seen_at, c.first_language,
+       f.name AS first_outlet
+FROM clusters c
+LEFT JOIN feeds f ON f.id = c.first_feed_id
+WHERE c.language_count >= {_int_param("languages", 2)}
+  AND c.last_seen_at >= {_since(_int_param("hours", 24), "hours")}
+ORDER BY c.language_count DESC, c.last_seen_at DESC
+LIMIT {_int_param("limit", 100)}
+""",
+)
+
+STORY_ARTICLES = Query(
+    "story_articles",
+    "Every article of one story",
+    "The articles of story `id` (clusters.id) in the order they appeared, with outlet, country, "
+    "language, original and English text and how the English text was made.",
+    """
+SELECT a.id AS article, coalesce(a.published_at, a.fetched_at) AS seen_at, a.published_at,
+       a.language, f.country, f.name AS outlet, a.title, a.title_en, a.summary_en, a.url,
+       a.translation_backend, a.translation_model, a.feed_id
+FROM articles a
+JOIN feeds f ON f.id = a.feed_id
+WHERE a.cluster_id = CAST(:id AS INTEGER)
+ORDER BY seen_at, a.id
+""",
+)
+
+SEARCH = Query(
+    "search",
+    "Search articles in English and in their original language",
+    "Every word of `q` must appear. English titles and summaries are matched with stemming "
+    "(earthquake finds earthquakes); original titles and summaries by substring in any script "
+    "(землетрясение, 地震). Newest first, at most 200.",
+    """
+SELECT a.id AS article, a.cluster_id AS story,
+       coalesce(c.headline_en, c.headline) AS story_headline,
+       coalesce(a.published_at, a.fetched_at) AS seen_at, a.language, f.country,
+       f.name AS outlet, a.title, a.title_en, a.summary_en, a.url
+FROM articles a
+JOIN feeds f ON f.id = a.feed_id
+LEFT JOIN clusters c ON c.id = a.cluster_id
+WHERE a.id IN (
+    SELECT rowid FROM articles_fts WHERE articles_fts MATCH fts_query(:q)
+    UNION
+    SELECT rowid FROM articles_fts_original
+    WHERE articles_fts_original MATCH fts_trigram_query(:q)
+    UNION
+    SELECT id FROM articles
+    WHERE fts_needs_scan(:q) AND fts_contains_all(title || ' ' || coalesce(summary, ''), :q)
+)
+ORDER BY seen_at DESC
+LIMIT 200
+""",
+)
+
+FIRST_MOVERS = Query(
+    "first_movers",
+    "Stories that language X carried first",
+    "Stories in two or more languages whose first article was in `language` (an ISO 639-1 code "
+    "such as fr), newest first, with the languages that followed and how long they took.",
+    f"""
+SELECT c.id AS story, c.headline_en, f.name AS first_outlet, c.first_seen_at,
+       c.language_count, c.languages,
+       (SELECT group_concat(later.language || ' +' || later.delay, ', ')
+        FROM (SELECT cl.language, {_delay("cl.delay_s")} AS delay
+              FROM cluster_languages cl
+              WHERE cl.cluster_id = c.id AND cl.language != c.first_language
+              ORDER BY cl.first_seen_at) AS later) AS followed_by
+FROM clusters c
+LEFT JOIN feeds f ON f.id = c.first_feed_id
+WHERE c.first_language = :language AND c.language_count >= 2
+ORDER BY c.first_seen_at DESC
+LIMIT 200
+""",
+)
+
+BLINDSPOTS = Query(
+    "blindspots",
+    "Language blindspots: big stories that language X has not covered",
+    "Stories covered in at least `min_languages` languages (default 3) in the last `days` days "
+    "(default 3) with no article at all in `language`.",
+    f"""
+SELECT c.id AS story, c.headline_en, c.language_count, c.languages, c.countries,
+       c.article_count, c.first_seen_at, c.last_seen_at
+FROM clusters c
+WHERE c.language_count >= {_int_param("min_languages", 3)}
+  AND c.last_seen_at >= {_since(_int_param("days", 3), "days")}
+  AND NOT EXISTS (
+      SELECT 1 FROM cluster_languages cl WHERE cl.cluster_id = c.id AND cl.language = :language
+  )
+ORDER BY c.language_count DESC, c.article_count DESC, c.last_seen_at DESC
+LIMIT 200
+""",
+)
+
+FEED_HEALTH = Query(
+    "feed_health",
+    "Feed health",
+    "Every active feed, failing ones first: state (active, backoff, dead), the last status, "
+    "consecutive errors, failed fetches in the last 7 days, the last success and when the feed "
+    "is polled next (later than usual while in backoff).",
+    f"""
+SELECT f.id AS feed, f.name, f.language, f.country, f.state, f.last_status,
+       f.last_http_status, f.error_count,
+       (SELECT count(*) FROM fetches x
+        WHERE x.feed_id = f.id AND x.error IS NOT NULL
+          AND x.fetched_at >= strftime({ISO}, 'now', '-7 days')) AS failures_7d,
+       f.last_success_at, f.last_fetched_at, f.next_poll_at, f.url
+FROM feeds f
+WHERE f.active = 1
+ORDER BY CASE f.state WHEN 'dead' THEN 0 WHEN 'backoff' THEN 1 ELSE 2 END,
+         f.error_count DESC, f.name
+""",
+)
+
+TRANSLATION_COVERAGE = Query(
+    "translation_coverage",
+    "Translation coverage by language",
+    "Per article language: how many articles there are, how their English text was made "
+    "(English originals, machine translation, none), how many still wait for the translate "
+    "stage, the share without an English title, and why translations are missing "
+    "(e.g. no-model-for-ja: install a model with `aggregator models install`).",
+    """
+SELECT coalesce(a.language, '(undetermined)') AS language, count(*) AS articles,
+       sum(a.translation_backend = 'copy') AS english_originals,
+       sum(a.translation_backend != 'copy' AND a.translation_backend NOT LIKE 'none:%')
+           AS machine_translated,
+       sum(a.translation_backend LIKE 'none:%') AS not_translated,
+       sum(a.translated_at IS NULL) AS pending,
+       round(100.0 * sum(a.title_en IS NULL) / count(*), 1) AS untranslated_pct,
+       group_concat(DISTINCT CASE WHEN a.translation_backend LIKE 'none:%'
+                                  THEN substr(a.translation_backend, 6) END) AS why_missing,
+       group_concat(DISTINCT a.translation_model) AS models
+FROM articles a
+GROUP BY a.language
+ORDER BY untranslated_pct DESC, articles DESC
+""",
+)
+
+CANNED: tuple[Query, ...] = (
+    STORIES,
+    FIRST_MOVERS,
+    BLINDSPOTS,
+    SEARCH,
+    STORY_ARTICLES,
+    FEED_HEALTH,
+    TRANSLATION_COVERAGE,
+)
+
+# --- Parts of pages -------------------------------------------------------------------------
+
+STORY = """
+SELECT c.*, f.name AS first_outlet
+FROM clusters c LEFT JOIN feeds f ON f.id = c.first_feed_id
+WHERE c.id = :id
+"""
+
+# When each language picked the story up, and through which outlet.
+PICKUP = """
+SELECT cl.language, cl.first_seen_at, cl.delay_s, cl.article_count, f.name AS outlet,
+       f.country
+FROM cluster_languages cl LEFT JOIN feeds f ON f.id = cl.first_feed_id
+WHERE cl.cluster_id = :id
+ORDER BY cl.first_seen_at, cl.language
+"""
+
+UNTIL_NOW = f"SELECT {UNTIL} AS until"
+
+# Articles per language and UTC day, for the home page's coverage chart. Articles without a
+# publication time count on the day they were fetched (the OR keeps both sides indexed).
+COVERAGE_BY_DAY = """
+SELECT substr(coalesce(published_at, fetched_at), 1, 10) AS day,
+       coalesce(language, '??') AS language, count(*) AS articles
+FROM articles
+WHERE (published_at >= :since AND published_at <= :until)
+   OR (published_at IS NULL AND fetched_at >= :since AND fetched_at <= :until)
+GROUP BY day, language
+"""
+
+MODELS = """
+SELECT translation_backend AS backend, translation_model AS model, count(*) AS articles
+FROM articles
+WHERE translation_model IS NOT NULL
+GROUP BY translation_backend, translation_model
+ORDER BY articles DESC
+"""
+
+EMBEDDING_MODELS = "SELECT DISTINCT space, model FROM embeddings ORDER BY space"

@@ -1,0 +1,76 @@
+"""`aggregator serve`: Datasette on the aggregator's database, with its metadata, templates,
+stylesheet and plugin, in-process.
+
+Datasette opens the file read-only. With WAL, it reads a consistent snapshot per query while
+`aggregator run --loop` keeps writing, and never blocks it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from importlib import resources
+from pathlib import Path
+
+import uvicorn
+from datasette.app import Datasette
+from datasette.plugins import pm
+
+from aggregator import store
+from aggregator.errors import UserError
+from aggregator.publish import metadata, plugin
+
+PLUGIN_NAME = "aggregator.publish"
+PACKAGE = resources.files("aggregator.publish")
+
+SETTINGS = {
+    "default_page_size": 50,
+    # Facets over 100,000 articles take tens of milliseconds; a busy 2-core machine needs room.
+    "facet_time_limit_ms": 1500,
+    "sql_time_limit_ms": 3000,
+    "facet_suggest_time_limit_ms": 100,
+    "allow_download": False,
+}
+
+
+def make_datasette(db_path: str | Path) -> Datasette:
+    """A Datasette instance for `db_path`, ready for `.client` (tests) or an ASGI server."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise UserError(f"{db_path}: no database yet (run `aggregator run` or `aggregator demo`)")
+    conn = store.connect(db_path)  # validates the file and brings its schema up to date
+    try:
+        meta = metadata.build(db_path, conn)
+    finally:
+        conn.close()
+    if pm.get_plugin(PLUGIN_NAME) is None:
+        pm.register(plugin, name=PLUGIN_NAME)
+    return Datasette(
+        [str(db_path)],
+        metadata=meta,
+        template_dir=str(PACKAGE / "templates"),
+        static_mounts=[(plugin.STATIC_MOUNT, str(PACKAGE / "static"))],
+        settings=SETTINGS,
+    )
+
+
+def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+    """Serve until interrupted, printing the address to open."""
+    _check_port(host, port)
+    datasette = make_datasette(db_path)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Serving {db_path} at http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
+    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line, before loading anything, when the address cannot be used."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is in use (pass --port)") from None
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None

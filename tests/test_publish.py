@@ -1,0 +1,413 @@
+"""The published site through Datasette's own test client: pages, canned queries, JSON, facets,
+metadata, search and safety, on a real SQLite file written with SQL (tests/test_publish_sample)."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from datasette.app import Datasette
+
+from aggregator import store
+from aggregator.errors import UserError
+from aggregator.publish import metadata, queries
+from aggregator.publish.serve import make_datasette
+from tests import test_publish_sample as sample
+
+
+def get(ds: Datasette, path: str):
+    return asyncio.run(ds.client.get(path))
+
+
+def page(ds: Datasette, path: str) -> str:
+    response = get(ds, path)
+    assert response.status_code == 200, response.text[:500]
+    return response.text
+
+
+def visible(markup: str) -> str:
+    """Text as a reader sees it: tags removed, entities decoded, spaces collapsed."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", markup, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sample.build(tmp_path_factory.mktemp("publish") / "news.db")
+
+
+@pytest.fixture(scope="module")
+def ds(sample_db: Path) -> Datasette:
+    return make_datasette(sample_db)
+
+
+# --- Home page ------------------------------------------------------------------------------
+
+
+def test_home_leads_with_stories_by_language_count(ds):
+    text = visible(page(ds, "/"))
+    order = [text.index(headline) for headline in (
+        "Strong earthquake in Tokyo", "Parliament adopts pension reform",
+        '<script>window.__xss = "title"</script>Rally', "La Liga: Betis wins the derby")]
+    assert order == sorted(order)
+    assert "6 languages · 7 articles · first seen" in text
+    assert "(NHK News)" in text
+    assert "last update" in text
+
+
+def test_home_shows_language_and_country_badges(ds):
+    markup = page(ds, "/")
+    start = markup.rindex("<li", 0, markup.index("Strong earthquake in Tokyo"))
+    first_story = markup[start:markup.index("</li>", start)]
+    assert re.findall(r'class="badge lang[^"]*"[^>]*>(\w+)<', first_story) == [
+        "ja", "en", "fr", "de", "ru", "ar"]
+    assert re.findall(r'class="badge country"[^>]*>(\w+)<', first_story) == [
+        "JP", "GB", "FR", "DE", "RU", "QA"]
+    assert 'class="badge lang first" title="Japanese: carried it first"' in first_story
+    assert 'href="/-/story/1"' in first_story
+
+
+def test_home_draws_coverage_per_language_as_svg(ds):
+    markup = page(ds, "/")
+    start = markup.index('aria-label="Articles per language and day"')
+    svg = markup[start:markup.index("</svg>", start)]
+    for name in ("French (fr)", "Japanese (ja)", "Arabic (ar)", "Russian (ru)"):
+        assert name in svg
+    assert "French (fr), " in svg and ": 3 articles</title>" in svg
+    assert "15 articles in 7 languages" in visible(markup)
+    assert "<script" not in svg and "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_home_links_every_canned_query_and_its_json(ds):
+    markup = page(ds, "/")
+    for name in ("stories", "first_movers", "blindspots", "feed_health",
+                 "translation_coverage"):
+        assert f'href="/news/{name}' in markup
+    assert 'href="/news/stories.json?languages=1&amp;hours=24&amp;limit=30"' in markup
+
+
+def test_home_on_an_empty_database(tmp_path):
+    store.connect(tmp_path / "empty.db").close()
+    text = visible(page(make_datasette(tmp_path / "empty.db"), "/"))
+    assert "No stories yet" in text
+    assert "0 articles in 0 languages" in text
+
+
+# --- Story page -----------------------------------------------------------------------------
+
+
+def test_story_page_shows_pickup_order_with_delays(ds):
+    text = visible(page(ds, "/-/story/1"))
+    assert "Strong earthquake in Tokyo" in text
+    pickup = text[text.index("Who picked it up"):text.index("articles, side by side")]
+    steps = re.findall(r"\b(ja|en|fr|de|ru|ar) (first at \d\d:\d\d|\+[\d.]+ (?:h|min))", pickup)
+    assert steps == [("ja", steps[0][1]), ("en", "+1 h"), ("fr", "+2 h"), ("de", "+2.2 h"),
+                     ("ru", "+5 h"), ("ar", "+6 h")]
+    assert steps[0][1].startswith("first at")
+    assert "NHK News" in pickup and "Al Jazeera" in pickup and "2 articles" in pickup
+
+
+def test_story_page_shows_every_article_side_by_side(ds):
+    markup = page(ds, "/-/story/1")
+    text = visible(markup)
+    assert "7 articles, side by side" in text
+    for original in ("東京で強い地震", "Fort séisme à Tokyo", "Сильное землетрясение в Токио",
+                     "زلزال قوي يضرب طوكيو", "Starkes Erdbeben erschüttert Tokio"):
+        assert original in text
+    assert "Strong earthquake shakes Tokyo" in text
+    assert "machine translation: argos de-en 1.9" in text
+    assert "English original" in text
+    assert "no English translation (no model for ja)" in text
+    assert 'dir="rtl"' in markup and 'lang="ar"' in markup
+    assert markup.count('class="source" href="https://news.example/') == 7
+    assert "Read at Le Monde" in text
+
+
+def test_story_page_timeline_has_one_lane_per_language(ds):
+    markup = page(ds, "/-/story/1")
+    svg = markup[markup.index('aria-label="When each language covered the story"'):]
+    svg = svg[:svg.index("</svg>")]
+    assert svg.count("<circle") == 7
+    lanes = re.findall(r">(\w+) \((\w\w)\)</text>", svg)
+    assert [code for _, code in lanes] == ["ja", "en", "fr", "de", "ru", "ar"]
+    assert ">first</text>" in svg and ">+5 h</text>" in svg
+
+
+def test_story_page_links_its_data(ds):
+    markup = page(ds, "/-/story/2")
+    assert 'href="/news/story_articles.json?id=2"' in markup
+    assert 'href="/news/clusters/2"' in markup
+
+
+def test_unknown_story_is_404(ds):
+    assert get(ds, "/-/story/999").status_code == 404
+    assert get(ds, "/-/story/abc").status_code == 404
+
+
+# --- Nothing from a feed runs in the reader's browser ---------------------------------------
+
+
+def test_story_text_from_feeds_is_escaped(ds):
+    markup = page(ds, "/-/story/4")
+    assert "<script>window.__xss" not in markup
+    assert "&lt;script&gt;window.__xss" in markup
+    assert "<b>downtown</b>" not in markup
+    assert "javascript:" not in markup
+
+
+def test_stored_summary_html_is_sanitised_again_on_display(ds):
+    markup = page(ds, "/news/articles?_search=demonstration&_sort=id")  # not the hostile row
+    assert "Demonstration downtown" in markup
+    markup = page(ds, "/news/articles?summary_html__notblank=1")
+    cell = re.search(r'<td class="col-summary_html[^"]*">(.*?)</td>', markup, re.S).group(1)
+    assert "<p>Crowds</p>" in cell
+    assert "onerror" not in cell and "<script" not in cell and "<img" not in cell
+
+
+def test_every_page_and_query_escapes_the_hostile_row(ds):
+    for path in ("/", "/-/find?q=rally", "/news/clusters", "/news/articles_by_outlet",
+                 "/news/stories?languages=1", "/news/search?q=rally", "/news/articles/12"):
+        markup = page(ds, path)
+        assert "<script>window.__xss" not in markup, path
+        assert 'href="javascript:' not in markup, path
+
+
+# --- Search ---------------------------------------------------------------------------------
+
+
+def test_search_english_with_stemming(ds):
+    text = visible(page(ds, "/-/find?q=earthquakes"))
+    assert "6 articles for “earthquakes”" in text
+    assert "Story: Strong earthquake in Tokyo" in text
+
+
+def test_search_original_text_in_other_scripts(ds):
+    assert "Сильное землетрясение в Токио" in visible(page(ds, "/-/find?q=землетрясение"))
+    assert "زلزال قوي يضرب طوكيو" in visible(page(ds, "/-/find?q=طوكيو"))
+    # Two-character words are below the trigram index's reach: found by the scan.
+    text = visible(page(ds, "/-/find?q=地震"))
+    assert "東京で強い地震" in text and "地震の被害状況" in text
+    assert "2 articles" in text
+
+
+def test_search_requires_every_word(ds):
+    assert "Nothing found" in visible(page(ds, "/-/find?q=earthquake+pension"))
+    assert "1 article for" in visible(page(ds, "/-/find?q=pension+approves"))
+
+
+@pytest.mark.parametrize("q", ["AND (", "title:x", "NEAR(x y)", "zz*", "' OR 1=1 --", ")"])
+def test_search_treats_operators_as_text(ds, q):
+    response = get(ds, "/-/find?q=" + q.replace(" ", "+"))
+    assert response.status_code == 200
+    assert "Nothing found" in visible(response.text)
+
+
+def test_search_quotes_are_text_too(ds):
+    # Only the hostile row has a double quote in its title.
+    assert "1 article for" in visible(page(ds, '/-/find?q="title"'))
+
+
+def test_search_page_without_query_shows_the_form(ds):
+    markup = page(ds, "/-/find")
+    assert 'name="q"' in markup and "Nothing found" not in markup
+
+
+def test_search_json_api_matches_the_page(ds):
+    data = get(ds, "/news/search.json?q=Tokyo&_shape=array").json()
+    assert {row["outlet"] for row in data} >= {"BBC News", "Le Monde", "RIA Novosti"}
+    assert all(row["story"] == 1 for row in data)
+
+
+def test_datasette_table_search_uses_both_indexes(ds):
+    english = get(ds, "/news/articles.json?_search=earthquakes&_shape=array").json()
+    assert len(english) == 6
+    original = get(ds, "/news/articles_by_outlet.json?_search=Erdbeben&_shape=array").json()
+    assert [row["outlet"] for row in original] == ["Der Spiegel"]
+
+
+def test_fts_stays_in_sync_with_articles(sample_db, tmp_path):
+    path = sample.build(tmp_path / "sync.db")
+    conn = store.connect(path)
+    conn.execute("UPDATE articles SET title_en = 'Aftershocks rattle Tokyo' WHERE id = 7")
+    conn.execute("UPDATE articles SET title = 'Nachbeben' WHERE id = 4")
+    conn.execute("DELETE FROM articles WHERE id = 5")
+
+    def hits(table: str, q: str) -> list[int]:
+        sql = f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid"
+        return [row[0] for row in conn.execute(sql, (q,))]
+
+    assert hits("articles_fts", "aftershock") == [7]
+    assert hits("articles_fts_original", "Nachbeben") == [4]
+    assert hits("articles_fts_original", "title: Erdbeben") == []
+    assert 5 not in hits("articles_fts", "earthquake")
+    for table in ("articles_fts", "articles_fts_original"):
+        conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
+    conn.close()
+
+
+# --- Canned queries -------------------------------------------------------------------------
+
+
+def rows(ds: Datasette, path: str) -> list[dict]:
+    base, _, query = path.partition("?")
+    response = get(ds, f"{base}.json?{query}&_shape=array")
+    assert response.status_code == 200, response.text[:300]
+    return response.json()
+
+
+def test_canned_query_pages_have_titles_and_descriptions(ds):
+    for query in queries.CANNED:
+        markup = page(ds, f"/news/{query.name}")
+        assert html.escape(query.title, quote=False) in markup
+        assert html.escape(query.description.split(".")[0], quote=False) in markup
+
+
+def test_stories_in_at_least_n_languages(ds):
+    assert [r["story"] for r in rows(ds, "/news/stories?languages=3&hours=24")] == [1, 2]
+    assert [r["story"] for r in rows(ds, "/news/stories")] == [1, 2, 4]
+    assert [r["story"] for r in rows(ds, "/news/stories?hours=48")] == [1, 2, 4, 5]
+    assert [r["story"] for r in rows(ds, "/news/stories?languages=1&limit=4")] == [1, 2, 4, 3]
+    html_page = page(ds, "/news/stories?languages=3")
+    assert '<a href="/-/story/1">Strong earthquake in Tokyo</a>' in html_page
+
+
+def test_first_movers(ds):
+    result = rows(ds, "/news/first_movers?language=fr")
+    assert [r["story"] for r in result] == [2]
+    assert result[0]["followed_by"] == "de +45 min, es +3.3 h"
+    assert result[0]["first_outlet"] == "Le Monde"
+    assert rows(ds, "/news/first_movers?language=ja")[0]["followed_by"].startswith(
+        "en +1.0 h, fr +2.0 h, de +2.2 h")
+
+
+def test_blindspots(ds):
+    assert [r["story"] for r in rows(ds, "/news/blindspots?language=ru&min_languages=2")] == [
+        2, 4, 5]
+    assert [r["story"] for r in rows(ds, "/news/blindspots?language=fr&min_languages=2")] == [5]
+    assert rows(ds, "/news/blindspots?language=fr&min_languages=2&days=1") == []
+    assert [r["story"] for r in rows(ds, "/news/blindspots?language=es")] == [1]
+
+
+def test_feed_health_lists_failing_feeds_first(ds):
+    result = rows(ds, "/news/feed_health")
+    assert [r["name"] for r in result[:2]] == ["El País", "RIA Novosti"]
+    assert result[0]["state"] == "dead" and result[0]["last_status"] == "DNS error"
+    assert result[1]["state"] == "backoff" and result[1]["failures_7d"] == 1
+    assert len(result) == len(sample.FEEDS)
+
+
+def test_translation_coverage(ds):
+    by_language = {r["language"]: r for r in rows(ds, "/news/translation_coverage")}
+    assert by_language["ja"]["untranslated_pct"] == 50.0
+    assert by_language["ja"]["why_missing"] == "no-model-for-ja"
+    assert by_language["en"]["english_originals"] == 3
+    assert by_language["es"]["machine_translated"] == 2
+    assert by_language["es"]["models"] == "apertium spa-eng 1.4"
+    assert next(iter(by_language)) == "ja"  # the worst-covered language leads
+
+
+def test_story_articles_query(ds):
+    result = rows(ds, "/news/story_articles?id=2")
+    assert [r["outlet"] for r in result] == ["Le Monde", "Der Spiegel", "El País"]
+
+
+# --- Tables, facets, metadata ---------------------------------------------------------------
+
+
+def test_facets_on_articles(ds):
+    data = get(ds, "/news/articles.json?_facet=language&_facet=translation_backend"
+                   "&_facet=feed_id&_facet_date=published_at").json()
+    facets = data["facet_results"]
+    languages = {f["value"]: f["count"] for f in facets["language"]["results"]}
+    assert languages["fr"] == 3 and languages["ja"] == 2
+    backends = {f["value"] for f in facets["translation_backend"]["results"]}
+    assert backends == {"argos", "apertium", "copy", "none:no-model-for-ja"}
+    feeds = {f["label"]: f["count"] for f in facets["feed_id"]["results"]}
+    assert feeds["NHK News"] == 2  # the label column makes feed ids read as names
+    assert sum(f["count"] for f in facets["published_at"]["results"]) == len(sample.ARTICLES)
+
+
+def test_default_facets_and_country_facet(ds):
+    data = get(ds, "/news/articles_by_outlet.json").json()
+    countries = {f["value"]: f["count"] for f in data["facet_results"]["country"]["results"]}
+    assert countries["JP"] == 2 and countries["ES"] == 2
+    assert {"language", "outlet", "translation_backend", "published_at"} <= set(
+        data["facet_results"])
+
+
+def test_array_facets_on_clusters(ds):
+    data = get(ds, "/news/clusters.json").json()
+    facets = data["facet_results"]
+    languages = {f["value"]: f["count"] for f in facets["languages"]["results"]}
+    assert languages == {"fr": 3, "de": 3, "en": 3, "es": 2, "ja": 1, "ru": 1, "ar": 1}
+    countries = {f["value"]: f["count"] for f in facets["countries"]["results"]}
+    assert countries["FR"] == 3
+
+
+def test_clusters_table_links_headlines_to_story_pages(ds):
+    markup = page(ds, "/news/clusters")
+    assert '<a href="/-/story/1">Strong earthquake in Tokyo</a>' in markup
+    assert '<span class="badge lang" title="Japanese">ja</span>' in markup
+
+
+def test_foreign_keys_read_as_names(ds):
+    markup = page(ds, "/news/cluster_languages?cluster_id=1")
+    assert "NHK News" in markup and "東京で強い地震" in markup
+
+
+def test_every_public_column_has_a_description(sample_db):
+    conn = sqlite3.connect(sample_db)
+    tables = metadata.static_metadata()["tables"]
+    for table in metadata.PUBLIC_TABLES:
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        described = tables[table]["columns"]
+        assert [c for c in columns if c not in described] == [], table
+        assert [c for c in described if c not in columns] == [], table
+        assert tables[table]["description"]
+
+
+def test_internal_tables_are_hidden(ds):
+    data = get(ds, "/news.json").json()
+    shown = {t["name"] for t in data["tables"] if not t["hidden"]} | {
+        v["name"] if isinstance(v, dict) else v for v in data["views"]}
+    assert shown == set(metadata.PUBLIC_TABLES)
+    hidden = {t["name"] for t in data["tables"] if t["hidden"]}
+    assert {"translation_cache", "embeddings", "articles_fts", "articles_fts_original_data"} <= (
+        hidden)
+
+
+def test_instance_metadata_names_sources_licence_and_models(ds):
+    meta = get(ds, "/-/metadata.json").json()
+    assert meta["title"] == "News across languages"
+    assert "© their publishers" in meta["license"]
+    assert "argos fr-en 1.9 (3 articles)" in meta["description"]
+    assert "apertium spa-eng 1.4" in meta["description"]
+    assert "Powered by" in page(ds, "/") and "© their publishers" in page(ds, "/")
+
+
+# --- Serving ---------------------------------------------------------------------------------
+
+
+def test_pages_stay_readable_while_a_writer_holds_the_database(tmp_path):
+    path = sample.build(tmp_path / "live.db")
+    ds = make_datasette(path)
+    writer = store.connect(path)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE clusters SET headline_en = 'Tokyo quake: death toll rises' WHERE id = 1")
+    assert "Strong earthquake in Tokyo" in page(ds, "/")  # WAL: readers see the last commit
+    writer.execute("COMMIT")
+    assert "Tokyo quake: death toll rises" in page(ds, "/")
+    writer.close()
+
+
+def test_make_datasette_rejects_missing_and_non_database_files(tmp_path):
+    with pytest.raises(UserError, match="no database yet"):
+        make_datasette(tmp_path / "nope.db")
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database " * 100)
+    with pytest.raises(UserError, match="cannot open database"):
+        make_datasette(junk)
