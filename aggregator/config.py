@@ -72,11 +72,17 @@ class EmbeddingSettings:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """Incremental clustering: time window and per-signal similarity thresholds."""
+    """Incremental clustering: time window and per-signal thresholds (README: how they were
+    chosen). A pair of articles is the same story when the multilingual cosine reaches
+    `min_multi`, the English cosine reaches `threshold_en` (when both have English text), and
+    their keyword coverage reaches `threshold_keywords`; a pair whose languages share no keyword
+    space (no translation, no dictionary) needs a multilingual cosine of `threshold_multi`."""
 
     window_days: float = 3.0
-    threshold_en: float = 0.55
-    threshold_multi: float = 0.86
+    threshold_en: float = 0.5
+    threshold_multi: float = 0.88
+    min_multi: float = 0.8
+    threshold_keywords: float = 0.3
 
 
 @dataclass(frozen=True)

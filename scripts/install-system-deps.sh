@@ -6,7 +6,7 @@ set -u
 PACKAGES=(
   apertium apertium-eng-spa apertium-eng-cat apertium-fr-es apertium-es-pt apertium-spa-ita
   apertium-hbs-eng apertium-en-gl apertium-eu-en apertium-isl-eng apertium-mkd-eng apertium-eo-en
-  dict-freedict-deu-eng dict-freedict-fra-eng
+  dict-freedict-deu-eng dict-freedict-fra-eng dict-freedict-eng-deu dict-freedict-eng-fra
   chromium chromium-driver
 )
 missing=()

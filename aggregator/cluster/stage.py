@@ -1,0 +1,473 @@
+"""The cluster stage: assign each new article to a story, online and incrementally.
+
+Each run takes the articles that are ready (embedded and signed, translation settled) and have
+no story, in a canonical order, (article time, content hash, feed url), so the result does not
+depend on the order feeds were polled in. Each article is compared with the stories that have
+articles within `window_days` of it: first by the multilingual centroid (a matrix product over
+the window), then, for the best few stories, pair by pair with their closest articles
+(aggregator/cluster/match.py). It joins the story of its strongest match, or starts a story of
+its own: a story covered once is a cluster with article_count 1, so "stories covered in N
+languages" is a plain query. Existing story ids never change; `--rebuild` starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aggregator.cluster.match import pair
+from aggregator.cluster.weights import DocumentFrequency, count_new
+from aggregator.cluster.window import Article, LanguageFirst, Story, Window
+from aggregator.config import ClusterSettings, Config
+from aggregator.embed import from_blob, models
+from aggregator.embed.stage import (
+    ENGLISH,
+    HAS_ENGLISH,
+    HAS_TEXT,
+    MULTILINGUAL,
+    SETTLED,
+    keyword_versions,
+)
+from aggregator.keywords import Keywords
+from aggregator.pipeline import StageReport
+from aggregator.stage import Progress, run_stage
+from aggregator.store import transaction
+from aggregator.timeutil import now_iso, to_iso
+
+BATCH = 512
+CANDIDATE_STORIES = 5  # stories examined pair by pair, best centroids first
+CANDIDATE_ARTICLES = 3  # closest articles per story examined
+CENTROID_SLACK = 0.05  # a centroid sits below its closest member: look a little lower
+DAY = 86400.0
+
+# Article time: publication, else fetch time; a publication date in the future is not trusted.
+AT = (
+    "CASE WHEN a.published_at IS NOT NULL AND a.published_at <= a.fetched_at "
+    "THEN a.published_at ELSE a.fetched_at END"
+)
+ARTICLE_COLUMNS = f"""
+    a.id, {AT} AS at, a.content_hash, f.url AS feed_url, a.feed_id, f.country,
+    COALESCE(a.language, f.language, 'und') AS language, a.title, a.title_en,
+    m.vector AS multi, e.vector AS english,
+    k.language AS k_language, k.glossed, k.ids, k.alts, k.owners"""
+ARTICLE_JOINS = f"""
+    JOIN feeds f ON f.id = a.feed_id
+    LEFT JOIN embeddings m
+        ON m.article_id = a.id AND m.space = '{MULTILINGUAL}' AND m.model = :multi
+    LEFT JOIN embeddings e
+        ON e.article_id = a.id AND e.space = '{ENGLISH}' AND e.model = :english
+    LEFT JOIN article_keywords k ON k.article_id = a.id"""
+READY = f"""
+SELECT a.id, {AT} AS at FROM articles a {ARTICLE_JOINS}
+WHERE a.cluster_id IS NULL AND {SETTLED} AND (NOT {HAS_TEXT} OR (
+    m.article_id IS NOT NULL
+    AND k.version IN (SELECT value FROM json_each(:versions))
+    AND (NOT {HAS_ENGLISH} OR e.article_id IS NOT NULL)))
+ORDER BY at, a.content_hash, f.url
+"""
+
+
+@dataclass
+class Batch:
+    articles: list[Article]
+    next_id: int
+
+
+@dataclass
+class Outcome:
+    assignments: list[tuple[int, int, str]] = field(default_factory=list)  # article, story, at
+    touched: list[Story] = field(default_factory=list)
+    created: int = 0
+
+
+class ClusterStage:
+    name = "cluster"
+
+    def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
+        self.settings: ClusterSettings = config.settings.cluster
+        self.window_s = self.settings.window_days * DAY
+        embedding = config.settings.embedding
+        self.params = {
+            "multi": models.identity(embedding.multilingual_model),
+            "english": models.identity(embedding.model),
+            "versions": json.dumps(keyword_versions(conn)),
+        }
+        self.queue: list[int] | None = None
+        self.position = 0
+        self.frequency = DocumentFrequency.load(conn)
+        self.window: Window | None = None
+        self.in_window: set[int] = set()
+        self.loaded_until: str | None = None
+        self.next_id = 1
+        self.counts: Counter[str] = Counter()
+
+    # -- pending: the next articles in canonical order, and the window around them ----------
+    def pending(self, conn: sqlite3.Connection, limit: int) -> Batch | None:
+        if self.queue is None:
+            self.queue = [row["id"] for row in conn.execute(READY, self.params)]
+            last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM clusters").fetchone()[0]
+            self.next_id = last + 1
+        ids = self.queue[self.position : self.position + limit]
+        self.position += len(ids)
+        if not ids:
+            return None
+        articles = self._articles(conn, "a.id IN (SELECT value FROM json_each(:ids))",
+                                  {"ids": json.dumps(ids)})
+        order = {article_id: index for index, article_id in enumerate(ids)}
+        articles.sort(key=lambda article: order[article.id])
+        self._extend_window(conn, articles)
+        return Batch(articles, self.next_id)
+
+    def _articles(self, conn: sqlite3.Connection, where: str, params: dict) -> list[Article]:
+        rows = conn.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a {ARTICLE_JOINS} WHERE {where}",
+            {**self.params, **params},
+        ).fetchall()
+        return [self._article(row) for row in rows]
+
+    def _article(self, row: sqlite3.Row) -> Article:
+        signature = None
+        if row["ids"] is not None:
+            signature = Keywords.from_blobs(
+                row["k_language"], row["glossed"], row["ids"], row["alts"], row["owners"]
+            )
+        article = Article(
+            id=row["id"],
+            at=row["at"],
+            key=(row["at"], row["content_hash"], row["feed_url"]),
+            language=row["language"],
+            feed_id=row["feed_id"],
+            country=row["country"],
+            title=row["title"],
+            title_en=row["title_en"],
+            multi=from_blob(row["multi"]) if row["multi"] is not None else None,
+            english=from_blob(row["english"]) if row["english"] is not None else None,
+            signature=signature,
+        )
+        if signature is not None:
+            article.weights = self.frequency.weights(signature)
+        return article
+
+    def _extend_window(self, conn: sqlite3.Connection, batch: list[Article]) -> None:
+        """Load the clustered articles within the window of this batch that are not in memory
+        yet (the window slides forward with the canonical order)."""
+        times = [article.t for article in batch]
+        low = to_iso_s(min(times) - self.window_s)
+        high = to_iso_s(max(times) + self.window_s)
+        if self.window is None:
+            dims = self._dims(conn, batch)
+            self.window = Window(*dims)
+        start = low if self.loaded_until is None else max(low, self.loaded_until)
+        if self.loaded_until is not None and high <= self.loaded_until:
+            return
+        rows = conn.execute(
+            f"SELECT cm.cluster_id AS story, {ARTICLE_COLUMNS} FROM cluster_members cm "
+            f"JOIN articles a ON a.id = cm.article_id {ARTICLE_JOINS} "
+            "WHERE cm.at >= :low AND cm.at <= :high ORDER BY cm.at, a.content_hash, f.url",
+            {**self.params, "low": start, "high": high},
+        ).fetchall()
+        self.loaded_until = high
+        fresh = [row for row in rows if row["id"] not in self.in_window and row["multi"]]
+        self._load_stories(conn, {row["story"] for row in fresh})
+        for row in fresh:
+            article = self._article(row)
+            self.window.add(article, row["story"])
+            self.in_window.add(article.id)
+
+    def _dims(self, conn: sqlite3.Connection, batch: list[Article]) -> tuple[int, int]:
+        def dim(space: str, model: str, vectors: list[np.ndarray | None]) -> int:
+            for vector in vectors:
+                if vector is not None:
+                    return len(vector)
+            found = conn.execute(
+                "SELECT dim FROM embeddings WHERE space = ? AND model = ? LIMIT 1", (space, model)
+            ).fetchone()
+            return found[0] if found else 1
+
+        return (
+            dim(MULTILINGUAL, self.params["multi"], [a.multi for a in batch]),
+            dim(ENGLISH, self.params["english"], [a.english for a in batch]),
+        )
+
+    def _load_stories(self, conn: sqlite3.Connection, story_ids: set[int]) -> None:
+        wanted = json.dumps(sorted(story_ids - set(self.window.stories)))
+        for row in conn.execute(
+            "SELECT * FROM clusters WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
+        ):
+            self.window.stories[row["id"]] = Story(
+                id=row["id"],
+                first_seen_at=row["first_seen_at"],
+                last_seen_at=row["last_seen_at"],
+                article_count=row["article_count"],
+                countries=json.loads(row["countries"]),
+                first_language=row["first_language"],
+                first_feed_id=row["first_feed_id"],
+                first_article_id=row["first_article_id"],
+                headline_en=row["headline_en"],
+                headline=row["headline"],
+            )
+        for row in conn.execute(
+            "SELECT * FROM cluster_languages WHERE cluster_id IN (SELECT value FROM json_each(?))",
+            (wanted,),
+        ):
+            self.window.stories[row["cluster_id"]].languages[row["language"]] = LanguageFirst(
+                row["first_seen_at"], row["first_article_id"], row["first_feed_id"],
+                row["article_count"],
+            )
+
+    # -- process: the online assignment (no database) ---------------------------------------
+    def process(self, batch: Batch) -> Outcome:
+        window = self.window
+        window.forget_before(min(a.t for a in batch.articles) - self.window_s)
+        self.in_window = {article.id for article in window.articles}
+        centroids = Centroids(window, self.window_s)
+        outcome = Outcome()
+        touched: dict[int, Story] = {}
+        next_id = batch.next_id
+        for article in batch.articles:
+            story_id = self._best_story(article, centroids) if article.multi is not None else None
+            if story_id is None:
+                story_id, next_id = next_id, next_id + 1
+                window.stories[story_id] = Story.start(story_id, article)
+                outcome.created += 1
+            else:
+                window.stories[story_id].add(article)
+            touched[story_id] = window.stories[story_id]
+            outcome.assignments.append((article.id, story_id, article.at))
+            if article.multi is not None:
+                row = window.add(article, story_id)
+                self.in_window.add(article.id)
+                centroids.add(story_id, row)
+        for story in touched.values():
+            self._headlines(story)
+        outcome.touched = list(touched.values())
+        self.next_id = next_id
+        return outcome
+
+    def _best_story(self, article: Article, centroids: Centroids) -> int | None:
+        best, best_strength = None, -np.inf
+        gate = self.settings.min_multi - CENTROID_SLACK
+        for story_id in centroids.nearest(article, gate, CANDIDATE_STORIES):
+            strength = self._story_strength(article, story_id)
+            if strength is not None and strength > best_strength:
+                best, best_strength = story_id, strength
+        return best
+
+    def _story_strength(self, article: Article, story_id: int) -> float | None:
+        window = self.window
+        rows = np.array(window.rows_of[story_id])
+        rows = rows[np.abs(window.t[rows] - article.t) <= self.window_s]
+        if len(rows) == 0:
+            return None
+        sims = window.multi[rows] @ article.multi
+        order = np.argsort(-sims, kind="stable")[:CANDIDATE_ARTICLES]
+        best = None
+        for index in order:
+            if sims[index] < self.settings.min_multi:
+                break
+            other = window.articles[rows[index]]
+            strength = pair(article, other, float(sims[index])).strength(self.settings)
+            if strength is not None and (best is None or strength > best):
+                best = strength
+        return best
+
+    def _headlines(self, story: Story) -> None:
+        """The most central title (English, and any language) among the story's recent
+        articles: the one closest to their centroid."""
+        window = self.window
+        rows = np.array(window.rows_of.get(story.id, []), dtype=np.int64)
+        if len(rows) == 0:
+            return
+        story.headline = _central(window, rows, window.multi, "title") or story.headline
+        english_rows = rows[window.has_english[rows]]
+        if len(english_rows):
+            story.headline_en = (
+                _central(window, english_rows, window.english, "title_en") or story.headline_en
+            )
+
+    # -- save: one transaction per batch -----------------------------------------------------
+    def save(self, conn: sqlite3.Connection, outcome: Outcome) -> int:
+        now = now_iso()
+        with transaction(conn):
+            conn.executemany(
+                """
+                INSERT INTO clusters (id, headline_en, headline, first_seen_at, last_seen_at,
+                    article_count, language_count, languages, countries, first_language,
+                    first_feed_id, first_article_id, updated_at)
+                VALUES (:id, :headline_en, :headline, :first_seen_at, :last_seen_at,
+                    :article_count, :language_count, :languages, :countries, :first_language,
+                    :first_feed_id, :first_article_id, :updated_at)
+                ON CONFLICT(id) DO UPDATE SET headline_en = excluded.headline_en,
+                    headline = excluded.headline, first_seen_at = excluded.first_seen_at,
+                    last_seen_at = excluded.last_seen_at, article_count = excluded.article_count,
+                    language_count = excluded.language_count, languages = excluded.languages,
+                    countries = excluded.countries, first_language = excluded.first_language,
+                    first_feed_id = excluded.first_feed_id,
+                    first_article_id = excluded.first_article_id, updated_at = excluded.updated_at
+                """,
+                [story.row(now) for story in outcome.touched],
+            )
+            conn.executemany(
+                "DELETE FROM cluster_languages WHERE cluster_id = ?",
+                [(story.id,) for story in outcome.touched],
+            )
+            conn.executemany(
+                "INSERT INTO cluster_languages (cluster_id, language, first_seen_at, "
+                "first_article_id, first_feed_id, article_count, delay_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [row for story in outcome.touched for row in story.language_rows()],
+            )
+            conn.executemany(
+                "UPDATE articles SET cluster_id = ? WHERE id = ?",
+                [(story_id, article_id) for article_id, story_id, _ in outcome.assignments],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO cluster_members (article_id, cluster_id, at) "
+                "VALUES (?, ?, ?)",
+                outcome.assignments,
+            )
+        for story in outcome.touched:
+            story.new = False
+        self.counts["created"] += outcome.created
+        self.counts["joined"] += len(outcome.assignments) - outcome.created
+        return len(outcome.assignments)
+
+
+class Centroids:
+    """Story centroids (multilingual) over the window, for the first, coarse comparison.
+
+    Computed once per batch with one matrix product per article row block; stories that
+    change within the batch are tracked separately and compared exactly.
+    """
+
+    def __init__(self, window: Window, window_s: float) -> None:
+        self.window = window
+        self.window_s = window_s
+        n = len(window)
+        story_ids = sorted(window.rows_of)
+        self.ids = np.array(story_ids, dtype=np.int64)
+        self.index = {sid: i for i, sid in enumerate(story_ids)}
+        dim = window.multi.shape[1]
+        self.sums = np.zeros((len(story_ids), dim), dtype=np.float32)
+        self.t_min = np.full(len(story_ids), np.inf)
+        self.t_max = np.full(len(story_ids), -np.inf)
+        if n:
+            owner = np.array([self.index[s] for s in window.story[:n].tolist()], dtype=np.int64)
+            order = np.argsort(owner, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
+            groups = owner[order][starts]
+            self.sums[groups] = np.add.reduceat(window.multi[:n][order], starts, axis=0)
+            self.t_min[groups] = np.minimum.reduceat(window.t[:n][order], starts)
+            self.t_max[groups] = np.maximum.reduceat(window.t[:n][order], starts)
+        self.static = self._normalised(self.sums)
+        self.changed: dict[int, int] = {}  # story id → row in self.extra
+        self.stale = np.zeros(len(story_ids), dtype=bool)  # static rows superseded by extra
+        self.extra_ids: list[int] = []
+        self.extra = np.zeros((64, dim), dtype=np.float32)
+        self.extra_t = np.zeros((64, 2))
+
+    @staticmethod
+    def _normalised(sums: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return sums / np.maximum(norms, 1e-12)
+
+    def nearest(self, article: Article, gate: float, k: int) -> list[int]:
+        """Up to k story ids with a centroid within the gate and a recent-enough article."""
+        x, t = article.multi, article.t
+        found: list[tuple[float, int]] = []
+        if len(self.ids):
+            sims = self.static @ x
+            ok = (sims >= gate) & (self.t_max >= t - self.window_s)
+            ok &= self.t_min <= t + self.window_s
+            ok[self.stale] = False
+            sims = np.where(ok, sims, -np.inf)
+            top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else np.arange(len(sims))
+            found.extend((float(sims[i]), int(self.ids[i])) for i in top if ok[i])
+        m = len(self.extra_ids)
+        if m:
+            sums = self.extra[:m]
+            sims = (sums @ x) / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
+            ok = (sims >= gate) & (self.extra_t[:m, 1] >= t - self.window_s)
+            ok &= self.extra_t[:m, 0] <= t + self.window_s
+            found.extend((float(sims[i]), self.extra_ids[i]) for i in np.flatnonzero(ok))
+        found.sort(key=lambda item: (-item[0], item[1]))
+        return [story_id for _, story_id in found[:k]]
+
+    def add(self, story_id: int, row: int) -> None:
+        """A story gained the window's `row`: track its centroid exactly from now on."""
+        vector, t = self.window.multi[row], self.window.t[row]
+        slot = self.changed.get(story_id)
+        if slot is None:
+            slot = len(self.extra_ids)
+            if slot == len(self.extra):
+                self.extra = np.concatenate([self.extra, np.zeros_like(self.extra)])
+                self.extra_t = np.concatenate([self.extra_t, np.zeros_like(self.extra_t)])
+            self.changed[story_id] = slot
+            self.extra_ids.append(story_id)
+            i = self.index.get(story_id)
+            if i is not None:
+                self.stale[i] = True
+            if i is None:
+                self.extra[slot] = 0
+                self.extra_t[slot] = (t, t)
+            else:
+                self.extra[slot] = self.sums[i]
+                self.extra_t[slot] = (self.t_min[i], self.t_max[i])
+        self.extra[slot] += vector
+        self.extra_t[slot, 0] = min(self.extra_t[slot, 0], t)
+        self.extra_t[slot, 1] = max(self.extra_t[slot, 1], t)
+
+
+def _central(window: Window, rows: np.ndarray, vectors: np.ndarray, attribute: str) -> str | None:
+    matrix = vectors[rows]
+    centroid = matrix.sum(axis=0)
+    scores = matrix @ centroid
+    for index in np.argsort(-scores, kind="stable"):
+        value = getattr(window.articles[rows[index]], attribute)
+        if value:
+            return value
+    return None
+
+
+def to_iso_s(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return to_iso(datetime.fromtimestamp(seconds, UTC))
+
+
+def forget_all(conn: sqlite3.Connection) -> None:
+    """Forget every story (ids start again from 1) and every keyword count."""
+    with transaction(conn):
+        conn.execute("UPDATE articles SET cluster_id = NULL WHERE cluster_id IS NOT NULL")
+        conn.execute("DELETE FROM cluster_members")
+        conn.execute("DELETE FROM cluster_languages")
+        conn.execute("DELETE FROM clusters")
+        conn.execute("DELETE FROM cluster_state")
+        conn.execute("UPDATE article_keywords SET df_counted = 0 WHERE df_counted != 0")
+
+
+def waiting(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM articles WHERE cluster_id IS NULL").fetchone()[0]
+
+
+def run(
+    conn: sqlite3.Connection,
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    rebuild: bool = False,
+) -> StageReport:
+    """Assign every ready article without a story to one (all of them, with `rebuild`)."""
+    if rebuild:
+        forget_all(conn)
+    count_new(conn)
+    stage = ClusterStage(conn, config)
+    done = run_stage(stage, conn, batch_size=BATCH, progress=progress)
+    details = {"new stories": stage.counts["created"], "joined": stage.counts["joined"]}
+    left = waiting(conn)
+    return StageReport("cluster", done=done, skipped=left, details=details)
+

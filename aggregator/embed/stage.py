@@ -1,0 +1,221 @@
+"""The embed stage: each article gets what clustering compares it by.
+
+- `multilingual`: the multilingual model's vector of the original title and summary (every
+  article, translated or not: the fallback signal across languages);
+- `english`: the English model's vector of the English text (translated or English articles);
+- a keyword signature (aggregator/keywords.py) of the English text, else of the original.
+
+English vectors and signatures wait until the translation stage has settled the article
+(translated, copied, marked as having no model, or failed once), so nothing is done twice.
+Vectors are float32 blobs stored with the model's identity and a hash of the text: a model
+change or a new translation re-embeds, nothing else does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aggregator import keywords
+from aggregator.boilerplate import NONE, FeedBoilerplate
+from aggregator.config import Config, EmbeddingSettings
+from aggregator.embed import models, text
+from aggregator.pipeline import StageReport
+from aggregator.stage import Progress, run_stage
+from aggregator.store import transaction
+from aggregator.timeutil import now_iso
+
+MULTILINGUAL, ENGLISH = "multilingual", "english"
+BOILERPLATE_SAMPLE = 200  # recent articles per feed to learn its boilerplate from
+SETTLED = "(a.translated_at IS NOT NULL OR a.translation_error IS NOT NULL)"
+HAS_TEXT = "(COALESCE(a.title, '') || COALESCE(a.summary, '')) != ''"
+HAS_ENGLISH = "(COALESCE(a.title_en, '') || COALESCE(a.summary_en, '')) != ''"
+
+PENDING = f"""
+SELECT a.id, a.feed_id, a.title, a.summary, a.title_en, a.summary_en,
+       COALESCE(a.language, f.language) AS language, {SETTLED} AS settled,
+       m.model AS multi_model, m.text_hash AS multi_hash,
+       e.model AS en_model, e.text_hash AS en_hash,
+       k.version AS kw_version
+FROM articles a
+JOIN feeds f ON f.id = a.feed_id
+LEFT JOIN embeddings m ON m.article_id = a.id AND m.space = '{MULTILINGUAL}'
+LEFT JOIN embeddings e ON e.article_id = a.id AND e.space = '{ENGLISH}'
+LEFT JOIN article_keywords k ON k.article_id = a.id
+WHERE a.id > :after AND {HAS_TEXT} AND (
+    m.model IS NOT :multi
+    OR ({SETTLED} AND {HAS_ENGLISH}
+        AND (e.model IS NOT :english OR e.embedded_at < COALESCE(a.translated_at, '')))
+    OR ({SETTLED} AND (k.version IS NULL
+        OR k.version NOT IN (SELECT value FROM json_each(:versions))
+        OR k.computed_at < COALESCE(a.translated_at, ''))))
+ORDER BY a.id
+LIMIT :limit
+"""
+
+
+@dataclass
+class Item:
+    row: sqlite3.Row
+    boilerplate: FeedBoilerplate
+
+
+@dataclass
+class Result:
+    article_id: int
+    vectors: dict[str, tuple[str, np.ndarray, str]] = field(default_factory=dict)
+    signature: keywords.Keywords | None = None
+    signature_version: str = ""
+
+
+def keyword_versions(conn: sqlite3.Connection) -> list[str]:
+    """The current signature version of every language present (and English)."""
+    languages = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT COALESCE(a.language, f.language, 'und') FROM articles a "
+            "JOIN feeds f ON f.id = a.feed_id"
+        )
+    }
+    return sorted({keywords.version(lang) for lang in languages | {"en"}})
+
+
+class EmbedStage:
+    name = "embed"
+
+    def __init__(self, conn: sqlite3.Connection, settings: EmbeddingSettings) -> None:
+        self.settings = settings
+        self.models = {
+            MULTILINGUAL: settings.multilingual_model,
+            ENGLISH: settings.model,
+        }
+        self.identities = {space: models.identity(spec) for space, spec in self.models.items()}
+        self.versions = keyword_versions(conn)
+        self.after = 0
+        self.counts: Counter[str] = Counter()
+
+    def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
+        rows = conn.execute(
+            PENDING,
+            {
+                "after": self.after,
+                "multi": self.identities[MULTILINGUAL],
+                "english": self.identities[ENGLISH],
+                "versions": json.dumps(self.versions),
+                "limit": limit,
+            },
+        ).fetchall()
+        if rows:
+            self.after = rows[-1]["id"]
+        learned = {feed: _boilerplate(conn, feed) for feed in {row["feed_id"] for row in rows}}
+        return [Item(row, learned.get(row["feed_id"], NONE)) for row in rows]
+
+    def process(self, batch: Sequence[Item]) -> list[Result]:
+        results = [Result(item.row["id"]) for item in batch]
+        todo: dict[str, list[tuple[int, str, str]]] = {MULTILINGUAL: [], ENGLISH: []}
+        for index, item in enumerate(batch):
+            row, boilerplate = item.row, item.boilerplate
+            original = text.original(row["title"], row["summary"], boilerplate)
+            english = text.english(row["title_en"], row["summary_en"], boilerplate)
+            self._want(todo[MULTILINGUAL], index, original, row["multi_model"], row["multi_hash"],
+                       MULTILINGUAL)
+            if row["settled"] and english:
+                self._want(todo[ENGLISH], index, english, row["en_model"], row["en_hash"], ENGLISH)
+            if row["settled"] and (english or original):
+                language = "en" if english else (row["language"] or "und")
+                signature = keywords.extract(english or original, language)
+                results[index].signature = signature
+                results[index].signature_version = keywords.version(language)
+        for space, wanted in todo.items():
+            if not wanted:
+                continue
+            encoder = models.load(self.models[space], self.settings.batch_size)
+            vectors = encoder.encode([text.dense(t) for _, t, _ in wanted])
+            for (index, _, digest), vector in zip(wanted, vectors, strict=True):
+                results[index].vectors[space] = (encoder.identity, vector, digest)
+        return results
+
+    def _want(
+        self,
+        todo: list[tuple[int, str, str]],
+        index: int,
+        content: str,
+        model: str | None,
+        digest: str | None,
+        space: str,
+    ) -> None:
+        if not content:
+            return
+        new_digest = text.text_hash(text.dense(content))
+        if model != self.identities[space] or digest != new_digest:
+            todo.append((index, content, new_digest))
+
+    def save(self, conn: sqlite3.Connection, results: Sequence[Result]) -> int:
+        now = now_iso()
+        with transaction(conn):
+            for result in results:
+                for space, (model, vector, digest) in result.vectors.items():
+                    conn.execute(
+                        "INSERT OR REPLACE INTO embeddings (article_id, space, model, dim, vector, "
+                        "text_hash, embedded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (result.article_id, space, model, len(vector), to_blob(vector), digest,
+                         now),
+                    )
+                    self.counts[space] += 1
+                if result.signature is not None:
+                    ids, alts, owners = result.signature.to_blobs()
+                    conn.execute(
+                        "INSERT OR REPLACE INTO article_keywords (article_id, version, language, "
+                        "glossed, ids, alts, owners, df_counted, computed_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                        (result.article_id, result.signature_version,
+                         result.signature.language, int(result.signature.glossed), ids, alts,
+                         owners, now),
+                    )
+                    self.counts["keywords"] += 1
+        return len(results)
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def from_blob(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4")
+
+
+def _boilerplate(conn: sqlite3.Connection, feed_id: int) -> FeedBoilerplate:
+    rows = conn.execute(
+        "SELECT title, summary, title_en, summary_en FROM articles WHERE feed_id = ? "
+        "ORDER BY id DESC LIMIT ?",
+        (feed_id, BOILERPLATE_SAMPLE),
+    ).fetchall()
+    feed = conn.execute("SELECT name, title FROM feeds WHERE id = ?", (feed_id,)).fetchone()
+    names = [feed["name"], feed["title"]] if feed else []
+    return FeedBoilerplate.learn(
+        [r["title"] for r in rows] + [r["title_en"] for r in rows],
+        [r["summary"] for r in rows] + [r["summary_en"] for r in rows],
+        [n for n in names if n],
+    )
+
+
+def run(
+    conn: sqlite3.Connection, config: Config, *, progress: Progress | None = None
+) -> StageReport:
+    """Embed and sign every article that lacks a vector or signature for the current models."""
+    stage = EmbedStage(conn, config.settings.embedding)
+    done = run_stage(stage, conn, batch_size=config.settings.embedding.batch_size,
+                     progress=progress)
+    waiting = conn.execute(
+        "SELECT count(*) FROM articles a WHERE NOT " + SETTLED
+    ).fetchone()[0]
+    details = {f"{space} vectors": stage.counts[space] for space in (MULTILINGUAL, ENGLISH)}
+    details["keyword signatures"] = stage.counts["keywords"]
+    if waiting:
+        details["waiting for translation"] = waiting
+    return StageReport("embed", done=done, details=details)

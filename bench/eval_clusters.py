@@ -1,0 +1,262 @@
+"""Evaluate story clustering on labelled articles, through the real pipeline.
+
+    .venv/bin/python bench/eval_clusters.py [DATA.jsonl] [--sweep] [--db PATH]
+
+DATA is JSON lines, one article each: {"story": ID, "lang": "fr", "title": ..., "summary": ...}
+(default: ../shared/dev-data/wmt22-fr-de-news.jsonl, read in place, never copied). The articles
+become RSS feeds, one per language and side (the part of the story id before ":"), with
+publication times spread over two days, served on 127.0.0.1; then the real stages run on a
+temporary database: poll → translate → embed → cluster. The clustering (`articles.cluster_id`)
+is scored against the gold stories with pairwise precision/recall/F1 and BCubed F1.
+
+--sweep re-clusters (embeddings reused) over a grid of `threshold_keywords` and `min_multi`,
+prints the curve, and checks robustness: tune on one half of the stories, report on the other.
+--multi-only sweeps `threshold_multi` with keyword signatures set aside (every pair judged by
+the multilingual model alone: the fallback for languages with no translation or dictionary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from aggregator import config as config_module  # noqa: E402
+from aggregator import pipeline, store  # noqa: E402
+from aggregator.demo.server import FeedServer  # noqa: E402
+from aggregator.timeutil import now_iso  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "dev-data" / "wmt22-fr-de-news.jsonl"
+BASE_TIME = datetime(2021, 12, 13, 6, 0, tzinfo=UTC)
+
+
+def fraction(text: str) -> float:
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def load(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    for index, row in enumerate(rows):
+        row["index"] = index
+        row["side"] = row["story"].split(":", 1)[0] if ":" in row["story"] else "all"
+        # Stories spread over two days; each article within six hours of its story.
+        story_time = BASE_TIME + timedelta(hours=48 * fraction(row["story"]))
+        row["published"] = story_time + timedelta(hours=6 * fraction(f"{index}:{row['story']}"))
+    return rows
+
+
+def rss(name: str, items: list[dict], base_url: str) -> str:
+    entries = "".join(
+        f"<item><title>{escape(row['title'])}</title>"
+        f"<description>{escape(row.get('summary') or '')}</description>"
+        f"<link>{base_url}/article/{row['index']}</link>"
+        f"<guid>{base_url}/article/{row['index']}</guid>"
+        f"<pubDate>{format_datetime(row['published'])}</pubDate></item>"
+        for row in items
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>{escape(name)}</title><link>{base_url}/</link>{entries}</channel></rss>"
+    )
+
+
+def write_feeds(rows: list[dict], folder: Path, base_url: str) -> Path:
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["lang"], row["side"])].append(row)
+    feeds = []
+    for (lang, side), items in sorted(groups.items()):
+        name = f"{side}-{lang}"
+        (folder / f"{name}.xml").write_text(rss(name, items, base_url), encoding="utf-8")
+        feeds.append({"url": f"{base_url}/{name}.xml", "name": name, "language": lang})
+    path = folder / "feeds.yaml"
+    path.write_text(
+        json.dumps({"settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0},
+                    "feeds": feeds}),
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_pipeline(rows: list[dict], db_path: Path, folder: Path) -> tuple[object, dict]:
+    """Serve the feeds, run every stage, return (config, timings)."""
+    timings = {}
+    with FeedServer(folder, port=0) as server:
+        feeds_path = write_feeds(rows, folder, server.base_url)
+        config = config_module.load(feeds_path)
+        conn = store.connect(db_path)
+        store.sync_feeds(conn, config.feeds, now_iso())
+        for name in ("poll", "translate", "embed", "cluster"):
+            started = time.perf_counter()
+            options = {"force": True} if name == "poll" else {}
+            report = pipeline.stage_runner(name)(conn, config, **options)
+            timings[name] = time.perf_counter() - started
+            print(f"  {report}  ({timings[name]:.1f} s)", file=sys.stderr)
+        conn.close()
+    return config, timings
+
+
+def assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
+    """Gold row index → cluster id, through the article's link."""
+    conn = store.connect(db_path)
+    found = {}
+    for url, cluster_id in conn.execute("SELECT url, cluster_id FROM articles"):
+        if url and "/article/" in url and cluster_id is not None:
+            found[int(url.rsplit("/", 1)[1])] = cluster_id
+    conn.close()
+    missing = len(rows) - len(found)
+    if missing:
+        print(f"warning: {missing} articles missing or unclustered", file=sys.stderr)
+    return found
+
+
+def scores(predicted: dict[int, int], gold: dict[int, str], subset: set[int] | None = None):
+    keys = [k for k in gold if (subset is None or k in subset)]
+    tp = fp = fn = 0
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            same_p = a in predicted and predicted.get(a) == predicted.get(b)
+            same_g = gold[a] == gold[b]
+            tp += same_p and same_g
+            fp += same_p and not same_g
+            fn += same_g and not same_p
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    by_cluster, by_story = defaultdict(set), defaultdict(set)
+    for k in keys:
+        by_cluster[predicted.get(k, -1 - k)].add(k)
+        by_story[gold[k]].add(k)
+    b_p = sum(
+        len(by_cluster[predicted.get(k, -1 - k)] & by_story[gold[k]])
+        / len(by_cluster[predicted.get(k, -1 - k)])
+        for k in keys
+    ) / len(keys)
+    b_r = sum(
+        len(by_cluster[predicted.get(k, -1 - k)] & by_story[gold[k]]) / len(by_story[gold[k]])
+        for k in keys
+    ) / len(keys)
+    b_f1 = 2 * b_p * b_r / (b_p + b_r) if b_p + b_r else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "bcubed_precision": b_p,
+            "bcubed_recall": b_r, "bcubed_f1": b_f1}
+
+
+def recluster(config, db_path: Path, **settings) -> float:
+    from aggregator import cluster
+
+    changed = dataclasses.replace(
+        config,
+        settings=dataclasses.replace(
+            config.settings, cluster=dataclasses.replace(config.settings.cluster, **settings)
+        ),
+    )
+    conn = store.connect(db_path)
+    started = time.perf_counter()
+    cluster.run(conn, changed, rebuild=True)
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def line(label: str, result: dict) -> str:
+    return (
+        f"{label:<34} P {result['precision']:.3f}  R {result['recall']:.3f}  "
+        f"F1 {result['f1']:.3f}   BCubed F1 {result['bcubed_f1']:.3f}"
+    )
+
+
+def sweep(config, db_path, rows, gold, grid: dict[str, list[float]]) -> None:
+    names = list(grid)
+    combos = [dict(zip(names, values, strict=True)) for values in _product(grid.values())]
+    stories = sorted({row["story"] for row in rows})
+    halves = [
+        {row["index"] for row in rows if fraction("half:" + row["story"]) < 0.5},
+        {row["index"] for row in rows if fraction("half:" + row["story"]) >= 0.5},
+    ]
+    results = []
+    for combo in combos:
+        recluster(config, db_path, **combo)
+        predicted = assignments(db_path, rows)
+        overall = scores(predicted, gold)
+        parts = [scores(predicted, gold, half)["f1"] for half in halves]
+        results.append((combo, overall, parts))
+        label = "  ".join(f"{k}={v:g}" for k, v in combo.items())
+        print(line(label, overall) + f"   halves {parts[0]:.3f}/{parts[1]:.3f}")
+    print(f"\nrobustness ({len(stories)} stories split in two halves by a hash of the id):")
+    for tune, test in ((0, 1), (1, 0)):
+        best = max(results, key=lambda r: (r[2][tune], -abs(_centre(r[0], grid))))
+        label = ", ".join(f"{k}={v:g}" for k, v in best[0].items())
+        print(f"  tuned on half {tune + 1}: {label} (F1 {best[2][tune]:.3f}) "
+              f"-> half {test + 1} F1 {best[2][test]:.3f}")
+
+
+def _centre(combo: dict, grid: dict) -> float:
+    """Distance from the middle of the grid, to break ties towards the plateau's centre."""
+    total = 0.0
+    for key, value in combo.items():
+        values = grid[key]
+        total += abs(values.index(value) - (len(values) - 1) / 2)
+    return total
+
+
+def _product(lists):
+    if not lists:
+        yield ()
+        return
+    lists = list(lists)
+    for head in lists[0]:
+        for tail in _product(lists[1:]):
+            yield (head, *tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--db", type=Path, help="keep the database here (reused if present)")
+    parser.add_argument("--sweep", action="store_true", help="sweep the keyword thresholds")
+    parser.add_argument("--multi-only", action="store_true",
+                        help="sweep threshold_multi with keyword signatures set aside")
+    args = parser.parse_args()
+    if not args.data.exists():
+        sys.exit(f"{args.data}: no such file (the shared dev set lives in ../shared/dev-data)")
+    rows = load(args.data)
+    gold = {row["index"]: row["story"] for row in rows}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db_path = args.db or folder / "eval.db"
+        print(f"{len(rows)} articles, {len(set(gold.values()))} stories; pipeline on {db_path}",
+              file=sys.stderr)
+        config, timings = run_pipeline(rows, db_path, folder)
+        result = scores(assignments(db_path, rows), gold)
+        print(line("default settings", result))
+        if args.sweep:
+            sweep(config, db_path, rows, gold, {
+                "threshold_keywords": [0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.32, 0.34, 0.36, 0.4],
+                "min_multi": [0.78, 0.8, 0.82, 0.84],
+            })
+        if args.multi_only:
+            conn = store.connect(db_path)
+            # No two articles share a keyword space any more: every pair falls back to the
+            # multilingual rule (the next embed run would restore real signatures).
+            conn.execute("UPDATE article_keywords SET language = 'x' || article_id, glossed = 0")
+            conn.close()
+            sweep(config, db_path, rows, gold, {
+                "threshold_multi": [0.84, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.94],
+                "min_multi": [0.8],
+            })
+
+
+if __name__ == "__main__":
+    main()
