@@ -1,0 +1,119 @@
+"""Hostile behaviours for `tests.loopback.LoopbackServer` routes, as handler callables.
+
+    server.route("/drip", handler=slow_drip(seconds=20))
+
+Each handler writes the raw HTTP response itself and stops by itself: every loop is bounded in
+bytes and in time, so a test never leaves a server thread writing forever, even when the client
+under test is broken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import time
+from collections.abc import Callable
+
+from tests.loopback import LoopbackServer, Request
+
+Handler = Callable[[Request], None]
+ENDLESS_LIMIT_S = 30.0  # no hostile handler writes for longer than this
+
+
+def _raw(write: Callable[[Request], None]) -> Handler:
+    def handler(request: Request) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+            write(request)
+        request.handler.close_connection = True
+
+    return handler
+
+
+def _send(request: Request, data: bytes) -> None:
+    request.handler.wfile.write(data)
+    request.handler.wfile.flush()
+
+
+def endless_chunked(chunk: bytes = b"<item>" + b"x" * 16_000 + b"</item>") -> Handler:
+    """A 200 with Transfer-Encoding: chunked that never sends the last chunk."""
+
+    def write(request: Request) -> None:
+        _send(request, b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n")
+        _send(request, b"%x\r\n<rss version='2.0'><channel>\r\n" % len(b"<rss version='2.0'>"
+                                                                      b"<channel>"))
+        deadline = time.monotonic() + ENDLESS_LIMIT_S
+        while time.monotonic() < deadline:
+            _send(request, b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+    return _raw(write)
+
+
+def slow_drip(seconds: float = 20.0, every: float = 0.5, chunked: bool = False) -> Handler:
+    """Headers at once, then one byte of body every `every` seconds for `seconds`: each read
+    comes well inside any read timeout, so only a total deadline stops it."""
+
+    def write(request: Request) -> None:
+        framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: 100000"
+        _send(request, b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n" + framing
+              + b"\r\n\r\n")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            _send(request, b"1\r\n<\r\n" if chunked else b"<")
+            time.sleep(every)
+
+    return _raw(write)
+
+
+def slow_headers(seconds: float = 20.0, every: float = 0.5) -> Handler:
+    """The status line, then one header byte at a time ("slow loris" in reverse)."""
+
+    def write(request: Request) -> None:
+        _send(request, b"HTTP/1.1 200 OK\r\n")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            _send(request, b"X")
+            time.sleep(every)
+
+    return _raw(write)
+
+
+def gzip_bomb(inflated_bytes: int) -> tuple[bytes, dict[str, str]]:
+    """A gzip body (~1/1000 of `inflated_bytes` on the wire) and its headers."""
+    return gzip.compress(b"\0" * inflated_bytes, compresslevel=9), {
+        "Content-Encoding": "gzip", "Content-Type": "application/rss+xml"}
+
+
+def nested_gzip_bomb(inflated_bytes: int) -> tuple[bytes, dict[str, str]]:
+    """Many gzip members back to back, each expanding: the cap must count across members."""
+    member = gzip.compress(b"\0" * 1_000_000, compresslevel=9)
+    return member * (inflated_bytes // 1_000_000), {
+        "Content-Encoding": "gzip", "Content-Type": "application/rss+xml"}
+
+
+def lying_length(declared: int, actual: bytes) -> Handler:
+    """Content-Length says one thing, the body another (then the connection closes)."""
+
+    def write(request: Request) -> None:
+        _send(request, b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                       b"Content-Length: %d\r\n\r\n" % declared + actual)
+
+    return _raw(write)
+
+
+def garbage_status_line() -> Handler:
+    """Not HTTP at all."""
+    return _raw(lambda request: _send(request, b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02garbage"))
+
+
+def close_without_answer() -> Handler:
+    """Accept the request and hang up."""
+    return _raw(lambda request: None)
+
+
+def roomy(server: LoopbackServer) -> LoopbackServer:
+    """Raise the listen backlog from socketserver's 5: a poll run opens dozens of connections
+    at once, and Linux silently drops handshakes past the backlog (the client then waits for a
+    response that never comes, and the test would measure the test server, not the poller)."""
+    server.httpd.socket.listen(128)
+    return server
