@@ -51,7 +51,7 @@ def run_stage(
         done += completed
         batches += 1
         if progress is not None:
-            progress(len(batch))
+            progress(completed)
         if completed == 0:
             break
     return done
