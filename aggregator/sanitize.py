@@ -11,121 +11,50 @@ import re
 
 import nh3
 
+# fmt: off
 # Tags whose *contents* are never text a reader should see.
 DROPPED_CONTENT = {
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "iframe",
-    "object",
-    "embed",
-    "svg",
-    "math",
-    "head",
-    "title",
-    "textarea",
-    "select",
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math",
+    "head", "title", "textarea", "select",
 }
-# Block-level tags become line or word breaks in the plain text, so "<p>a</p><p>b</p>" is not "ab".
+# Block-level tags become line breaks in the plain text, so "<p>a</p><p>b</p>" is not "ab".
 BREAKS = {
-    "p",
-    "br",
-    "div",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "tr",
-    "td",
-    "th",
-    "table",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "figure",
-    "figcaption",
-    "dd",
-    "dt",
-    "dl",
-    "hr",
-    "pre",
+    "p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr",
+    "td", "th", "table", "section", "article", "header", "footer", "figure", "figcaption", "dd",
+    "dt", "dl", "hr", "pre",
 }
-_BREAK_TAG = re.compile(r"</?(?:" + "|".join(sorted(BREAKS)) + r")\s*/?>", re.IGNORECASE)
+# What may survive in summary_html: presentational markup and http(s) links and images; no
+# styles, event handlers, ids or classes.
+HTML_TAGS = {
+    "p", "br", "a", "b", "strong", "i", "em", "u", "s", "sub", "sup", "small", "q", "blockquote",
+    "cite", "code", "pre", "ul", "ol", "li", "dl", "dt", "dd", "h2", "h3", "h4", "h5", "h6", "img",
+    "figure", "figcaption", "table", "thead", "tbody", "tr", "td", "th", "caption", "abbr", "time",
+    "span", "div", "hr", "h1", "section", "article", "header", "footer",
+}
+HTML_ATTRIBUTES = {
+    "a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"},
+    "abbr": {"title"}, "time": {"datetime"}, "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
+# fmt: on
+assert BREAKS <= HTML_TAGS  # text_and_html reads line breaks off the sanitised HTML
+URL_SCHEMES = {"http", "https"}
+
+_BREAK_TAG = re.compile(r"</?(?:" + "|".join(sorted(BREAKS)) + r")\b[^>]*>", re.IGNORECASE)
+# Any tag in nh3's output, where attribute values are quoted and may contain ">".
+_ANY_TAG = re.compile(r"<(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
 # Text that still looks like markup after one pass: feeds that escape their HTML twice.
 _LOOKS_LIKE_MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>|<!--")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
-
-# What may survive in summary_html: presentational markup and http(s) links/images, no styles,
-# no event handlers, no ids or classes.
-HTML_TAGS = {
-    "p",
-    "br",
-    "a",
-    "b",
-    "strong",
-    "i",
-    "em",
-    "u",
-    "s",
-    "sub",
-    "sup",
-    "small",
-    "q",
-    "blockquote",
-    "cite",
-    "code",
-    "pre",
-    "ul",
-    "ol",
-    "li",
-    "dl",
-    "dt",
-    "dd",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "img",
-    "figure",
-    "figcaption",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "td",
-    "th",
-    "caption",
-    "abbr",
-    "time",
-    "span",
-    "div",
-    "hr",
-}
-HTML_ATTRIBUTES = {
-    "a": {"href", "title"},
-    "img": {"src", "alt", "title", "width", "height"},
-    "abbr": {"title"},
-    "time": {"datetime"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan"},
-}
-URL_SCHEMES = {"http", "https"}
 
 
 def to_text(markup: str | None) -> str:
     """Visible text of an HTML fragment: no tags, no scripts, entities decoded, spaces tidied."""
     if not markup:
         return ""
+    if "<" not in markup and "&" not in markup:
+        return _tidy(markup)  # plain text already (most titles): nothing to parse
     text = _strip_once(markup)
     if _LOOKS_LIKE_MARKUP.search(text):
         # Double-escaped HTML ("&lt;p&gt;") decodes to markup on the first pass; a second pass
@@ -143,7 +72,12 @@ def _strip_once(markup: str) -> str:
         strip_comments=True,
         link_rel=None,
     )
-    return html.unescape(_BREAK_TAG.sub("\n", kept))
+    return _text_of_clean(kept)
+
+
+def _text_of_clean(cleaned: str) -> str:
+    """Text of nh3 output (well-formed: every "<" in it starts a tag)."""
+    return html.unescape(_ANY_TAG.sub("", _BREAK_TAG.sub("\n", cleaned)))
 
 
 def _tidy(text: str) -> str:
@@ -159,8 +93,25 @@ def clean_html(markup: str | None, base_url: str | None = None) -> str | None:
     """
     if not markup or not _LOOKS_LIKE_MARKUP.search(markup):
         return None
+    cleaned = _clean(markup, base_url)
+    return cleaned if _LOOKS_LIKE_MARKUP.search(cleaned) else None
+
+
+def text_and_html(markup: str | None, base_url: str | None = None) -> tuple[str, str | None]:
+    """`(to_text(markup), clean_html(markup, base_url))` with one sanitiser pass, not two."""
+    if not markup or not _LOOKS_LIKE_MARKUP.search(markup):
+        return to_text(markup), None
+    cleaned = _clean(markup, base_url)
+    text = _text_of_clean(cleaned)
+    if _LOOKS_LIKE_MARKUP.search(text):
+        text = _strip_once(text)  # escaped markup inside real markup: as in to_text
+    kept = cleaned if _LOOKS_LIKE_MARKUP.search(cleaned) else None
+    return _tidy(text), kept
+
+
+def _clean(markup: str, base_url: str | None) -> str:
     relative = ("rewrite_with_base", base_url) if _is_http(base_url) else "deny"
-    cleaned = nh3.clean(
+    return nh3.clean(
         markup,
         tags=HTML_TAGS,
         clean_content_tags=DROPPED_CONTENT,
@@ -170,9 +121,6 @@ def clean_html(markup: str | None, base_url: str | None = None) -> str | None:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     ).strip()
-    if not _LOOKS_LIKE_MARKUP.search(cleaned):
-        return None  # nothing but text was left: the plain-text summary says it all
-    return cleaned
 
 
 def _is_http(url: str | None) -> bool:

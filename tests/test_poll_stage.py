@@ -381,3 +381,17 @@ def test_force_polls_each_feed_once_per_run(server, conn):
     first = poll_stage.pending(conn, 2)
     rest = poll_stage.pending(conn, 2)
     assert len(first) == 2 and len(rest) == 1 and poll_stage.pending(conn, 2) == []
+
+
+def test_parsing_in_worker_processes_stores_the_same_articles(server, conn, tmp_path):
+    urls = [server.route(f"/w{n}.xml", rss(item(2 * n), item(2 * n + 1))) for n in range(4)]
+    urls.append(server.route("/w-ru.xml", fixture("windows-1251.xml")))
+    config = make_config(*urls)
+    report = poll(conn, config, workers=2)
+    other = store.connect(tmp_path / "in-process.db")
+    poll(other, config, workers=0)
+    columns = "guid, url, url_key, content_hash, title, summary, language, language_source"
+    query = f"SELECT {columns} FROM articles ORDER BY guid"
+    assert report.details["new articles"] == 10
+    assert [tuple(r) for r in conn.execute(query)] == [tuple(r) for r in other.execute(query)]
+    other.close()

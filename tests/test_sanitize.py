@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.sanitize import clean_html, to_text
+from aggregator.sanitize import clean_html, text_and_html, to_text
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,21 @@ def test_sanitised_html_has_no_scripts_handlers_or_javascript_urls(markup):
     assert "<script" not in html
     assert re.search(r"<[^>]*\son\w+\s*=", html) is None
     assert 'href="javascript' not in html and 'src="javascript' not in html
+
+
+@given(MARKUP)
+def test_text_and_html_is_to_text_and_clean_html_in_one_pass(markup):
+    base = "https://site.example/feed"
+    assert text_and_html(markup, base) == (to_text(markup), clean_html(markup, base))
+
+
+def test_text_and_html_on_a_realistic_summary():
+    text, html = text_and_html(
+        '<h1>Head</h1><p title="a>b">Body <a href="/x">link</a></p><script>x()</script>',
+        "https://site.example/",
+    )
+    assert text == "Head\nBody link"
+    assert html == (
+        '<h1>Head</h1><p title="a&gt;b">Body <a href="https://site.example/x" '
+        'rel="noopener noreferrer nofollow">link</a></p>'
+    )

@@ -39,7 +39,7 @@ def http_url(url: str | None, base: str | None = None) -> str | None:
     url = url.strip().replace(" ", "%20")
     if _CONTROL.search(url):
         return None
-    if base:
+    if base and not url.lower().startswith(("http://", "https://")):  # urljoin is slow
         try:
             url = urljoin(base, url)
         except ValueError:

@@ -14,6 +14,7 @@ address resolve to the address itself, so they are checked as what they are.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -62,6 +63,7 @@ class FetchResult:
     error: str | None = None  # error kind: dns, connect, tls, timeout, too_large, redirects...
     final_url: str | None = None
     body: bytes | None = None
+    size: int | None = None  # bytes of body received (kept when the body itself is dropped)
     headers: dict[str, str] = field(default_factory=dict)
     conditional: bool = False  # validators were sent
 
@@ -161,6 +163,12 @@ async def resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """Certificate verification with the system CA bundle, loaded once per process (~50 ms)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with the guarded backend underneath (httpx has no public hook for the
     network backend, so the pool is rebuilt with the same options)."""
@@ -170,9 +178,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=max(settings.concurrency, 1),
             max_keepalive_connections=max(settings.concurrency, 1),
         )
-        super().__init__(limits=limits, trust_env=False)
+        super().__init__(verify=ssl_context(), limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -281,7 +289,8 @@ class Fetcher:
         if not 200 <= code < 300:
             return result(kind="error", status=http_status_text(code), duration_ms=0, error="http")
         body = await read_capped(response, self.settings.max_body_bytes)
-        return result(kind="ok", status=http_status_text(code), duration_ms=0, body=body)
+        status = http_status_text(code)
+        return result(kind="ok", status=status, duration_ms=0, body=body, size=len(body))
 
 
 def _redirect_target(url: str, response: httpx.Response, seen: set[str]) -> str:

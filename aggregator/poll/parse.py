@@ -69,7 +69,11 @@ def parse(
     # written; links are resolved against `url` here, and a GUID never turns into a fake link.
     content_type = {k.lower(): v for k, v in (headers or {}).items() if k.lower() == "content-type"}
     parsed = feedparser.parse(
-        body, response_headers=content_type or {"content-type": "application/xml"}
+        body,
+        response_headers=content_type or {"content-type": "application/xml"},
+        # nh3 sanitises and resolves links below; feedparser's own passes would double the time
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
     problem = _problem(parsed)
     if not parsed.entries and (problem or not parsed.get("version")):
@@ -107,21 +111,22 @@ def _entry(
     raw: Any, base: str, config_language: str | None, feed_language: str | None, now: datetime
 ) -> Entry | None:
     title = sanitize.to_text(raw.get("title")) or None
-    markup = _summary_markup(raw)
-    summary = sanitize.to_text(markup) or None
+    summary, summary_html = sanitize.text_and_html(_summary_markup(raw), base)
+    summary = summary or None
     url = _link(raw, base)
     if not (title or summary or url):
         return None  # nothing a reader could see or follow
     lang, source = _language(raw, title, summary, config_language, feed_language)
     guid = (raw.get("id") or "").strip() or None
+    key = dedupe.url_key(url)
     return Entry(
         guid=guid,
         url=url,
-        url_key=dedupe.url_key(url),
-        content_hash=dedupe.content_hash(title, summary or dedupe.url_key(url)),
+        url_key=key,
+        content_hash=dedupe.content_hash(title, summary or key),
         title=title,
         summary=summary,
-        summary_html=sanitize.clean_html(markup, base),
+        summary_html=summary_html,
         author=sanitize.to_text(raw.get("author")) or None,
         language=lang,
         language_source=source,

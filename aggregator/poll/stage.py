@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import os
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aggregator.config import Config, Settings
@@ -24,6 +28,9 @@ from aggregator.poll.parse import NotAFeed, ParsedFeed, parse
 from aggregator.stage import Progress
 from aggregator.store import transaction
 from aggregator.timeutil import from_iso, to_iso, utcnow
+
+PARALLEL_FROM = 64  # feeds in a run before parsing moves to worker processes
+MAX_WORKERS = 8
 
 FEED_COLUMNS = (
     "id, url, name, language, poll_interval_s, etag, last_modified, content_hash, "
@@ -70,11 +77,17 @@ class PollStage:
     name = "poll"
 
     def __init__(
-        self, config: Config, *, force: bool = False, clock: Callable[[], datetime] = utcnow
+        self,
+        config: Config,
+        *,
+        force: bool = False,
+        workers: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
         self.settings = config.settings
         self.force = force
+        self.workers = workers
         self.clock = clock
         self.taken: set[int] = set()  # feeds handed out this run, so --force polls each once
 
@@ -122,21 +135,30 @@ class PollStage:
 
     async def stream(self, batch: Sequence[FeedJob]) -> AsyncIterator[FeedResult]:
         """Fetch the batch concurrently; yield each feed's result as soon as it is done."""
-        async with Fetcher(self.settings) as fetcher:
-            tasks = [asyncio.create_task(self._one(fetcher, job)) for job in batch]
-            try:
-                for done in asyncio.as_completed(tasks):
-                    yield await done
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        # Bodies fetched but not yet parsed are bounded, so a slow parser can't pile up memory.
+        in_hand = asyncio.Semaphore(2 * max(self.settings.concurrency, 1))
+        with parse_pool(len(batch), self.workers) as pool:
+            async with Fetcher(self.settings) as fetcher:
+                tasks = [asyncio.create_task(self._one(fetcher, pool, in_hand, j)) for j in batch]
+                try:
+                    for done in asyncio.as_completed(tasks):
+                        yield await done
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _one(self, fetcher: Fetcher, job: FeedJob) -> FeedResult:
-        unconditional = schedule.needs_unconditional(job.last_unconditional_at, self.clock())
-        etag, modified = (None, None) if unconditional else (job.etag, job.last_modified)
-        fetched = await fetcher.fetch(job.url, etag, modified)
-        return outcome(job, fetched, self.clock(), self.settings)
+    async def _one(
+        self, fetcher: Fetcher, pool: Executor | None, in_hand: asyncio.Semaphore, job: FeedJob
+    ) -> FeedResult:
+        async with in_hand:
+            unconditional = schedule.needs_unconditional(job.last_unconditional_at, self.clock())
+            etag, modified = (None, None) if unconditional else (job.etag, job.last_modified)
+            fetched = await fetcher.fetch(job.url, etag, modified)
+            args = (job, fetched, self.clock(), self.settings)
+            if pool is None or fetched.kind != "ok":
+                return outcome(*args)
+            return await asyncio.get_running_loop().run_in_executor(pool, outcome, *args)
 
     def save(self, conn: sqlite3.Connection, results: Sequence[FeedResult]) -> int:
         for result in results:
@@ -153,7 +175,12 @@ class PollStage:
 
 
 def outcome(job: FeedJob, fetched: FetchResult, now: datetime, settings: Settings) -> FeedResult:
-    """Turn a fetch into what to store: parse a new body, skip a known one, plan the next poll."""
+    """Turn a fetch into what to store: parse a new body, skip a known one, plan the next poll.
+
+    The result no longer carries the body: once parsed it is not needed (and not sent back
+    from a parse worker)."""
+    body = fetched.body or b""
+    fetched = replace(fetched, body=None)
     hints = _hints(job, fetched, now)
     if fetched.kind == "not_modified":
         return _success(job, fetched, now, "not_modified", fetched.status, hints)
@@ -161,7 +188,6 @@ def outcome(job: FeedJob, fetched: FetchResult, now: datetime, settings: Setting
         return _failure(
             job, fetched, now, fetched.error or "other", fetched.status, hints, settings
         )
-    body = fetched.body or b""
     digest = dedupe.body_hash(body)
     if digest == job.content_hash:
         return _success(job, fetched, now, "unchanged", "unchanged", hints, body_hash=digest)
@@ -262,28 +288,13 @@ def insert_articles(conn: sqlite3.Connection, result: FeedResult) -> int:
     if result.parsed is None:
         return 0
     fetched_at = to_iso(result.fetched_at)
-    new = 0
-    for entry in reversed(result.parsed.entries):
-        cursor = conn.execute(
-            INSERT_ARTICLE,
-            (
-                result.job.id,
-                entry.guid,
-                entry.url,
-                entry.url_key,
-                entry.content_hash,
-                entry.title,
-                entry.summary,
-                entry.summary_html,
-                entry.author,
-                entry.language,
-                entry.language_source,
-                entry.published_at,
-                fetched_at,
-            ),
-        )
-        new += cursor.rowcount
-    return new
+    rows = [
+        (result.job.id, e.guid, e.url, e.url_key, e.content_hash, e.title, e.summary,
+         e.summary_html, e.author, e.language, e.language_source, e.published_at, fetched_at)
+        for e in reversed(result.parsed.entries)
+    ]  # fmt: skip
+    # rowcount sums the rows inserted; conflicts (duplicates) insert nothing
+    return conn.executemany(INSERT_ARTICLE, rows).rowcount if rows else 0
 
 
 def record_fetch(conn: sqlite3.Connection, result: FeedResult, new: int) -> None:
@@ -299,7 +310,7 @@ def record_fetch(conn: sqlite3.Connection, result: FeedResult, new: int) -> None
             result.error,
             new,
             fetched.duration_ms,
-            len(fetched.body) if fetched.body is not None else None,
+            fetched.size,
             fetched.final_url,
         ),
     )
@@ -355,9 +366,14 @@ def run(
     *,
     progress: Progress | None = None,
     force: bool = False,
+    workers: int | None = None,
 ) -> StageReport:
-    """Poll every due feed (every active feed with force) and store what is new."""
-    stage = PollStage(config, force=force)
+    """Poll every due feed (every active feed with force) and store what is new.
+
+    `workers`: processes that parse feeds (0: parse in this process; None: one per CPU core
+    when there are at least PARALLEL_FROM feeds to poll).
+    """
+    stage = PollStage(config, force=force, workers=workers)
     jobs = stage.pending(conn)
     tally: Counter[str] = Counter()
 
@@ -381,6 +397,26 @@ def run(
             "dead feeds": tally["dead"],
         },
     )
+
+
+@contextmanager
+def parse_pool(feeds: int, workers: int | None) -> Iterator[Executor | None]:
+    """Processes for parsing, which is CPU-bound (feedparser is pure Python): with them, parsing
+    uses every core while this process fetches and writes. Small runs parse in-process, as
+    starting the workers would cost more than it saves."""
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if feeds >= PARALLEL_FROM else 0
+    if workers <= 0:
+        yield None
+        return
+    # forkserver: forking this process, which has threads, could copy a held lock
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["aggregator.poll.stage"])
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C, don't parse the backlog
 
 
 def _time(value: str | None) -> datetime | None:
