@@ -11,7 +11,7 @@ from typing import Any
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
-from aggregator.publish import fts, pages
+from aggregator.publish import facets, fts, pages
 from aggregator.publish.display import clean_html, codes, language_name
 
 STATIC_MOUNT = "-/publish"
@@ -24,6 +24,11 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/-/story/(?P<id>[0-9]+)$", pages.story),
         (r"^/-/find$", pages.find),
     ]
+
+
+@hookimpl
+def register_facet_classes() -> list[type]:
+    return [facets.CodesFacet]
 
 
 @hookimpl
