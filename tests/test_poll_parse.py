@@ -142,7 +142,7 @@ def test_only_http_links_are_kept_and_relative_links_are_resolved():
         None,
         None,
         "https://news.example/relative/path?utm_source=rss",
-        "https://News.Example:443/Upper#top",
+        "HTTPS://News.Example:443/Upper#top",  # stored as written; only the key is normalised
     ]
     assert [e.url_key for e in entries] == [
         None,
