@@ -395,3 +395,29 @@ def test_parsing_in_worker_processes_stores_the_same_articles(server, conn, tmp_
     assert report.details["new articles"] == 10
     assert [tuple(r) for r in conn.execute(query)] == [tuple(r) for r in other.execute(query)]
     other.close()
+
+
+def test_the_bundled_demo_feeds_poll_cleanly(server, conn):
+    """The team's sample feeds (10+ languages, one windows-1251, one with a script payload)."""
+    from aggregator.demo.server import FEEDS_DIR
+
+    paths = sorted(FEEDS_DIR.glob("*.xml"))
+    assert len(paths) >= 10
+    urls = [
+        server.route(f"/{p.name}", p.read_bytes(), headers={"Content-Type": "application/xml"})
+        for p in paths
+    ]
+    report = poll(conn, make_config(*urls))
+    assert report.failed == 0, [r["last_status"] for r in conn.execute("SELECT * FROM feeds")]
+    per_feed = dict(conn.execute("SELECT feed_id, count(*) FROM articles GROUP BY feed_id"))
+    assert len(per_feed) == len(paths)  # every feed gave articles
+    rows = articles(conn)
+    assert len({r["language"] for r in rows}) >= 10
+    assert all(r["language"] and r["language_source"] != "undetermined" for r in rows)
+    for r in rows:
+        for text in (r["title"], r["summary"] or ""):
+            assert "<" not in text and "\ufffd" not in text  # no markup, no mojibake
+        assert "script" not in (r["summary_html"] or "").lower()
+        assert r["url"] is None or r["url"].startswith(("http://", "https://"))
+    cyrillic = [r["title"] for r in rows if r["language"] == "ru"]
+    assert cyrillic and all(any("а" <= ch <= "я" for ch in t.lower()) for t in cyrillic)
