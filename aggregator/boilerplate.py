@@ -34,9 +34,12 @@ TAILS = re.compile(
 # Site names and section labels hang off titles after these (not ":", which usually starts
 # the topic: "Omicron: ...").
 SEPARATORS = re.compile(r"\s+(?:\||-|–|—|::|·|/)\s+")
+SPACES = re.compile(r"\s{2,}")
 SENTENCE = re.compile(r"(?<=[.!?…])\s+")
 MIN_REPEATS = 3
 MIN_SHARE = 0.2
+MAX_SEGMENT = 40  # site names and section labels are short; headlines are not
+MAX_SENTENCE = 150
 
 
 @dataclass
@@ -48,27 +51,39 @@ class FeedBoilerplate:
 
     @classmethod
     def learn(
-        cls, titles: Iterable[str | None], summaries: Iterable[str | None], names: Iterable[str]
+        cls, articles: Iterable[tuple[Iterable[str | None], Iterable[str | None]]],
+        names: Iterable[str],
     ) -> FeedBoilerplate:
-        titles = [t for t in titles if t]
-        summaries = [s for s in summaries if s]
+        """Learn from recent articles, each given as (its titles, its summaries), original and
+        English: a short edge segment of titles, or a short summary sentence, that recurs in
+        several articles is boilerplate. Each article counts once."""
         segment_counts: Counter[str] = Counter()
-        for title in titles:
-            parts = [p.strip().lower() for p in SEPARATORS.split(title) if p.strip()]
-            if len(parts) >= 2:
-                segment_counts.update({parts[0], parts[-1]})
         sentence_counts: Counter[str] = Counter()
-        for summary in summaries:
-            sentence_counts.update({s.strip().lower() for s in SENTENCE.split(summary) if s})
+        total = 0
+        for titles, summaries in articles:
+            segments: set[str] = set()
+            for title in filter(None, titles):
+                parts = [p.strip().lower() for p in SEPARATORS.split(title) if p.strip()]
+                if len(parts) >= 2:
+                    segments.update(p for p in (parts[0], parts[-1]) if len(p) <= MAX_SEGMENT)
+            sentences = {
+                sentence.strip().lower()
+                for summary in filter(None, summaries)
+                for sentence in SENTENCE.split(summary)
+                if sentence.strip() and len(sentence) <= MAX_SENTENCE
+            }
+            total += 1
+            segment_counts.update(segments)
+            sentence_counts.update(sentences)
         return cls(
-            segments=_frequent(segment_counts, len(titles)) | {n.lower() for n in names if n},
-            sentences=_frequent(sentence_counts, len(summaries)),
+            segments=_frequent(segment_counts, total) | {n.lower() for n in names if n},
+            sentences=_frequent(sentence_counts, total),
         )
 
     def title(self, text: str | None) -> str:
         if not text:
             return ""
-        text = LABEL_PREFIX.sub("", CREDIT.sub(" ", text)).strip()
+        text = SPACES.sub(" ", LABEL_PREFIX.sub("", CREDIT.sub(" ", text))).strip()
         parts = [p for p in SEPARATORS.split(text) if p.strip()]
         if len(parts) >= 2:
             kept = [p for p in parts if p.strip().lower() not in self.segments]
@@ -82,7 +97,7 @@ class FeedBoilerplate:
         text = TAILS.sub("", CREDIT.sub(" ", text))
         sentences = [s for s in SENTENCE.split(text) if s.strip()]
         kept = [s for s in sentences if s.strip().lower() not in self.sentences]
-        return " ".join(s.strip() for s in kept).strip()
+        return SPACES.sub(" ", " ".join(s.strip() for s in kept)).strip()
 
 
 def _frequent(counts: Counter[str], total: int) -> set[str]:

@@ -76,6 +76,9 @@ class Batch:
     articles: list[Article]
     next_id: int
 
+    def __len__(self) -> int:
+        return len(self.articles)
+
 
 @dataclass
 class Outcome:

@@ -41,7 +41,8 @@ SELECT a.id, a.feed_id, a.title, a.summary, a.title_en, a.summary_en,
        COALESCE(a.language, f.language) AS language, {SETTLED} AS settled,
        m.model AS multi_model, m.text_hash AS multi_hash,
        e.model AS en_model, e.text_hash AS en_hash,
-       k.version AS kw_version
+       {SETTLED} AND (k.version IS NULL OR k.version NOT IN (SELECT value FROM json_each(:versions))
+           OR k.computed_at < COALESCE(a.translated_at, '')) AS sign
 FROM articles a
 JOIN feeds f ON f.id = a.feed_id
 LEFT JOIN embeddings m ON m.article_id = a.id AND m.space = '{MULTILINGUAL}'
@@ -51,9 +52,7 @@ WHERE a.id > :after AND {HAS_TEXT} AND (
     m.model IS NOT :multi
     OR ({SETTLED} AND {HAS_ENGLISH}
         AND (e.model IS NOT :english OR e.embedded_at < COALESCE(a.translated_at, '')))
-    OR ({SETTLED} AND (k.version IS NULL
-        OR k.version NOT IN (SELECT value FROM json_each(:versions))
-        OR k.computed_at < COALESCE(a.translated_at, ''))))
+    OR sign)
 ORDER BY a.id
 LIMIT :limit
 """
@@ -126,7 +125,7 @@ class EmbedStage:
                        MULTILINGUAL)
             if row["settled"] and english:
                 self._want(todo[ENGLISH], index, english, row["en_model"], row["en_hash"], ENGLISH)
-            if row["settled"] and (english or original):
+            if row["sign"] and (english or original):
                 language = "en" if english else (row["language"] or "und")
                 signature = keywords.extract(english or original, language)
                 results[index].signature = signature
@@ -198,8 +197,7 @@ def _boilerplate(conn: sqlite3.Connection, feed_id: int) -> FeedBoilerplate:
     feed = conn.execute("SELECT name, title FROM feeds WHERE id = ?", (feed_id,)).fetchone()
     names = [feed["name"], feed["title"]] if feed else []
     return FeedBoilerplate.learn(
-        [r["title"] for r in rows] + [r["title_en"] for r in rows],
-        [r["summary"] for r in rows] + [r["summary_en"] for r in rows],
+        [((r["title"], r["title_en"]), (r["summary"], r["summary_en"])) for r in rows],
         [n for n in names if n],
     )
 

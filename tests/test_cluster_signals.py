@@ -1,0 +1,103 @@
+"""The matching signals on their own: keyword signatures with the installed FreeDict
+dictionaries, boilerplate removal, and the pair rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aggregator import gloss, keywords
+from aggregator.boilerplate import FeedBoilerplate
+from aggregator.cluster.match import Pair
+from aggregator.config import ClusterSettings
+
+needs_german = pytest.mark.skipif(
+    gloss.glossary("de") is None, reason="dict-freedict-deu-eng is not installed"
+)
+
+
+def cover(a_text: str, a_lang: str, b_text: str, b_lang: str) -> float:
+    a, b = keywords.extract(a_text, a_lang), keywords.extract(b_text, b_lang)
+    weights_a, weights_b = np.ones(len(a.ids)), np.ones(len(b.ids))
+    return min(keywords.coverage(a, weights_a, b), keywords.coverage(b, weights_b, a))
+
+
+@needs_german
+def test_german_meets_english_through_the_dictionary():
+    english = "Police arrest bank robber near the royal palace after a chase"
+    german = "Polizei nimmt Bankräuber nach einer Verfolgungsjagd nahe dem Königspalast fest"
+    unrelated = "Parliament approves a new climate law for farmers"
+    assert cover(german, "de", english, "en") >= 0.5
+    assert cover(german, "de", unrelated, "en") == 0.0
+
+
+@needs_german
+def test_an_unknown_compound_is_glossed_by_its_parts():
+    signature = keywords.extract("Bankräuber", "de")
+    assert keywords.key_hash("en:robber") in set(signature.alts.tolist())
+
+
+def test_numbers_match_across_writing_conventions():
+    ids = [set(keywords.extract(text, lang).ids.tolist())
+           for text, lang in [("40.000 Haushalte", "de"), ("40,000 homes", "en"),
+                              ("40\u00a0000 foyers", "fr")]]
+    number = keywords.key_hash("#40000")
+    assert all(number in found for found in ids)
+
+
+def test_same_language_matches_by_lemma_and_ignores_function_words():
+    assert cover("Die Häuser brannten", "de", "Ein Haus brennt", "de") == 1.0
+    assert cover("der die das und", "de", "der die das und", "de") == 0.0  # nothing to match
+
+
+def test_a_language_without_dictionary_shares_no_space_with_english():
+    polish = keywords.extract("Trzęsienie ziemi nawiedziło Chile", "pl")
+    english = keywords.extract("Earthquake strikes Chile", "en")
+    assert not polish.glossed
+    assert not keywords.comparable(polish, english)
+
+
+def test_signatures_survive_the_database_round_trip():
+    signature = keywords.extract("Magnitude 7.1 earthquake strikes Chile", "en")
+    again = keywords.Keywords.from_blobs("en", True, *signature.to_blobs())
+    assert again.ids.tolist() == signature.ids.tolist()
+    assert again.alts.tolist() == signature.alts.tolist()
+
+
+def test_boilerplate_the_feed_repeats_is_removed():
+    titles = [f"Story number {n} happened | World Herald" for n in range(6)]
+    learned = FeedBoilerplate.learn(
+        [((t, None), (f"Text {n}. Photo gallery inside.", None)) for n, t in enumerate(titles)],
+        ["Herald"],
+    )
+    assert learned.title("Rome museum reopens | World Herald") == "Rome museum reopens"
+    assert learned.title("Live: Rome museum reopens") == "Rome museum reopens"
+    assert learned.summary("The museum reopened. Photo gallery inside.") == "The museum reopened."
+    assert learned.summary("Crowds queued (Photo: Reuters) all day.") == "Crowds queued all day."
+    # A topic label before a colon is content, not boilerplate.
+    assert learned.title("Omicron: Johnson wants boosters") == "Omicron: Johnson wants boosters"
+
+
+def test_a_feed_with_few_articles_keeps_its_headlines():
+    learned = FeedBoilerplate.learn(
+        [(("Quake hits Chile - Herald",), ()), (("Quake hits Chile - Herald",), ())], []
+    )
+    assert learned.title("Quake hits Chile - Herald") == "Quake hits Chile - Herald"
+
+
+SETTINGS = ClusterSettings()
+
+
+@pytest.mark.parametrize(
+    ("pair", "matches"),
+    [
+        (Pair(multi=0.9, english=None, keywords=0.45), True),
+        (Pair(multi=0.9, english=None, keywords=0.2), False),  # same event, another article
+        (Pair(multi=0.7, english=None, keywords=0.9), False),  # below the multilingual gate
+        (Pair(multi=0.9, english=0.3, keywords=0.9), False),  # English texts disagree
+        (Pair(multi=0.9, english=None, keywords=None), True),  # no shared keyword space
+        (Pair(multi=0.85, english=None, keywords=None), False),
+    ],
+)
+def test_the_pair_rule(pair, matches):
+    assert (pair.strength(SETTINGS) is not None) is matches
