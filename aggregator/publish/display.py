@@ -84,18 +84,18 @@ def format_clock(value: str | None) -> str:
 
 
 def format_delay(seconds: float | None) -> str:
-    """A delay after the first article: "+25 min", "+2 h", "+2.5 h", "+3 d"."""
+    """A delay after the first article: "+25 min", "+2 h 10 min", "+14 h", "+3 d"."""
     if seconds is None:
         return ""
-    seconds = max(0.0, float(seconds))
-    if seconds < 3600:
-        return f"+{round(seconds / 60)} min"
-    hours = seconds / 3600
-    if hours < 10:
-        return f"+{hours:.1f} h".replace(".0 h", " h")
-    if hours < 72:
-        return f"+{round(hours)} h"
-    return f"+{round(hours / 24)} d"
+    minutes = max(0, int(float(seconds) + 30) // 60)  # half up, as the SQL twin in queries.py
+    if minutes < 60:
+        return f"+{minutes} min"
+    if minutes < 600:
+        hours, rest = divmod(minutes, 60)
+        return f"+{hours} h {rest} min" if rest else f"+{hours} h"
+    if minutes < 72 * 60:
+        return f"+{round(minutes / 60)} h"
+    return f"+{round(minutes / 1440)} d"
 
 
 def safe_url(value: str | None) -> str | None:

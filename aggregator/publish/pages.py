@@ -117,6 +117,12 @@ def _story_summary(row: Any, id_column: str = "story") -> dict[str, Any]:
     return {
         "id": row[id_column],
         "headline": row["headline_en"] or row["headline"],
+        # Without an English headline the original one is shown, marked with its language.
+        "original": None if row["headline_en"] or not row["headline"] else {
+            "code": row["first_language"] or "",
+            "name": language_name(row["first_language"]),
+            "dir": text_direction(row["first_language"]),
+        },
         "languages": [(code, language_name(code)) for code in languages],
         "first_language": row["first_language"],
         "countries": codes(row["countries"]),

@@ -29,10 +29,14 @@ def _since(amount: str, unit: str) -> str:
 
 
 def _delay(column: str) -> str:
-    """A delay in seconds as "25 min" or "5.5 h", for lists such as "de +2.0 h"."""
+    """A delay in seconds as display.format_delay writes it: "25 min", "2 h 10 min", "14 h"."""
+    minutes = f"(({column} + 30) / 60)"
     return (
-        f"CASE WHEN {column} < 3600 THEN ({column} / 60) || ' min' "
-        f"ELSE printf('%.1f h', {column} / 3600.0) END"
+        f"CASE WHEN {minutes} < 60 THEN {minutes} || ' min' "
+        f"WHEN {minutes} < 600 THEN ({minutes} / 60) || ' h' || "
+        f"CASE WHEN {minutes} % 60 > 0 THEN ' ' || ({minutes} % 60) || ' min' ELSE '' END "
+        f"WHEN {minutes} < 4320 THEN CAST(round({minutes} / 60.0) AS INTEGER) || ' h' "
+        f"ELSE CAST(round({minutes} / 1440.0) AS INTEGER) || ' d' END"
     )
 
 
