@@ -36,8 +36,9 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
         Path(db_path).stem: {
             "tables": tables,
             "queries": {
+                # hide_sql: readers see the form and results; "Show SQL" is one click away.
                 query.name: {"title": query.title, "description": query.description,
-                             "sql": query.sql.strip()}
+                             "sql": query.sql.strip(), "hide_sql": True}
                 for query in queries.CANNED
             },
         }
