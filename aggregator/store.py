@@ -182,8 +182,9 @@ CREATE TABLE cluster_state (
 -- Full-text search (aggregator/publish): English text with stemming, and the original text
 -- with trigrams, which match any script (Cyrillic, CJK, Arabic...) without a word splitter.
 -- Both index the articles table (external content), kept in sync by the triggers below.
+-- content="articles" in double quotes is how Datasette recognises the table's search index.
 CREATE VIRTUAL TABLE articles_fts USING fts5(
-    title_en, summary_en, content='articles', content_rowid='id',
+    title_en, summary_en, content="articles", content_rowid='id',
     tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE VIRTUAL TABLE articles_fts_original USING fts5(

@@ -7,6 +7,7 @@ import asyncio
 import html
 import json
 import re
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -436,3 +437,24 @@ def test_make_datasette_rejects_missing_and_non_database_files(tmp_path):
     junk.write_text("this is not a database " * 100)
     with pytest.raises(UserError, match="cannot open database"):
         make_datasette(junk)
+
+
+def test_search_all_tables_plugin_finds_the_searchable_tables(ds):
+    markup = page(ds, "/-/search?q=earthquake")
+    assert 'data-searchable-url="/news/articles"' in markup
+    assert get(ds, "/news/articles.json?_search=earthquake").status_code == 200
+
+
+def test_serve_refuses_a_busy_port_in_one_line(sample_db):
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--db", str(sample_db), "--port", str(port)])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        f"Error: port {port} on 127.0.0.1 is in use (pass --port)"]
