@@ -80,9 +80,9 @@ class ClusterSettings:
 
     window_days: float = 3.0
     threshold_en: float = 0.5
-    threshold_multi: float = 0.88
+    threshold_multi: float = 0.87
     min_multi: float = 0.8
-    threshold_keywords: float = 0.3
+    threshold_keywords: float = 0.34
 
 
 @dataclass(frozen=True)

@@ -91,16 +91,23 @@ def write_feeds(rows: list[dict], folder: Path, base_url: str) -> Path:
 
 
 def run_pipeline(rows: list[dict], db_path: Path, folder: Path) -> tuple[object, dict]:
-    """Serve the feeds, run every stage, return (config, timings)."""
+    """Serve the feeds, run every stage, return (config, timings). A database kept from an
+    earlier run (--db) is not polled again: its feeds were served on another port."""
     timings = {}
+    reuse = db_path.exists()
     with FeedServer(folder, port=0) as server:
         feeds_path = write_feeds(rows, folder, server.base_url)
         config = config_module.load(feeds_path)
         conn = store.connect(db_path)
-        store.sync_feeds(conn, config.feeds, now_iso())
-        for name in ("poll", "translate", "embed", "cluster"):
+        if not reuse:
+            store.sync_feeds(conn, config.feeds, now_iso())
+        stages = ("translate", "embed", "cluster") if reuse else ("poll", "translate", "embed",
+                                                                  "cluster")
+        for name in stages:
             started = time.perf_counter()
             options = {"force": True} if name == "poll" else {}
+            if name == "cluster" and reuse:
+                options = {"rebuild": True}  # an earlier sweep left other settings' clusters
             report = pipeline.stage_runner(name)(conn, config, **options)
             timings[name] = time.perf_counter() - started
             print(f"  {report}  ({timings[name]:.1f} s)", file=sys.stderr)
@@ -228,6 +235,8 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="sweep the keyword thresholds")
     parser.add_argument("--multi-only", action="store_true",
                         help="sweep threshold_multi with keyword signatures set aside")
+    parser.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2,...",
+                        help="sweep these cluster settings instead of the default grid")
     args = parser.parse_args()
     if not args.data.exists():
         sys.exit(f"{args.data}: no such file (the shared dev set lives in ../shared/dev-data)")
@@ -241,10 +250,15 @@ def main() -> None:
         config, timings = run_pipeline(rows, db_path, folder)
         result = scores(assignments(db_path, rows), gold)
         print(line("default settings", result))
-        if args.sweep:
-            sweep(config, db_path, rows, gold, {
-                "threshold_keywords": [0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.32, 0.34, 0.36, 0.4],
-                "min_multi": [0.78, 0.8, 0.82, 0.84],
+        grid = {
+            name: [float(v) for v in values.split(",")]
+            for name, values in (item.split("=", 1) for item in args.grid)
+        }
+        if args.sweep or grid:
+            sweep(config, db_path, rows, gold, grid or {
+                "threshold_keywords": [0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.32, 0.34, 0.36, 0.38,
+                                       0.4, 0.45],
+                "min_multi": [0.8, 0.84, 0.86],
             })
         if args.multi_only:
             conn = store.connect(db_path)
@@ -256,6 +270,9 @@ def main() -> None:
                 "threshold_multi": [0.84, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.94],
                 "min_multi": [0.8],
             })
+            conn = store.connect(db_path)
+            conn.execute("DELETE FROM article_keywords")  # the next embed run signs them again
+            conn.close()
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ needs_german = pytest.mark.skipif(
 
 def cover(a_text: str, a_lang: str, b_text: str, b_lang: str) -> float:
     a, b = keywords.extract(a_text, a_lang), keywords.extract(b_text, b_lang)
-    weights_a, weights_b = np.ones(len(a.ids)), np.ones(len(b.ids))
-    return min(keywords.coverage(a, weights_a, b), keywords.coverage(b, weights_b, a))
+    a_words = keywords.Lexicon(a, np.ones(len(a.ids)))
+    b_words = keywords.Lexicon(b, np.ones(len(b.ids)))
+    return min(keywords.coverage(a_words, b_words), keywords.coverage(b_words, a_words))
 
 
 @needs_german

@@ -21,7 +21,7 @@ import numpy as np
 
 from aggregator.cluster.window import Article
 from aggregator.config import ClusterSettings
-from aggregator.keywords import comparable, coverage
+from aggregator.keywords import Lexicon, comparable, coverage
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,15 @@ def keyword_coverage(a: Article, b: Article) -> float | None:
         return None
     if not comparable(a.signature, b.signature):
         return None
-    if a.weights is None or b.weights is None:
-        raise AssertionError("keyword weights are set before matching")
-    forward = coverage(a.signature, a.weights, b.signature)
+    forward = coverage(lexicon(a), lexicon(b))
     if forward <= 0:
         return 0.0
-    return min(forward, coverage(b.signature, b.weights, a.signature))
+    return min(forward, coverage(lexicon(b), lexicon(a)))
+
+
+def lexicon(article: Article) -> Lexicon:
+    if article.lexicon is None:
+        if article.weights is None:
+            raise AssertionError("keyword weights are set before matching")
+        article.lexicon = Lexicon(article.signature, article.weights)
+    return article.lexicon

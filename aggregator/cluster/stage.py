@@ -228,11 +228,14 @@ class ClusterStage:
         window.forget_before(min(a.t for a in batch.articles) - self.window_s)
         self.in_window = {article.id for article in window.articles}
         centroids = Centroids(window, self.window_s)
+        centroids.prepare([article.multi for article in batch.articles])
         outcome = Outcome()
         touched: dict[int, Story] = {}
         next_id = batch.next_id
-        for article in batch.articles:
-            story_id = self._best_story(article, centroids) if article.multi is not None else None
+        for index, article in enumerate(batch.articles):
+            story_id = None
+            if article.multi is not None:
+                story_id = self._best_story(article, index, centroids)
             if story_id is None:
                 story_id, next_id = next_id, next_id + 1
                 window.stories[story_id] = Story.start(story_id, article)
@@ -251,10 +254,10 @@ class ClusterStage:
         self.next_id = next_id
         return outcome
 
-    def _best_story(self, article: Article, centroids: Centroids) -> int | None:
+    def _best_story(self, article: Article, index: int, centroids: Centroids) -> int | None:
         best, best_strength = None, -np.inf
         gate = self.settings.min_multi - CENTROID_SLACK
-        for story_id in centroids.nearest(article, gate, CANDIDATE_STORIES):
+        for story_id in centroids.nearest(article, index, gate, CANDIDATE_STORIES):
             strength = self._story_strength(article, story_id)
             if strength is not None and strength > best_strength:
                 best, best_strength = story_id, strength
@@ -378,12 +381,19 @@ class Centroids:
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         return sums / np.maximum(norms, 1e-12)
 
-    def nearest(self, article: Article, gate: float, k: int) -> list[int]:
-        """Up to k story ids with a centroid within the gate and a recent-enough article."""
+    def prepare(self, vectors: list[np.ndarray | None]) -> None:
+        """Compare the whole batch with the static centroids in one matrix product."""
+        dim = self.static.shape[1]
+        matrix = np.stack([v if v is not None else np.zeros(dim, np.float32) for v in vectors])
+        self.batch_sims = matrix @ self.static.T
+
+    def nearest(self, article: Article, index: int, gate: float, k: int) -> list[int]:
+        """Up to k story ids with a centroid within the gate and a recent-enough article
+        (`index`: the article's position in the prepared batch)."""
         x, t = article.multi, article.t
         found: list[tuple[float, int]] = []
         if len(self.ids):
-            sims = self.static @ x
+            sims = self.batch_sims[index]
             ok = (sims >= gate) & (self.t_max >= t - self.window_s)
             ok &= self.t_min <= t + self.window_s
             ok[self.stale] = False

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aggregator.keywords import Keywords
+from aggregator.keywords import Keywords, Lexicon
 from aggregator.timeutil import from_iso
 
 
@@ -37,6 +37,7 @@ class Article:
     signature: Keywords | None
     t: float = 0.0  # `at` in epoch seconds
     weights: np.ndarray | None = None  # keyword weights, set once per run
+    lexicon: Lexicon | None = None  # built on first comparison
 
     def __post_init__(self) -> None:
         self.t = epoch(self.at)
