@@ -77,9 +77,8 @@ def original_word(word: str, language: str, script: str, rng: random.Random) -> 
     return word + rng.choice(("", "a", "en", "o", "es", "ung", "i")) if language != "en" else word
 
 
-def build(path: Path, total: int, seed: int = 42) -> None:
+def build(path: Path, total: int, seed: int = 42, quiet: bool = False) -> None:
     rng = random.Random(seed)
-    path.unlink(missing_ok=True)
     conn = store.connect(path)
     now = utcnow()
     feeds = make_feeds(conn, rng, now)
@@ -94,8 +93,9 @@ def build(path: Path, total: int, seed: int = 42) -> None:
             made += make_story(conn, rng, cluster_id, size, feeds, weights, now)
     conn.execute("ANALYZE")
     conn.close()
-    print(f"built {made:,} articles in {cluster_id:,} stories, {len(feeds)} feeds: "
-          f"{time.perf_counter() - started:.0f} s, {path.stat().st_size / 1e6:.0f} MB")
+    if not quiet:
+        print(f"built {made:,} articles in {cluster_id:,} stories, {len(feeds)} feeds: "
+              f"{time.perf_counter() - started:.0f} s, {path.stat().st_size / 1e6:.0f} MB")
 
 
 def make_feeds(conn: sqlite3.Connection, rng: random.Random, now) -> list[tuple]:
@@ -294,6 +294,30 @@ async def measure_datasette(path: Path, urls: dict[str, str], repeats: int) -> d
     return results
 
 
+def fts_write_cost(articles: int = 3000) -> None:
+    """What the FTS triggers add to storing articles: the same rows with and without them."""
+    timings = {}
+    for with_fts in (True, False):
+        path = RESULTS / f"publish-write-{'fts' if with_fts else 'plain'}.db"
+        path.unlink(missing_ok=True)
+        conn = store.connect(path)
+        if not with_fts:
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                        "AND name LIKE 'articles_fts_%'").fetchall():
+                conn.execute(f"DROP TRIGGER {name}")
+        conn.close()
+        started = time.perf_counter()
+        build(path, articles, quiet=True)
+        timings[with_fts] = time.perf_counter() - started
+        size = path.stat().st_size
+        timings[(with_fts, "size")] = size
+        path.unlink()
+    per = {key: timings[key] / articles * 1000 for key in (True, False)}
+    print(f"generating and storing {articles:,} articles: {per[True]:.2f} ms each with FTS "
+          f"triggers, {per[False]:.2f} ms without (ratio {per[True] / per[False]:.1f}); file "
+          f"{timings[(True, 'size')] / 1e6:.0f} MB vs {timings[(False, 'size')] / 1e6:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=100_000)
@@ -303,6 +327,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"publish-{args.articles}.db"
     if args.regenerate or not path.exists():
+        path.unlink(missing_ok=True)
         build(path, args.articles)
     conn = store.connect(path)
     fts.register(conn)
@@ -321,6 +346,7 @@ def main() -> None:
         target = TARGETS_MS.get(name.split(":")[0])
         verdict = "" if target is None else f"< {target} ms {'ok' if ms < target else 'MISSED'}"
         print(f"{name:<34} {ms:>12.1f} {raw[name]:>11.1f} {ms / raw[name]:>6.1f}  {verdict}")
+    fts_write_cost()
 
 
 if __name__ == "__main__":
