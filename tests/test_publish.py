@@ -458,3 +458,11 @@ def test_serve_refuses_a_busy_port_in_one_line(sample_db):
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [
         f"Error: port {port} on 127.0.0.1 is in use (pass --port)"]
+
+
+def test_stylesheet_is_served_locally(ds):
+    markup = page(ds, "/")
+    assert '<link rel="stylesheet" href="/-/publish/aggregator.css">' in markup
+    css = get(ds, "/-/publish/aggregator.css")
+    assert css.status_code == 200 and ".badge" in css.text
+    assert "url(" not in css.text and "@import" not in css.text  # no web fonts, no CDN

@@ -94,8 +94,8 @@ def format_delay(seconds: float | None) -> str:
         hours, rest = divmod(minutes, 60)
         return f"+{hours} h {rest} min" if rest else f"+{hours} h"
     if minutes < 72 * 60:
-        return f"+{round(minutes / 60)} h"
-    return f"+{round(minutes / 1440)} d"
+        return f"+{int(minutes / 60 + 0.5)} h"
+    return f"+{int(minutes / 1440 + 0.5)} d"
 
 
 def safe_url(value: str | None) -> str | None:
