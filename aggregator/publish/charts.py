@@ -123,7 +123,7 @@ def story_timeline(lanes: Sequence[Lane]) -> Markup:
     start, end = min(moments), max(moments)
     span = max(end - start, timedelta(minutes=30))
     label_w, plot_w, row_h, top = 140, 560, 26, 34
-    width, height = label_w + plot_w + 90, top + row_h * len(lanes) + 10
+    width, height = label_w + plot_w + 110, top + row_h * len(lanes) + 10
 
     def x_of(moment: datetime) -> float:
         return label_w + plot_w * ((moment - start) / span)
@@ -146,7 +146,7 @@ def _time_axis(start: datetime, span: timedelta, x_of, top: int, height: int) ->
         x = x_of(tick)
         parts.append(f'<line x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" y2="{height - 6}" '
                      'stroke="#e3e7eb"/>')
-        if x - x_of(start) > 80:  # keep clear of the start label
+        if x - x_of(start) > 155:  # keep clear of the start label (~120 px wide)
             parts.append(_text(x, 14, tick.strftime(fmt), text_anchor="middle", fill=MUTED))
         tick += step
     return parts
