@@ -466,3 +466,16 @@ def test_stylesheet_is_served_locally(ds):
     css = get(ds, "/-/publish/aggregator.css")
     assert css.status_code == 200 and ".badge" in css.text
     assert "url(" not in css.text and "@import" not in css.text  # no web fonts, no CDN
+
+
+@pytest.mark.parametrize(("path", "content"), [
+    ("/news", "articles_by_outlet"),
+    ("/news/feeds", "El País"),
+    ("/news/fetches", "DNS error"),
+    ("/news/cluster_languages", "Al Jazeera"),
+    ("/news/clusters/1", '<a href="/-/story/1">Strong earthquake in Tokyo</a>'),
+    ("/news/articles/3", "Fort séisme à Tokyo"),
+    ("/-/plugins.json", "aggregator.publish.plugin"),
+])
+def test_datasette_pages_work_with_the_plugin(ds, path, content):
+    assert content in page(ds, path)
