@@ -1,0 +1,217 @@
+"""Crash safety: `aggregator run` SIGKILLed at random points in every stage, then run to the end,
+holds exactly what an uninterrupted run holds.
+
+The test watches the database (as any reader may) to see which stage a run is in, waits a
+random time inside that stage, and kills the process. Randomness is seeded; the seed is printed
+and can be replayed with RELIABILITY_SEED=N. RELIABILITY_KILLS=N sets kills per stage (default
+2) for a longer soak.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.reliability_helpers import (
+    SUBSET,
+    articles_by_key,
+    cluster_partition,
+    consistency_problems,
+    demo_feeds,
+    open_plain,
+    run_to_completion,
+    start_run,
+)
+
+PHASES = ("poll", "translate", "embed", "cluster", "done")
+KILLS_PER_PHASE = int(os.environ.get("RELIABILITY_KILLS", "2"))
+# A phase shorter than this (cluster, on ~40 articles) is still given this long to be hit in.
+MIN_WINDOW_S = 0.3
+
+
+def counts(db: Path) -> sqlite3.Row | None:
+    """What the database holds so far, or None before its schema exists."""
+    if not db.exists():
+        return None
+    try:
+        conn = open_plain(db)
+        try:
+            return conn.execute(
+                """SELECT (SELECT count(*) FROM fetches) AS fetches,
+                   (SELECT count(DISTINCT feed_id) FROM fetches) AS polled,
+                   (SELECT count(*) FROM articles WHERE translated_at IS NULL) AS untranslated,
+                   (SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM embeddings e
+                    WHERE e.article_id = a.id)) AS unembedded,
+                   (SELECT count(*) FROM articles WHERE cluster_id IS NULL) AS unclustered"""
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # tables not created yet
+        return None
+
+
+class Watcher:
+    """Tells which stage a run is in from what the database holds (as any reader may): it is
+    polling until the feeds it will fetch have their fetch rows, then in the first stage with
+    work left."""
+
+    def __init__(self, db: Path, feed_count: int, force: bool) -> None:
+        self.db = db
+        now = counts(db)
+        before, polled = (now["fetches"], now["polled"]) if now else (0, 0)
+        self.polled_at = before + (feed_count if force else feed_count - polled)
+
+    def phase(self) -> str:
+        row = counts(self.db)
+        if row is None or row["fetches"] < self.polled_at:
+            return "poll"
+        for name, waiting in (("translate", "untranslated"), ("embed", "unembedded"),
+                              ("cluster", "unclustered")):
+            if row[waiting]:
+                return name
+        return "done"
+
+    def follow(self, proc: subprocess.Popen, until: str | None) -> dict[str, float]:
+        """Watch until `until` is reached or the run ends; return when each phase was first
+        seen, in seconds from now."""
+        started = time.monotonic()
+        seen: dict[str, float] = {}
+        while proc.poll() is None:
+            current = self.phase()
+            seen.setdefault(current, round(time.monotonic() - started, 2))
+            if until is not None and PHASES.index(current) >= PHASES.index(until):
+                break
+            time.sleep(0.02)
+        return seen
+
+
+def phase_windows(clean: dict[str, float], total: float) -> dict[str, float]:
+    """How long each phase lasted in the clean run (the kill delay is drawn from 0 to this)."""
+    starts = [(name, clean.get(name)) for name in PHASES[:-1]]
+    windows = {}
+    for index, (name, start) in enumerate(starts):
+        later = [s for _, s in starts[index + 1 :] if s is not None] + [total]
+        windows[name] = max(min(later) - (start or 0.0), MIN_WINDOW_S)
+    return windows
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("clean")
+    db = folder / "clean.db"
+    with demo_feeds(folder) as feeds:
+        feed_count = len(SUBSET)
+        watcher = Watcher(db, feed_count, force=False)
+        proc = start_run(feeds, db)
+        started = time.monotonic()
+        seen = watcher.follow(proc, until=None)
+        out, err = proc.communicate(timeout=600)
+        total = time.monotonic() - started
+    assert proc.returncode == 0, err[-2000:]
+    return {"db": db, "seen": seen, "total": total, "feed_count": feed_count,
+            "stdout": out}
+
+
+@pytest.mark.slow
+def test_killed_runs_resume_to_exactly_the_clean_result(clean, tmp_path):
+    seed = int(os.environ.get("RELIABILITY_SEED", random.randrange(2**32)))
+    print(f"\ncrash test seed {seed} (replay: RELIABILITY_SEED={seed}); clean run "
+          f"{clean['total']:.1f} s, phases first seen at {clean['seen']}")
+    rng = random.Random(seed)
+    windows = phase_windows(clean["seen"], clean["total"])
+    db = tmp_path / "crashed.db"
+    kills: list[tuple[str, float, str]] = []
+    with demo_feeds(tmp_path) as feeds:
+        for target in PHASES[:-1]:
+            for _ in range(KILLS_PER_PHASE):
+                kills += kill_inside(feeds, db, clean["feed_count"], target, windows[target], rng)
+        print("kills (target, delay s, phase at the kill):", kills)
+        final = run_to_completion(feeds, db)
+    assert final.returncode == 0, final.stderr[-2000:]
+    landed = [phase_at for _, _, phase_at in kills]
+    assert all(landed.count(name) == KILLS_PER_PHASE for name in PHASES[:-1]), kills
+    compare(open_plain(clean["db"]), open_plain(db))
+
+
+def kill_inside(feeds: Path, db: Path, feed_count: int, target: str, window: float,
+                rng: random.Random) -> list[tuple[str, float, str]]:
+    """Kill a run inside `target`. A kill that came too late (the phase had finished) is undone
+    by putting back the files as they were, and tried again sooner; every try is reported."""
+    tries = []
+    saved = snapshot(db)
+    for attempt in range(4):
+        kill = kill_once(feeds, db, feed_count, target, window * 0.6 / 2**attempt, rng)
+        tries.append(kill)
+        if kill[2] == target:
+            break
+        restore(db, saved)
+    return tries
+
+
+def kill_once(feeds: Path, db: Path, feed_count: int, target: str, window: float,
+              rng: random.Random) -> tuple[str, float, str]:
+    """Start a run, wait for `target`, SIGKILL it a random time (up to `window`) later."""
+    force = target == "poll"  # so there is polling to interrupt
+    watcher = Watcher(db, feed_count, force)
+    proc = start_run(feeds, db, *(["--force"] if force else []))
+    try:
+        watcher.follow(proc, until=target)
+        delay = rng.uniform(0, window)
+        deadline = time.monotonic() + delay
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        landed = watcher.phase() if proc.poll() is None else "finished"
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
+    return target, round(delay, 2), landed
+
+
+def snapshot(db: Path) -> dict[str, bytes]:
+    """The database's files while nothing runs (the WAL and its index included)."""
+    return {suffix: Path(f"{db}{suffix}").read_bytes()
+            for suffix in ("", "-wal", "-shm") if Path(f"{db}{suffix}").exists()}
+
+
+def restore(db: Path, saved: dict[str, bytes]) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+        if suffix in saved:
+            Path(f"{db}{suffix}").write_bytes(saved[suffix])
+
+
+def compare(clean: sqlite3.Connection, crashed: sqlite3.Connection) -> None:
+    assert consistency_problems(crashed) == []
+    want, got = articles_by_key(clean), articles_by_key(crashed)
+    assert sorted(got) == sorted(want), "different articles"
+    assert len(got) == crashed.execute("SELECT count(*) FROM articles").fetchone()[0]
+    for key, row in got.items():
+        expected = want[key]
+        for column in ("title", "summary", "url", "published_at", "language", "title_en",
+                       "summary_en", "translation_backend", "translation_model"):
+            assert row[column] == expected[column], (key, column, row[column], expected[column])
+        assert row["translated_at"] is not None, key
+        assert row["cluster_id"] is not None, key
+    assert vectors(crashed).keys() == vectors(clean).keys()
+    for key, vector in vectors(crashed).items():
+        assert np.allclose(vector, vectors(clean)[key], atol=1e-4), key
+    assert cluster_partition(crashed) == cluster_partition(clean)
+
+
+def vectors(conn: sqlite3.Connection) -> dict[tuple, np.ndarray]:
+    rows = conn.execute(
+        "SELECT f.name, COALESCE(a.guid, a.content_hash), e.space, e.model, e.vector "
+        "FROM embeddings e JOIN articles a ON a.id = e.article_id JOIN feeds f ON f.id = a.feed_id"
+    ).fetchall()
+    return {tuple(row[:4]): np.frombuffer(row[4], dtype=np.float32) for row in rows}
