@@ -96,6 +96,14 @@ def parse(
     )
 
 
+def parse_or_reason(body: bytes, **options: Any) -> ParsedFeed | NotAFeed:
+    """`parse`, returning NotAFeed instead of raising it (for a worker process to send back)."""
+    try:
+        return parse(body, **options)
+    except NotAFeed as exc:
+        return exc
+
+
 def _problem(parsed: Any) -> str | None:
     if not parsed.get("bozo"):
         return None

@@ -19,12 +19,13 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from aggregator.config import Config, Settings
 from aggregator.pipeline import StageReport
 from aggregator.poll import dedupe, schedule
 from aggregator.poll.fetch import Fetcher, FetchResult
-from aggregator.poll.parse import NotAFeed, ParsedFeed, parse
+from aggregator.poll.parse import NotAFeed, ParsedFeed, parse_or_reason
 from aggregator.stage import Progress
 from aggregator.store import transaction
 from aggregator.timeutil import from_iso, to_iso, utcnow
@@ -155,10 +156,13 @@ class PollStage:
             unconditional = schedule.needs_unconditional(job.last_unconditional_at, self.clock())
             etag, modified = (None, None) if unconditional else (job.etag, job.last_modified)
             fetched = await fetcher.fetch(job.url, etag, modified)
-            args = (job, fetched, self.clock(), self.settings)
-            if pool is None or fetched.kind != "ok":
-                return outcome(*args)
-            return await asyncio.get_running_loop().run_in_executor(pool, outcome, *args)
+            now = self.clock()
+            parsed = None
+            if pool is not None and needs_parsing(job, fetched):
+                # only the CPU-heavy parse goes to a worker: the body there, entries back
+                work = parse_call(fetched, job, now)
+                parsed = await asyncio.get_running_loop().run_in_executor(pool, work)
+            return outcome(job, fetched, now, self.settings, parsed)
 
     def save(self, conn: sqlite3.Connection, results: Sequence[FeedResult]) -> int:
         for result in results:
@@ -174,38 +178,58 @@ class PollStage:
         return new
 
 
-def outcome(job: FeedJob, fetched: FetchResult, now: datetime, settings: Settings) -> FeedResult:
+def outcome(
+    job: FeedJob,
+    fetched: FetchResult,
+    now: datetime,
+    settings: Settings,
+    parsed: ParsedFeed | NotAFeed | None = None,
+) -> FeedResult:
     """Turn a fetch into what to store: parse a new body, skip a known one, plan the next poll.
 
-    The result no longer carries the body: once parsed it is not needed (and not sent back
-    from a parse worker)."""
-    body = fetched.body or b""
-    fetched = replace(fetched, body=None)
+    `parsed` is the body already parsed elsewhere (a worker), else it is parsed here when
+    needed. The result no longer carries the body: once parsed it is not needed."""
     hints = _hints(job, fetched, now)
     if fetched.kind == "not_modified":
         return _success(job, fetched, now, "not_modified", fetched.status, hints)
     if fetched.kind == "error":
-        return _failure(
-            job, fetched, now, fetched.error or "other", fetched.status, hints, settings
-        )
-    digest = dedupe.body_hash(body)
-    if digest == job.content_hash:
-        return _success(job, fetched, now, "unchanged", "unchanged", hints, body_hash=digest)
-    try:
-        parsed = parse(
-            body,
-            url=fetched.final_url or job.url,
-            headers=fetched.headers,
-            config_language=job.language,
-            now=now,
-        )
-    except NotAFeed as exc:
-        return _failure(job, fetched, now, "parse", str(exc), hints, settings)
+        kind = fetched.error or "other"
+        return _failure(job, fetched, now, kind, fetched.status, hints, settings)
+    digest = dedupe.body_hash(fetched.body or b"")
+    if not needs_parsing(job, fetched):
+        return _success(job, _lean(fetched), now, "unchanged", "unchanged", hints, body_hash=digest)
+    if parsed is None:
+        parsed = parse_call(fetched, job, now)()
+    if isinstance(parsed, NotAFeed):
+        return _failure(job, _lean(fetched), now, "parse", str(parsed), hints, settings)
     hints = _with_feed_hints(hints, parsed)
     status = fetched.status
     if parsed.problem:
         status += f"; {parsed.problem} (kept {len(parsed.entries)} entries)"
-    return _success(job, fetched, now, "ok", status, hints, parsed=parsed, body_hash=digest)
+    lean = _lean(fetched)
+    return _success(job, lean, now, "ok", status, hints, parsed=parsed, body_hash=digest)
+
+
+def needs_parsing(job: FeedJob, fetched: FetchResult) -> bool:
+    """A body arrived and it is not the one parsed last time (servers whose validators lie)."""
+    return fetched.kind == "ok" and dedupe.body_hash(fetched.body or b"") != job.content_hash
+
+
+def parse_call(fetched: FetchResult, job: FeedJob, now: datetime) -> partial[ParsedFeed | NotAFeed]:
+    """The parse of a fetched body, as a picklable call: parse.py imports no HTTP stack, so a
+    worker process running it starts light."""
+    return partial(
+        parse_or_reason,
+        fetched.body or b"",
+        url=fetched.final_url or job.url,
+        headers=fetched.headers,
+        config_language=job.language,
+        now=now,
+    )
+
+
+def _lean(fetched: FetchResult) -> FetchResult:
+    return replace(fetched, body=None)
 
 
 def _success(
@@ -409,10 +433,8 @@ def parse_pool(feeds: int, workers: int | None) -> Iterator[Executor | None]:
     if workers <= 0:
         yield None
         return
-    # forkserver: forking this process, which has threads, could copy a held lock
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["aggregator.poll.stage"])
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    # spawn, not fork: forking this process, which has threads, could copy a held lock
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         yield pool
     finally:
