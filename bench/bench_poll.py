@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
 import multiprocessing
@@ -103,7 +104,8 @@ def serve(feeds: int, items: int, ready: multiprocessing.Queue) -> None:
         ready.put(port)
         await asyncio.Event().wait()
 
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C on the bench: stop quietly
+        asyncio.run(main())
 
 
 def urls(port: int, feeds: int) -> list[str]:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import signal
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -434,7 +435,13 @@ def parse_pool(feeds: int, workers: int | None) -> Iterator[Executor | None]:
         yield None
         return
     # spawn, not fork: forking this process, which has threads, could copy a held lock
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        # Ctrl-C is this process's to handle: workers ignore it instead of dying mid-parse
+        initializer=signal.signal,
+        initargs=(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         yield pool
     finally:
