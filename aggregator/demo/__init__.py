@@ -87,5 +87,4 @@ def run_demo(
     if serve:
         from aggregator.publish.serve import serve as serve_datasette
 
-        echo(f"Serving {db_path} at http://127.0.0.1:{port}/ (Ctrl+C to stop)")
         serve_datasette(str(db_path), host="127.0.0.1", port=port)
