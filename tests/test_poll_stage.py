@@ -421,3 +421,24 @@ def test_the_bundled_demo_feeds_poll_cleanly(server, conn):
         assert r["url"] is None or r["url"].startswith(("http://", "https://"))
     cyrillic = [r["title"] for r in rows if r["language"] == "ru"]
     assert cyrillic and all(any("а" <= ch <= "я" for ch in t.lower()) for t in cyrillic)
+
+
+def test_a_host_with_many_feeds_does_not_hold_up_the_others(server, conn):
+    import time
+
+    seen = {}
+
+    def handler(request):
+        seen.setdefault(request.headers["Host"].split(":")[0], []).append(time.monotonic())
+        return Response(rss(item(len(seen))))
+
+    busy = [server.route(f"/busy{n}.xml", handler=handler) for n in range(30)]
+    other = f"http://localhost:{server.port}/other.xml"
+    server.route("/other.xml", handler=handler)
+    config = make_config(
+        *busy, other, concurrency=2, per_host_concurrency=1, per_host_interval_s=0.05
+    )
+    started = time.monotonic()
+    poll(conn, config)
+    assert len(seen["127.0.0.1"]) == 30  # one after another, 50 ms apart
+    assert seen["localhost"][0] - started < 0.5  # not after the busy host's 1.5 s queue

@@ -14,6 +14,7 @@ address resolve to the address itself, so they are checked as what they are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import socket
@@ -239,15 +240,23 @@ class Fetcher:
         return self.gates[host]
 
     async def fetch(
-        self, url: str, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        gated: bool = True,
     ) -> FetchResult:
-        """GET `url` (conditionally when validators are given); never raises for network trouble."""
+        """GET `url` (conditionally when validators are given); never raises for network trouble.
+
+        `gated=False`: the caller already holds the host's `gate(url).slot()`."""
         validators = {}
         if etag:
             validators["If-None-Match"] = etag
         if last_modified:
             validators["If-Modified-Since"] = last_modified
-        async with self.gate(url).slot(), self.slots:
+        polite = self.gate(url).slot() if gated else contextlib.nullcontext()
+        async with polite, self.slots:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout_s):
@@ -261,7 +270,7 @@ class Fetcher:
                 kind, status = describe(exc)
                 result = _failed(url, kind, status)
         duration = int((time.monotonic() - started) * 1000)
-        return _with(result, duration_ms=duration, conditional=bool(validators))
+        return _with(result, url=url, duration_ms=duration, conditional=bool(validators))
 
     async def _follow(self, url: str, validators: dict[str, str]) -> FetchResult:
         seen = {url}

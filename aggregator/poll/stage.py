@@ -153,10 +153,12 @@ class PollStage:
     async def _one(
         self, fetcher: Fetcher, pool: Executor | None, in_hand: asyncio.Semaphore, job: FeedJob
     ) -> FeedResult:
-        async with in_hand:
+        # The host's politeness slot first: feeds queued behind a slow host hold no body slot,
+        # so they never starve the other hosts.
+        async with fetcher.gate(job.url).slot(), in_hand:
             unconditional = schedule.needs_unconditional(job.last_unconditional_at, self.clock())
             etag, modified = (None, None) if unconditional else (job.etag, job.last_modified)
-            fetched = await fetcher.fetch(job.url, etag, modified)
+            fetched = await fetcher.fetch(job.url, etag, modified, gated=False)
             now = self.clock()
             parsed = None
             if pool is not None and needs_parsing(job, fetched):
