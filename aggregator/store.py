@@ -305,7 +305,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite itself rolls back on some errors (SQLITE_FULL...)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

@@ -34,7 +34,7 @@ from tests.reliability_helpers import (
 PHASES = ("poll", "translate", "embed", "cluster", "done")
 KILLS_PER_PHASE = int(os.environ.get("RELIABILITY_KILLS", "2"))
 # A phase shorter than this (cluster, on ~40 articles) is still given this long to be hit in.
-MIN_WINDOW_S = 0.3
+MIN_WINDOW_S = 0.2
 
 
 def counts(db: Path) -> sqlite3.Row | None:
@@ -94,12 +94,12 @@ class Watcher:
 
 
 def phase_windows(clean: dict[str, float], total: float) -> dict[str, float]:
-    """How long each phase lasted in the clean run (the kill delay is drawn from 0 to this)."""
-    starts = [(name, clean.get(name)) for name in PHASES[:-1]]
+    """How long each phase lasted in the clean run (kill delays are drawn within this)."""
+    starts = {name: clean.get(name) for name in PHASES}
     windows = {}
-    for index, (name, start) in enumerate(starts):
-        later = [s for _, s in starts[index + 1 :] if s is not None] + [total]
-        windows[name] = max(min(later) - (start or 0.0), MIN_WINDOW_S)
+    for index, name in enumerate(PHASES[:-1]):
+        later = [s for n in PHASES[index + 1 :] if (s := starts[n]) is not None] + [total]
+        windows[name] = max(min(later) - (starts[name] or 0.0), MIN_WINDOW_S)
     return windows
 
 
@@ -143,31 +143,38 @@ def test_killed_runs_resume_to_exactly_the_clean_result(clean, tmp_path):
 
 def kill_inside(feeds: Path, db: Path, feed_count: int, target: str, window: float,
                 rng: random.Random) -> list[tuple[str, float, str]]:
-    """Kill a run inside `target`. A kill that came too late (the phase had finished) is undone
-    by putting back the files as they were, and tried again sooner; every try is reported."""
+    """Kill a run inside `target`. A kill that came too late (the phase had already finished)
+    is undone by putting back the files as they were when the phase began (a crash image in
+    itself) and tried again sooner; every try is reported."""
     tries = []
-    saved = snapshot(db)
-    for attempt in range(4):
-        kill = kill_once(feeds, db, feed_count, target, window * 0.6 / 2**attempt, rng)
+    for attempt in range(5):
+        kill, at_start = kill_once(feeds, db, feed_count, target, window * 0.5 / 2**attempt, rng)
         tries.append(kill)
-        if kill[2] == target:
+        if kill[2] == target or at_start is None:
             break
-        restore(db, saved)
+        restore(db, at_start)
     return tries
 
 
 def kill_once(feeds: Path, db: Path, feed_count: int, target: str, window: float,
-              rng: random.Random) -> tuple[str, float, str]:
-    """Start a run, wait for `target`, SIGKILL it a random time (up to `window`) later."""
+              rng: random.Random) -> tuple[tuple[str, float, str], dict[str, bytes] | None]:
+    """Start a run, wait for `target`, SIGKILL it a random time (up to `window`) later. Also
+    return the database files as they were when the phase was first seen (the process paused
+    for the copy), or None if the run never got there."""
     force = target == "poll"  # so there is polling to interrupt
     watcher = Watcher(db, feed_count, force)
     proc = start_run(feeds, db, *(["--force"] if force else []))
+    at_start = None
     try:
         watcher.follow(proc, until=target)
+        if proc.poll() is None and watcher.phase() == target:
+            proc.send_signal(signal.SIGSTOP)
+            at_start = snapshot(db)
+            proc.send_signal(signal.SIGCONT)
         delay = rng.uniform(0, window)
         deadline = time.monotonic() + delay
         while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.005)
         landed = watcher.phase() if proc.poll() is None else "finished"
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -175,11 +182,12 @@ def kill_once(feeds: Path, db: Path, feed_count: int, target: str, window: float
         proc.wait(timeout=60)
         proc.stdout.close()
         proc.stderr.close()
-    return target, round(delay, 2), landed
+    return (target, round(delay, 2), landed), at_start
 
 
 def snapshot(db: Path) -> dict[str, bytes]:
-    """The database's files while nothing runs (the WAL and its index included)."""
+    """The database files (the WAL and its index included), taken while no process writes or
+    while the writer is paused: either way an image a crash could leave."""
     return {suffix: Path(f"{db}{suffix}").read_bytes()
             for suffix in ("", "-wal", "-shm") if Path(f"{db}{suffix}").exists()}
 
