@@ -56,10 +56,16 @@ def test_lines_map_back_one_to_one_whatever_the_punctuation(backend):
     assert out[0] == "Without full stop"
     assert out[2] == "Two sentences. Another more."
     assert out[3] == "Symbols [rare] ^ $ / @ < > { } \\ ~ * # | end"
-    assert out[4] == "Line with jump"
+    assert out[4] == "line with jump"
     assert out[6].startswith("Xyzzyq blorf") and "*" not in out[6], "no unknown-word marks"
     for n, line in enumerate(out[7:]):
         assert re.search(rf"\b{n}\b", line), (n, line)
+
+
+def test_the_one_by_one_fallback_gives_the_same_lines(backend):
+    texts = ["Sin punto final", "Dos frases. Otra más.", "Símbolos [raros] ~ \\ fin"]
+    batch = backend.translate(texts, "es")
+    assert backend._pipelines["es"].translate_one_by_one(texts) == batch
 
 
 def test_one_process_serves_every_batch(backend):
@@ -95,10 +101,22 @@ def test_serbian_in_cyrillic_and_latin(backend):
 
 
 def test_stream_format_round_trip():
-    assert encode("a[b]\\c") == b"a\\[b\\]\\\\c[]\x00"
+    assert encode("a[b]\\c\nd") == "a\\[b\\]\\\\c d[][\n]"
     assert decode(b"The \\[x\\] end.[]") == "The [x] end."
 
 
 @pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="no dpkg-query")
 def test_package_versions_come_from_dpkg(backend):
     assert "version unknown" not in backend.model_id("es")
+
+
+def test_a_batch_needs_no_fallback(backend, monkeypatch):
+    backend.translate(["Hola."], "es")
+    pipeline = backend._pipelines["es"]
+
+    def fail(texts):
+        raise AssertionError("fell back to one text at a time")
+
+    monkeypatch.setattr(pipeline, "translate_one_by_one", fail)
+    texts = [f"El artículo {n} de la ley." for n in range(50)]
+    assert len(pipeline.translate(texts)) == 50

@@ -1,14 +1,15 @@
 """Apertium: rule-based translation from Debian packages, real and fast, fully offline.
 
 Each language gets one long-lived pipeline (the pair's mode scripts, joined for pivots such as
-fr→es→en) started in null-flush mode: every text is written followed by a NUL byte and each
-program flushes its output at that NUL, so one process serves every batch of a run and the
-output maps back to the input 1:1 however the text is punctuated. Unknown words are output
+fr→es→en) started in null-flush mode: a batch is written as lines followed by a NUL byte, at
+which every program flushes its output, so one process serves every batch of a run and each
+batch comes back whole, line for line. Unknown words are output
 without Apertium's '*' marks (the `-u` of the `apertium` command).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
@@ -112,15 +113,16 @@ def _package_of(root: Path, mode: str) -> str:
     return f"{owner} {version}"
 
 
-def encode(text: str) -> bytes:
-    """One text in Apertium's stream format, ended by a NUL that flushes the pipeline.
+def encode(text: str) -> str:
+    """One text as one line of Apertium's stream format.
 
-    The trailing empty format block keeps a final full stop (without it the last '.' of a
-    block is dropped); '~' is Apertium markup, so it travels inside a format block.
+    The empty format block keeps a final full stop (without it the last '.' of a block is
+    dropped); the newline travels in a format block, as `apertium -f line` sends it; '~' is
+    Apertium markup, so it too travels inside a format block.
     """
     line = " ".join(text.replace("\0", " ").split())
     escaped = _ESCAPE.sub(r"\\\1", line).replace("~", "[~]")
-    return f"{escaped}[]\0".encode()
+    return f"{escaped}[][\n]"
 
 
 def decode(block: bytes) -> str:
@@ -149,17 +151,31 @@ class _Pipeline:
         )
 
     def translate(self, texts: list[str]) -> list[str]:
+        """The whole batch as lines ended by one NUL (fastest); should Apertium ever merge or
+        split lines, the batch is redone with a NUL after each text, which cannot mix up."""
         if not texts:
             return []
+        payload = "".join(encode(text) for text in texts).encode() + b"\0"
+        (block,) = self._exchange(payload, 1)
+        # Each line ends in the format block "[\n]": its brackets fall either side of the split.
+        lines = [decode(line) for line in block.split(b"\n")]
+        if len(lines) == len(texts) + 1 and not lines[-1]:
+            return lines[:-1]
+        return self.translate_one_by_one(texts)
+
+    def translate_one_by_one(self, texts: list[str]) -> list[str]:
+        payload = b"".join(encode(text).encode() + b"\0" for text in texts)
+        return [decode(block) for block in self._exchange(payload, len(texts))]
+
+    def _exchange(self, payload: bytes, count: int) -> list[bytes]:
         if self.process is None or self.process.poll() is not None:
             self.process = self._start()
         try:
-            blocks = _exchange(self.process, b"".join(encode(t) for t in texts), len(texts))
+            return _exchange(self.process, payload, count)
         except BackendError as exc:
             detail = self._stderr_tail()
-            self.close()
+            self.close(graceful=False)
             raise BackendError(f"{exc}{': ' + detail if detail else ''}") from None
-        return [decode(block) for block in blocks]
 
     def _stderr_tail(self) -> str:
         if self.stderr is None:
@@ -168,14 +184,19 @@ class _Pipeline:
         lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
         return lines[-1][:300] if lines else ""
 
-    def close(self) -> None:
+    def close(self, graceful: bool = True) -> None:
+        """End the pipeline: end of input lets every program exit on its own; a pipeline that
+        failed or does not exit in time is killed, all of it (it has its own process group)."""
         if self.process is not None:
-            if self.process.poll() is None:
-                os.killpg(self.process.pid, 9)
-            self.process.wait()
-            for stream in (self.process.stdin, self.process.stdout):
-                if stream:
-                    stream.close()
+            assert self.process.stdin is not None and self.process.stdout is not None
+            try:
+                self.process.stdin.close()
+                self.process.wait(timeout=5 if graceful else 0)
+            except (OSError, subprocess.TimeoutExpired):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, 9)
+                self.process.wait()
+            self.process.stdout.close()
             self.process = None
         if self.stderr is not None:
             self.stderr.close()

@@ -9,13 +9,25 @@ sentences of a whole batch of texts go to CTranslate2 in one `translate_batch` c
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from aggregator.config import TranslationSettings
 from aggregator.translate import models, segment
 from aggregator.translate.base import Backend, BackendError, register
 
 LENGTH_PENALTY = 0.2  # argostranslate's value
+
+
+def intra_threads(settings: TranslationSettings) -> int:
+    """The setting, or for 0 the cores this process may use (up to 4) shared among the
+    translators: CTranslate2's own default ignores the core count and oversubscribes small
+    machines."""
+    if settings.intra_threads:
+        return settings.intra_threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, (cores or 1) // settings.inter_threads))
 
 
 @dataclass
@@ -106,7 +118,7 @@ class ArgosBackend(Backend):
                 str(model.path / "model"),
                 device="cpu",
                 inter_threads=self.settings.inter_threads,
-                intra_threads=self.settings.intra_threads,
+                intra_threads=intra_threads(self.settings),
             )
         except Exception as exc:
             return BackendError(f"argos {source_lang}: cannot load {model.path.name}: {exc}")

@@ -40,8 +40,10 @@ _WORD_BEFORE = re.compile(r"(\S+)$")
 
 def normalize(text: str) -> str:
     """One line of plain text: whitespace collapsed, control characters gone."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
-    return _SPACE.sub(" ", cleaned).strip()
+    text = _SPACE.sub(" ", text)
+    if not text.isprintable():  # rare, so the character loop runs only when needed
+        text = _SPACE.sub(" ", "".join(ch if ch.isprintable() else " " for ch in text))
+    return text.strip()
 
 
 def split_sentences(text: str, max_chars: int = 400) -> list[str]:

@@ -14,11 +14,12 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aggregator.config import Config, TranslationSettings
 from aggregator.pipeline import StageReport
-from aggregator.stage import Progress, run_stage
+from aggregator.stage import Progress
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso
 from aggregator.translate import cache, segment
@@ -70,7 +71,8 @@ class TranslateStage:
         self.router = router
         self.settings = settings
         self.remaining = limit
-        self.failed_ids: set[int] = set()  # not retried within the run that saw them fail
+        # Handed out already in this run: in flight, or failed (retried on the next run only).
+        self.skip: set[int] = set()
         self.stats: Counter[str] = Counter()
 
     # -- pending: read the next articles of this pass, with their cached translations -------
@@ -89,10 +91,11 @@ class TranslateStage:
             ORDER BY a.translation_attempts, a.id
             LIMIT ?
             """,
-            (_json_ids(self.failed_ids), limit),
+            (_json_ids(self.skip), limit),
         ).fetchall()
         if self.remaining is not None:
             self.remaining -= len(rows)
+        self.skip.update(row["id"] for row in rows)
         items = [self._item(row) for row in rows]
         self._attach_cached(conn, items)
         return items
@@ -119,10 +122,8 @@ class TranslateStage:
         return item
 
     def _prepare(self, text: str | None) -> Source | None:
-        if not text or not segment.normalize(text):
-            return None
-        prepared, truncated = segment.truncate(text, self.settings.max_chars)
-        return Source(prepared, truncated)
+        prepared, truncated = segment.truncate(text or "", self.settings.max_chars)
+        return Source(prepared, truncated) if prepared else None
 
     def _attach_cached(self, conn: sqlite3.Connection, items: list[Item]) -> None:
         keys = {
@@ -193,14 +194,16 @@ class TranslateStage:
     def save(self, conn: sqlite3.Connection, results: Sequence[Result]) -> int:
         now = now_iso()
         fresh: dict[cache.Key, str] = {}
+        updates: dict[str, list[list[object]]] = {}  # one executemany per statement shape
+        for result in results:
+            if result.error is None:
+                self.skip.discard(result.item.article_id)
+                fresh.update(result.fresh)
+            sql, values = _update(result, now)
+            updates.setdefault(sql, []).append(values)
         with transaction(conn):
-            for result in results:
-                if result.error is not None:
-                    _save_failure(conn, result)
-                    self.failed_ids.add(result.item.article_id)
-                else:
-                    _save_success(conn, result, now)
-                    fresh.update(result.fresh)
+            for sql, rows in updates.items():
+                conn.executemany(sql, rows)
             cache.store(conn, fresh, now)
         self._count(results, len(fresh))
         return sum(1 for result in results if result.error is None)
@@ -245,17 +248,16 @@ def _checked(backend: Backend, texts: list[str], language: str) -> list[str]:
     return out
 
 
-def _save_failure(conn: sqlite3.Connection, result: Result) -> None:
-    conn.execute(
-        "UPDATE articles SET translation_error = ?, "
-        "translation_attempts = translation_attempts + 1 WHERE id = ?",
-        (result.error, result.item.article_id),
-    )
-
-
-def _save_success(conn: sqlite3.Connection, result: Result, now: str) -> None:
+def _update(result: Result, now: str) -> tuple[str, list[object]]:
+    """The UPDATE that records one result: its English text and provenance, or its failure."""
     item = result.item
-    columns = {f"{name}_en": value for name, value in result.english.items()}
+    if result.error is not None:
+        sql = (
+            "UPDATE articles SET translation_error = ?, "
+            "translation_attempts = translation_attempts + 1 WHERE id = ?"
+        )
+        return sql, [result.error, item.article_id]
+    columns = {f"{name}_en": value for name, value in sorted(result.english.items())}
     columns |= {
         "translation_backend": item.route.backend,
         "translation_model": item.route.model,
@@ -263,9 +265,7 @@ def _save_success(conn: sqlite3.Connection, result: Result, now: str) -> None:
         "translated_at": now if item.finishes else None,
     }
     assignments = ", ".join(f"{column} = ?" for column in columns)
-    conn.execute(
-        f"UPDATE articles SET {assignments} WHERE id = ?", [*columns.values(), item.article_id]
-    )
+    return f"UPDATE articles SET {assignments} WHERE id = ?", [*columns.values(), item.article_id]
 
 
 def _json_ids(ids: set[int]) -> str:
@@ -290,6 +290,25 @@ def _json_strings(values: set[str]) -> str:
     return json.dumps(sorted(values))
 
 
+def drive(
+    stage: TranslateStage, conn: sqlite3.Connection, batch_size: int, progress: Progress | None
+) -> None:
+    """`aggregator.stage.run_stage`, overlapped: while a worker thread translates one batch,
+    this thread reads the next batch and saves the previous one, so the database work hides
+    behind the translation (Apertium and CTranslate2 release the GIL while they work). The
+    connection stays on this thread; `process` touches no database."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="translate") as worker:
+        batch = stage.pending(conn, batch_size)
+        running = worker.submit(stage.process, batch) if batch else None
+        while running is not None:
+            upcoming = stage.pending(conn, batch_size)  # not the batch in flight: see skip
+            results = running.result()
+            running = worker.submit(stage.process, upcoming) if upcoming else None
+            stage.save(conn, results)
+            if progress is not None:
+                progress(len(results))
+
+
 def run(
     conn: sqlite3.Connection,
     config: Config,
@@ -306,7 +325,7 @@ def run(
         stats: Counter[str] = Counter()
         for phase in (TITLE, SUMMARY):
             stage = TranslateStage(phase, router, settings, limit)
-            run_stage(stage, conn, settings.articles_per_batch, progress)
+            drive(stage, conn, settings.articles_per_batch, progress)
             stats += stage.stats
     finally:
         for backend in backends.values():
