@@ -382,3 +382,18 @@ def test_different_hosts_are_fetched_concurrently(server):
     results = fetch_all(urls, per_host_concurrency=1, per_host_interval_s=5)
     assert all(r.kind == "ok" for r in results), [r.status for r in results]
     assert state["max"] == 2 and time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("location", ["javascript:alert(1)", "mailto:a@b.example", "data:,x"])
+def test_redirects_to_other_schemes_are_named_and_never_followed(server, location):
+    server.route("/js", status=302, headers={"Location": location})
+    result = fetch(server.url("/js"))
+    assert (result.error, result.http_status) == ("redirects", 302)
+    assert result.status.startswith("redirect to a non-http URL")
+    assert len(server.requests) == 1
+
+
+def test_a_redirect_to_an_unparsable_url_is_a_redirect_error(server):
+    server.route("/bad", status=302, headers={"Location": "http://[::1"})
+    result = fetch(server.url("/bad"))
+    assert result.error == "redirects" and "invalid URL" in result.status

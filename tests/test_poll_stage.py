@@ -442,3 +442,32 @@ def test_a_host_with_many_feeds_does_not_hold_up_the_others(server, conn):
     poll(conn, config)
     assert len(seen["127.0.0.1"]) == 30  # one after another, 50 ms apart
     assert seen["localhost"][0] - started < 0.5  # not after the busy host's 1.5 s queue
+
+
+def test_parsing_a_big_feed_leaves_the_event_loop_free(server, conn):
+    import asyncio
+    import time
+
+    url = server.route("/big.xml", rss(*(item(n) for n in range(5000))))
+    config = make_config(url)
+    store.sync_feeds(conn, config.feeds, now_iso())
+    poll_stage = stage.PollStage(config, force=True)
+    gaps = []
+
+    async def heartbeat():
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            gaps.append(time.monotonic() - before)
+
+    async def go():
+        beat = asyncio.create_task(heartbeat())
+        started = time.monotonic()
+        results = [r async for r in poll_stage.stream(poll_stage.pending(conn))]
+        beat.cancel()
+        return time.monotonic() - started, results
+
+    elapsed, (result,) = asyncio.run(go())
+    assert len(result.parsed.entries) == 5000
+    assert elapsed > 0.5  # long enough that a frozen loop would show
+    assert max(gaps) < 0.4, f"the event loop stalled for {max(gaps):.2f} s"

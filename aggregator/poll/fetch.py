@@ -222,6 +222,8 @@ class Fetcher:
             follow_redirects=False,  # followed by hand: bounded, loop-checked, http(s) only
             trust_env=False,  # a proxy would connect for us and bypass the address guard
             headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+            # before httpx parses Location (which fails on "javascript:..." with a vague error)
+            event_hooks={"response": [_refuse_non_http_redirect]},
         )
         self.gates: dict[str, HostGate] = {}
         self.slots = asyncio.Semaphore(max(settings.concurrency, 1))
@@ -300,6 +302,23 @@ class Fetcher:
         body = await read_capped(response, self.settings.max_body_bytes)
         status = http_status_text(code)
         return result(kind="ok", status=status, duration_ms=0, body=body, size=len(body))
+
+
+async def _refuse_non_http_redirect(response: httpx.Response) -> None:
+    """Name a bad redirect before httpx parses its Location (its own errors are vague)."""
+    location = response.headers.get("location", "").strip()
+    if response.status_code not in REDIRECTS or not location:
+        return
+    scheme = location.split(":", 1)[0].lower() if ":" in location else ""
+    if scheme.isalpha() and scheme not in ("http", "https"):
+        raise FetchError(
+            "redirects", f"redirect to a non-http URL ({location[:80]})", response.status_code
+        )
+    try:
+        httpx.URL(location)
+    except httpx.InvalidURL as exc:
+        status = f"redirect to an invalid URL ({location[:80]}: {exc})"
+        raise FetchError("redirects", status, response.status_code) from None
 
 
 def _redirect_target(url: str, response: httpx.Response, seen: set[str]) -> str:

@@ -16,7 +16,7 @@ import signal
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -151,7 +151,7 @@ class PollStage:
                     await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _one(
-        self, fetcher: Fetcher, pool: Executor | None, in_hand: asyncio.Semaphore, job: FeedJob
+        self, fetcher: Fetcher, pool: Executor, in_hand: asyncio.Semaphore, job: FeedJob
     ) -> FeedResult:
         # The host's politeness slot first: feeds queued behind a slow host hold no body slot,
         # so they never starve the other hosts.
@@ -161,7 +161,7 @@ class PollStage:
             fetched = await fetcher.fetch(job.url, etag, modified, gated=False)
             now = self.clock()
             parsed = None
-            if pool is not None and needs_parsing(job, fetched):
+            if needs_parsing(job, fetched):
                 # only the CPU-heavy parse goes to a worker: the body there, entries back
                 work = parse_call(fetched, job, now)
                 parsed = await asyncio.get_running_loop().run_in_executor(pool, work)
@@ -406,7 +406,9 @@ def run(
 
     async def drive() -> None:
         async for result in stage.stream(jobs):
-            tally["new articles"] += stage.save_one(conn, result)
+            # in a thread too, so a big feed's insert doesn't stall fetches in flight; saves
+            # still happen one at a time, each in its own transaction
+            tally["new articles"] += await asyncio.to_thread(stage.save_one, conn, result)
             tally[result.outcome] += 1
             tally["dead"] += result.plan.state == "dead"
             if progress is not None:
@@ -427,23 +429,25 @@ def run(
 
 
 @contextmanager
-def parse_pool(feeds: int, workers: int | None) -> Iterator[Executor | None]:
-    """Processes for parsing, which is CPU-bound (feedparser is pure Python): with them, parsing
-    uses every core while this process fetches and writes. Small runs parse in-process, as
-    starting the workers would cost more than it saves."""
+def parse_pool(feeds: int, workers: int | None) -> Iterator[Executor]:
+    """Where feeds are parsed: off the event loop, so parsing a big feed never stalls the
+    fetches in flight. Large runs get worker processes (parsing is CPU-bound pure Python, and
+    they use every core while this process fetches and writes); small runs one thread, as
+    starting processes would cost more than it saves."""
     if workers is None:
         workers = min(os.cpu_count() or 1, MAX_WORKERS) if feeds >= PARALLEL_FROM else 0
+    pool: Executor
     if workers <= 0:
-        yield None
-        return
-    # spawn, not fork: forking this process, which has threads, could copy a held lock
-    pool = ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        # Ctrl-C is this process's to handle: workers ignore it instead of dying mid-parse
-        initializer=signal.signal,
-        initargs=(signal.SIGINT, signal.SIG_IGN),
-    )
+        pool = ThreadPoolExecutor(1, thread_name_prefix="poll-parse")
+    else:
+        pool = ProcessPoolExecutor(
+            workers,
+            # spawn, not fork: forking this process, which has threads, could copy a held lock
+            mp_context=multiprocessing.get_context("spawn"),
+            # Ctrl-C is this process's to handle: workers ignore it instead of dying mid-parse
+            initializer=signal.signal,
+            initargs=(signal.SIGINT, signal.SIG_IGN),
+        )
     try:
         yield pool
     finally:
