@@ -49,20 +49,6 @@ def stage_runner(name: str) -> Callable[..., StageReport]:
     return importlib.import_module(module).run
 
 
-def available_stages() -> list[str]:
-    """Stages whose module is present (later issues add modules; `run` runs what exists)."""
-    names = []
-    for name, module in STAGES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        names.append(name)
-    return names
-
-
 def run_all(
     conn: sqlite3.Connection,
     config: Config,
@@ -70,7 +56,7 @@ def run_all(
     **options: Any,
 ) -> list[StageReport]:
     reports = []
-    for name in available_stages():
+    for name, _module in STAGES:
         progress = progress_factory(name) if progress_factory else None
         reports.append(stage_runner(name)(conn, config, progress=progress, **options.get(name, {})))
     return reports
