@@ -81,7 +81,7 @@ class ClusterSettings:
     window_days: float = 3.0
     threshold_en: float = 0.5
     threshold_multi: float = 0.87
-    min_multi: float = 0.8
+    min_multi: float = 0.84
     threshold_keywords: float = 0.34
 
 

@@ -145,24 +145,27 @@ def comparable(a: Keywords, b: Keywords) -> bool:
 
 
 class Lexicon:
-    """A signature with its weights, as Python sets: coverage between two articles then costs
-    a few microseconds (set operations in C), which matters when every new article is checked
-    against several candidates."""
+    """A signature with its weights, as Python sets and dicts: coverage between two articles
+    is then one C-level set intersection plus a short loop, which matters when every new
+    article is checked against several candidates."""
 
-    __slots__ = ("language", "ids", "weight", "total", "items", "alts")
+    __slots__ = ("language", "ids", "weight_of_id", "weights", "total", "alts", "owner", "more")
 
     def __init__(self, signature: Keywords, weights: np.ndarray) -> None:
         ids = signature.ids.tolist()
-        values = weights.tolist()
+        self.weights = weights.tolist()
         self.language = signature.language
         self.ids = frozenset(ids)
-        self.weight = dict(zip(ids, values, strict=True))
-        self.total = float(sum(values))
-        groups: list[list[int]] = [[] for _ in ids]
-        for alt, owner in zip(signature.alts.tolist(), signature.owners.tolist(), strict=True):
-            groups[owner].append(alt)
-        self.items = [(values[i], frozenset(group)) for i, group in enumerate(groups)]
-        self.alts = frozenset(signature.alts.tolist())
+        self.weight_of_id = dict(zip(ids, self.weights, strict=True))
+        self.total = float(sum(self.weights))
+        alts = signature.alts.tolist()
+        self.owner = dict(zip(alts, signature.owners.tolist(), strict=True))
+        self.alts = frozenset(self.owner)
+        self.more: dict[int, list[int]] = {}  # alternatives shared by several items (rare)
+        if len(self.owner) < len(alts):
+            for alt, owner in zip(alts, signature.owners.tolist(), strict=True):
+                if self.owner[alt] != owner:
+                    self.more.setdefault(alt, []).append(owner)
 
 
 def coverage(a: Lexicon, b: Lexicon) -> float:
@@ -171,6 +174,10 @@ def coverage(a: Lexicon, b: Lexicon) -> float:
     if a.total <= 0:
         return 0.0
     if a.language == b.language:
-        return sum(a.weight[item] for item in a.ids & b.ids) / a.total
-    alts = b.alts
-    return sum(weight for weight, item in a.items if not item.isdisjoint(alts)) / a.total
+        return sum(map(a.weight_of_id.__getitem__, a.ids & b.ids)) / a.total
+    common = a.alts & b.alts
+    items = set(map(a.owner.__getitem__, common))
+    if a.more:
+        for alt in common.intersection(a.more):
+            items.update(a.more[alt])
+    return sum(map(a.weights.__getitem__, items)) / a.total

@@ -43,22 +43,32 @@ class Pair:
         return None
 
 
-def pair(a: Article, b: Article, multi: float) -> Pair:
+def judge(a: Article, b: Article, multi: float, settings: ClusterSettings) -> float | None:
+    """`Pair(...).strength(settings)`, computing the costly signals only while they can still
+    change the answer: the English cosine before the keywords, and one keyword direction
+    before the other."""
+    if multi < settings.min_multi:
+        return None
     english = None
     if a.english is not None and b.english is not None:
         english = float(np.dot(a.english, b.english))
-    return Pair(multi, english, keyword_coverage(a, b))
+        if english < settings.threshold_en:
+            return None
+    return Pair(multi, english, keyword_coverage(a, b, settings.threshold_keywords)).strength(
+        settings
+    )
 
 
-def keyword_coverage(a: Article, b: Article) -> float | None:
-    """The smaller of the two directions' coverage, or None without a shared keyword space."""
+def keyword_coverage(a: Article, b: Article, floor: float = 0.0) -> float | None:
+    """The smaller of the two directions' coverage (or the first, when it is already below
+    `floor`), or None without a shared keyword space."""
     if a.signature is None or b.signature is None:
         return None
     if not comparable(a.signature, b.signature):
         return None
     forward = coverage(lexicon(a), lexicon(b))
-    if forward <= 0:
-        return 0.0
+    if forward <= 0 or forward < floor:
+        return forward
     return min(forward, coverage(lexicon(b), lexicon(a)))
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aggregator.cluster.match import pair
+from aggregator.cluster.match import judge
 from aggregator.cluster.weights import DocumentFrequency, count_new
 from aggregator.cluster.window import Article, LanguageFirst, Story, Window
 from aggregator.config import ClusterSettings, Config
@@ -39,8 +39,8 @@ from aggregator.store import transaction
 from aggregator.timeutil import now_iso, to_iso
 
 BATCH = 512
-CANDIDATE_STORIES = 5  # stories examined pair by pair, best centroids first
-CANDIDATE_ARTICLES = 3  # closest articles per story examined
+CANDIDATE_STORIES = 4  # stories examined pair by pair, best centroids first
+CANDIDATE_ARTICLES = 2  # closest articles per story examined
 CENTROID_SLACK = 0.05  # a centroid sits below its closest member: look a little lower
 DAY = 86400.0
 
@@ -50,7 +50,8 @@ AT = (
     "THEN a.published_at ELSE a.fetched_at END"
 )
 ARTICLE_COLUMNS = f"""
-    a.id, {AT} AS at, a.content_hash, f.url AS feed_url, a.feed_id, f.country,
+    a.id, {AT} AS at, CAST(strftime('%s', {AT}) AS REAL) AS t, a.content_hash,
+    f.url AS feed_url, a.feed_id, f.country,
     COALESCE(a.language, f.language, 'und') AS language, a.title, a.title_en,
     m.vector AS multi, e.vector AS english,
     k.language AS k_language, k.glossed, k.ids, k.alts, k.owners"""
@@ -150,6 +151,7 @@ class ClusterStage:
             multi=from_blob(row["multi"]) if row["multi"] is not None else None,
             english=from_blob(row["english"]) if row["english"] is not None else None,
             signature=signature,
+            t=row["t"],
         )
         if signature is not None:
             article.weights = self.frequency.weights(signature)
@@ -226,9 +228,9 @@ class ClusterStage:
     def process(self, batch: Batch) -> Outcome:
         window = self.window
         window.forget_before(min(a.t for a in batch.articles) - self.window_s)
-        self.in_window = {article.id for article in window.articles}
+        self.in_window = {article.id for article in window.articles if article is not None}
         centroids = Centroids(window, self.window_s)
-        centroids.prepare([article.multi for article in batch.articles])
+        centroids.prepare(batch.articles, self.settings.min_multi - CENTROID_SLACK)
         outcome = Outcome()
         touched: dict[int, Story] = {}
         next_id = batch.next_id
@@ -245,9 +247,9 @@ class ClusterStage:
             touched[story_id] = window.stories[story_id]
             outcome.assignments.append((article.id, story_id, article.at))
             if article.multi is not None:
-                row = window.add(article, story_id)
+                window.add(article, story_id)
                 self.in_window.add(article.id)
-                centroids.add(story_id, row)
+                centroids.add(story_id)
         for story in touched.values():
             self._headlines(story)
         outcome.touched = list(touched.values())
@@ -255,30 +257,44 @@ class ClusterStage:
         return outcome
 
     def _best_story(self, article: Article, index: int, centroids: Centroids) -> int | None:
-        best, best_strength = None, -np.inf
-        gate = self.settings.min_multi - CENTROID_SLACK
-        for story_id in centroids.nearest(article, index, gate, CANDIDATE_STORIES):
-            strength = self._story_strength(article, story_id)
-            if strength is not None and strength > best_strength:
-                best, best_strength = story_id, strength
-        return best
-
-    def _story_strength(self, article: Article, story_id: int) -> float | None:
+        """The story of the strongest match among the closest articles of the stories with the
+        nearest centroids, or None."""
         window = self.window
-        rows = np.array(window.rows_of[story_id])
-        rows = rows[np.abs(window.t[rows] - article.t) <= self.window_s]
-        if len(rows) == 0:
+        found = centroids.nearest(article, index, CANDIDATE_STORIES)
+        if not found:
             return None
-        sims = window.multi[rows] @ article.multi
-        order = np.argsort(-sims, kind="stable")[:CANDIDATE_ARTICLES]
-        best = None
-        for index in order:
-            if sims[index] < self.settings.min_multi:
+        # A story of one article is its centroid; the others are compared article by article.
+        sims, ranks, rows = [], [], []
+        member_ranks, member_rows = [], []
+        for rank, (similarity, story_id) in enumerate(found):
+            members = window.rows_of[story_id]
+            if len(members) == 1:
+                sims.append(similarity)
+                ranks.append(rank)
+                rows.append(members[0])
+            else:
+                member_rows.extend(members)
+                member_ranks.extend([rank] * len(members))
+        if member_rows:
+            member_sims = window.multi[member_rows] @ article.multi
+            for i in np.flatnonzero(member_sims >= self.settings.min_multi).tolist():
+                sims.append(float(member_sims[i]))
+                ranks.append(member_ranks[i])
+                rows.append(member_rows[i])
+        best, best_strength = None, -np.inf
+        examined = [0] * len(found)
+        for similarity, rank, row in sorted(zip(sims, ranks, rows, strict=True),
+                                            key=lambda c: (-c[0], c[1], c[2])):
+            if similarity < self.settings.min_multi:
                 break
-            other = window.articles[rows[index]]
-            strength = pair(article, other, float(sims[index])).strength(self.settings)
-            if strength is not None and (best is None or strength > best):
-                best = strength
+            if examined[rank] == CANDIDATE_ARTICLES:
+                continue
+            if abs(window.t[row] - article.t) > self.window_s:
+                continue
+            examined[rank] += 1
+            strength = judge(article, window.articles[row], similarity, self.settings)
+            if strength is not None and strength > best_strength:
+                best, best_strength = found[rank][1], strength
         return best
 
     def _headlines(self, story: Story) -> None:
@@ -346,93 +362,84 @@ class ClusterStage:
 class Centroids:
     """Story centroids (multilingual) over the window, for the first, coarse comparison.
 
-    Computed once per batch with one matrix product per article row block; stories that
-    change within the batch are tracked separately and compared exactly.
+    The whole batch is compared with the centroids as they stand at its start in one matrix
+    product; a story that changes within the batch is compared exactly from then on, from the
+    window's running sums.
     """
 
     def __init__(self, window: Window, window_s: float) -> None:
         self.window = window
         self.window_s = window_s
-        n = len(window)
-        story_ids = sorted(window.rows_of)
-        self.ids = np.array(story_ids, dtype=np.int64)
+        story_ids = sorted(window.sums)
+        self.ids = story_ids
         self.index = {sid: i for i, sid in enumerate(story_ids)}
         dim = window.multi.shape[1]
-        self.sums = np.zeros((len(story_ids), dim), dtype=np.float32)
-        self.t_min = np.full(len(story_ids), np.inf)
-        self.t_max = np.full(len(story_ids), -np.inf)
-        if n:
-            owner = np.array([self.index[s] for s in window.story[:n].tolist()], dtype=np.int64)
-            order = np.argsort(owner, kind="stable")
-            starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
-            groups = owner[order][starts]
-            self.sums[groups] = np.add.reduceat(window.multi[:n][order], starts, axis=0)
-            self.t_min[groups] = np.minimum.reduceat(window.t[:n][order], starts)
-            self.t_max[groups] = np.maximum.reduceat(window.t[:n][order], starts)
-        self.static = self._normalised(self.sums)
-        self.changed: dict[int, int] = {}  # story id → row in self.extra
-        self.stale = np.zeros(len(story_ids), dtype=bool)  # static rows superseded by extra
-        self.extra_ids: list[int] = []
-        self.extra = np.zeros((64, dim), dtype=np.float32)
-        self.extra_t = np.zeros((64, 2))
+        sums = (np.stack([window.sums[s] for s in story_ids]) if story_ids
+                else np.zeros((0, dim), dtype=np.float32))
+        spans = np.array([window.span[s] for s in story_ids]).reshape(-1, 2)
+        self.t_min, self.t_max = spans[:, 0], spans[:, 1]
+        self.static = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        self.changed: list[int] = []  # stories changed in this batch, by slot
+        self.slot: dict[int, int] = {}
+        self.extra = np.zeros((256, dim), dtype=np.float32)
+        self.extra_norm = np.ones(256, dtype=np.float32)
+        self.extra_t = np.zeros((256, 2))
 
-    @staticmethod
-    def _normalised(sums: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return sums / np.maximum(norms, 1e-12)
-
-    def prepare(self, vectors: list[np.ndarray | None]) -> None:
-        """Compare the whole batch with the static centroids in one matrix product."""
+    def prepare(self, articles: list[Article], gate: float) -> None:
+        """Compare the whole batch with the static centroids in one matrix product; stories
+        out of the batch's time range or below the gate drop out here."""
         dim = self.static.shape[1]
-        matrix = np.stack([v if v is not None else np.zeros(dim, np.float32) for v in vectors])
-        self.batch_sims = matrix @ self.static.T
+        matrix = np.stack(
+            [a.multi if a.multi is not None else np.zeros(dim, np.float32) for a in articles]
+        )
+        sims = matrix @ self.static.T
+        times = [a.t for a in articles]
+        out = (self.t_max < min(times) - self.window_s) | (self.t_min > max(times) + self.window_s)
+        sims[:, out] = -np.inf
+        sims[sims < gate] = -np.inf
+        self.batch_sims = sims
+        self.gate = gate
 
-    def nearest(self, article: Article, index: int, gate: float, k: int) -> list[int]:
-        """Up to k story ids with a centroid within the gate and a recent-enough article
-        (`index`: the article's position in the prepared batch)."""
-        x, t = article.multi, article.t
+    def nearest(self, article: Article, index: int, k: int) -> list[tuple[float, int]]:
+        """Up to k (centroid cosine, story id), best first, for the stories whose centroid
+        passes the gate and that have an article within the window of this one (`index`: the
+        article's position in the prepared batch)."""
+        x, t, w = article.multi, article.t, self.window_s
         found: list[tuple[float, int]] = []
-        if len(self.ids):
+        if self.ids:
             sims = self.batch_sims[index]
-            ok = (sims >= gate) & (self.t_max >= t - self.window_s)
-            ok &= self.t_min <= t + self.window_s
-            ok[self.stale] = False
-            sims = np.where(ok, sims, -np.inf)
-            top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else np.arange(len(sims))
-            found.extend((float(sims[i]), int(self.ids[i])) for i in top if ok[i])
-        m = len(self.extra_ids)
+            top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else range(len(sims))
+            for i in top:
+                if sims[i] > -np.inf and self.t_max[i] >= t - w and self.t_min[i] <= t + w:
+                    found.append((float(sims[i]), self.ids[i]))
+        m = len(self.changed)
         if m:
-            sums = self.extra[:m]
-            sims = (sums @ x) / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
-            ok = (sims >= gate) & (self.extra_t[:m, 1] >= t - self.window_s)
-            ok &= self.extra_t[:m, 0] <= t + self.window_s
-            found.extend((float(sims[i]), self.extra_ids[i]) for i in np.flatnonzero(ok))
+            sims = (self.extra[:m] @ x) / self.extra_norm[:m]
+            top = np.argpartition(-sims, k - 1)[:k] if m > k else range(m)
+            for i in top:
+                low, high = self.extra_t[i]
+                if sims[i] >= self.gate and high >= t - w and low <= t + w:
+                    found.append((float(sims[i]), self.changed[i]))
         found.sort(key=lambda item: (-item[0], item[1]))
-        return [story_id for _, story_id in found[:k]]
+        return found[:k]
 
-    def add(self, story_id: int, row: int) -> None:
-        """A story gained the window's `row`: track its centroid exactly from now on."""
-        vector, t = self.window.multi[row], self.window.t[row]
-        slot = self.changed.get(story_id)
+    def add(self, story_id: int) -> None:
+        """A story gained an article in this batch: compare it exactly from now on."""
+        slot = self.slot.get(story_id)
         if slot is None:
-            slot = len(self.extra_ids)
+            slot = self.slot[story_id] = len(self.changed)
+            self.changed.append(story_id)
             if slot == len(self.extra):
                 self.extra = np.concatenate([self.extra, np.zeros_like(self.extra)])
+                self.extra_norm = np.concatenate([self.extra_norm, np.ones_like(self.extra_norm)])
                 self.extra_t = np.concatenate([self.extra_t, np.zeros_like(self.extra_t)])
-            self.changed[story_id] = slot
-            self.extra_ids.append(story_id)
             i = self.index.get(story_id)
             if i is not None:
-                self.stale[i] = True
-            if i is None:
-                self.extra[slot] = 0
-                self.extra_t[slot] = (t, t)
-            else:
-                self.extra[slot] = self.sums[i]
-                self.extra_t[slot] = (self.t_min[i], self.t_max[i])
-        self.extra[slot] += vector
-        self.extra_t[slot, 0] = min(self.extra_t[slot, 0], t)
-        self.extra_t[slot, 1] = max(self.extra_t[slot, 1], t)
+                self.batch_sims[:, i] = -np.inf
+        total = self.window.sums[story_id]
+        self.extra[slot] = total
+        self.extra_norm[slot] = max(float(np.sqrt(total @ total)), 1e-12)
+        self.extra_t[slot] = self.window.span[story_id]
 
 
 def _central(window: Window, rows: np.ndarray, vectors: np.ndarray, attribute: str) -> str | None:

@@ -14,6 +14,7 @@ import sqlite3
 import numpy as np
 
 from aggregator.keywords import Keywords
+from aggregator.store import transaction
 
 BUCKETS = 1 << 21
 MASK = BUCKETS - 1
@@ -36,15 +37,11 @@ class DocumentFrequency:
             return cls(counts, int(rows[DOCUMENTS_KEY]))
         return cls(np.zeros(BUCKETS, dtype=np.uint32), 0)
 
-    def add(self, ids: np.ndarray) -> None:
-        """Count one article's distinct keyword ids."""
-        np.add.at(self.counts, np.unique(ids & MASK), 1)
-        self.documents += 1
-
     def add_many(self, id_arrays: list[np.ndarray]) -> None:
+        """Count articles, each given by its distinct keyword ids."""
         if not id_arrays:
             return
-        buckets = np.concatenate([np.unique(ids & MASK) for ids in id_arrays])
+        buckets = np.concatenate(id_arrays) & MASK
         self.counts += np.bincount(buckets, minlength=BUCKETS).astype(np.uint32)
         self.documents += len(id_arrays)
 
@@ -63,8 +60,6 @@ class DocumentFrequency:
 
 def count_new(conn: sqlite3.Connection) -> int:
     """Add every not-yet-counted signature to the sketch, in one transaction."""
-    from aggregator.store import transaction
-
     with transaction(conn):
         rows = conn.execute(
             "SELECT article_id, ids FROM article_keywords WHERE df_counted = 0"

@@ -35,12 +35,13 @@ class Article:
     multi: np.ndarray | None
     english: np.ndarray | None
     signature: Keywords | None
-    t: float = 0.0  # `at` in epoch seconds
+    t: float | None = None  # `at` in epoch seconds (computed when not given)
     weights: np.ndarray | None = None  # keyword weights, set once per run
     lexicon: Lexicon | None = None  # built on first comparison
 
     def __post_init__(self) -> None:
-        self.t = epoch(self.at)
+        if self.t is None:
+            self.t = epoch(self.at)
 
 
 @dataclass
@@ -126,24 +127,30 @@ class Story:
 
 
 class Window:
-    """Recent articles as row-aligned arrays (for matrix products) plus per-story row lists.
+    """Recent articles as row-aligned arrays (for matrix products), per-story row lists, and
+    per-story running sums of the multilingual vectors (the centroids' numerators).
 
-    Arrays grow by doubling, so adding one article is O(1); `forget_before` compacts them.
+    Arrays grow by doubling, so adding an article is O(1). Expired articles leave the sums and
+    row lists at once; their rows are reclaimed when they make up half of the arrays.
     """
 
     def __init__(self, dim_multi: int, dim_en: int) -> None:
-        self.articles: list[Article] = []
+        self.articles: list[Article | None] = []
         self.size = 0
         self.story = np.zeros(0, dtype=np.int64)
         self.t = np.zeros(0, dtype=np.float64)
+        self.alive = np.zeros(0, dtype=bool)
         self.multi = np.zeros((0, dim_multi), dtype=np.float32)
         self.english = np.zeros((0, dim_en), dtype=np.float32)
         self.has_english = np.zeros(0, dtype=bool)
         self.rows_of: dict[int, list[int]] = {}
         self.stories: dict[int, Story] = {}
+        self.sums: dict[int, np.ndarray] = {}  # story id → sum of its live rows' vectors
+        self.span: dict[int, list[float]] = {}  # story id → [earliest, latest] live row time
+        self.dead = 0
 
     def __len__(self) -> int:
-        return self.size
+        return self.size - self.dead
 
     def add(self, article: Article, story_id: int) -> int:
         """Append an article with a vector; return its row."""
@@ -153,11 +160,20 @@ class Window:
         self.articles.append(article)
         self.story[row] = story_id
         self.t[row] = article.t
+        self.alive[row] = True
         self.multi[row] = article.multi
         if article.english is not None:
             self.english[row] = article.english
             self.has_english[row] = True
         self.rows_of.setdefault(story_id, []).append(row)
+        total = self.sums.get(story_id)
+        if total is None:
+            self.sums[story_id] = article.multi.astype(np.float32, copy=True)
+            self.span[story_id] = [article.t, article.t]
+        else:
+            total += article.multi
+            span = self.span[story_id]
+            span[0], span[1] = min(span[0], article.t), max(span[1], article.t)
         self.size += 1
         return row
 
@@ -167,23 +183,43 @@ class Window:
             bigger[: self.size] = array[: self.size]
             return bigger
 
-        self.story, self.t = grown(self.story), grown(self.t)
+        self.story, self.t, self.alive = grown(self.story), grown(self.t), grown(self.alive)
         self.multi, self.english = grown(self.multi), grown(self.english)
         self.has_english = grown(self.has_english)
 
     def forget_before(self, cutoff: float) -> None:
         """Drop articles older than `cutoff` (epoch seconds), and stories left without any."""
         n = self.size
-        keep = self.t[:n] >= cutoff
-        if keep.all():
+        expired = np.flatnonzero(self.alive[:n] & (self.t[:n] < cutoff))
+        if len(expired) == 0:
             return
-        index = np.flatnonzero(keep)
+        self.alive[expired] = False
+        self.dead += len(expired)
+        touched: set[int] = set()
+        for row in expired.tolist():
+            story_id = int(self.story[row])
+            self.sums[story_id] -= self.multi[row]
+            self.articles[row] = None
+            touched.add(story_id)
+        for story_id in touched:
+            rows = [r for r in self.rows_of[story_id] if self.alive[r]]
+            if rows:
+                self.rows_of[story_id] = rows
+                times = self.t[rows]
+                self.span[story_id] = [float(times.min()), float(times.max())]
+            else:
+                for table in (self.rows_of, self.sums, self.span, self.stories):
+                    table.pop(story_id, None)
+        if self.dead * 2 > self.size:
+            self._compact()
+
+    def _compact(self) -> None:
+        index = np.flatnonzero(self.alive[: self.size])
         self.articles = [self.articles[i] for i in index]
-        self.size = len(index)
-        for name in ("story", "t", "multi", "english", "has_english"):
+        self.size, self.dead = len(index), 0
+        for name in ("story", "t", "alive", "multi", "english", "has_english"):
             array = getattr(self, name)
             array[: self.size] = array[index]
         self.rows_of = {}
         for row, story_id in enumerate(self.story[: self.size].tolist()):
             self.rows_of.setdefault(story_id, []).append(row)
-        self.stories = {sid: s for sid, s in self.stories.items() if sid in self.rows_of}

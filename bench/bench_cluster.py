@@ -1,0 +1,314 @@
+"""Clustering at scale: 100,000 synthetic articles over 30 days, and 1,000 more on top.
+
+    .venv/bin/python bench/bench_cluster.py [--articles 100000] [--repeats 3] [--keep DIR]
+
+The articles are synthetic but shaped like the real thing: 10 languages, 200 feeds, stories of
+heavy-tailed size (most covered once, a few by dozens of outlets) drawn from 400 topics, each
+story's articles spread over hours. Vectors are drawn around topic and story centres so that
+their cosines sit where the real models put them (multilingual: unrelated ≈ 0.75, same topic ≈
+0.83, same story ≈ 0.92; English: 0.1 / 0.35 / 0.75). Keyword signatures draw from per-story,
+per-topic and Zipf-distributed general vocabularies, glossed for non-English articles.
+
+Printed (medians of --repeats runs, each in a fresh process for its peak memory):
+- `aggregator cluster --rebuild` on the 100,000 articles: seconds and peak RSS;
+- 1,000 new articles added to the clustered database: seconds;
+- the raw-library baseline doing the core work in the same run (numpy: every article's
+  cosines with the articles of its window, blocked matrix products) and the ratio;
+- the candidate search with sqlite-vec (exact KNN over the window's vectors) against numpy's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from aggregator import keywords, store  # noqa: E402
+from aggregator.config import parse  # noqa: E402
+from aggregator.embed import models  # noqa: E402
+from aggregator.timeutil import to_iso  # noqa: E402
+
+DIM = 384
+DAYS = 30
+LANGUAGES = ["en", "fr", "de", "es", "it", "pt", "nl", "pl", "ja", "ar"]
+ENGLISH_SHARE = {"en": 1.0, "fr": 1.0, "es": 1.0, "it": 1.0, "pt": 1.0}  # have a translation
+# (common, topic, story, noise) variance shares for each space
+MULTI_SHAPE = (0.75, 0.08, 0.09, 0.08)
+ENGLISH_SHAPE = (0.10, 0.25, 0.40, 0.25)
+START = 1_780_000_000.0
+
+
+def unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def vectors(rng, shape, common, topic_c, story_c, topics, stories) -> np.ndarray:
+    a, b, c, d = (np.sqrt(x) for x in shape)
+    v = a * common + b * topic_c[topics] + c * story_c[stories] + d * unit(rng, len(stories))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def synthesise(n: int, seed: int = 7) -> dict:
+    rng = np.random.default_rng(seed)
+    sizes = np.minimum(rng.zipf(1.9, size=n), 60)
+    sizes = sizes[np.cumsum(sizes) <= n]
+    sizes = np.append(sizes, n - sizes.sum()) if sizes.sum() < n else sizes
+    n_stories = len(sizes)
+    story_of = np.repeat(np.arange(n_stories), sizes)
+    story_topic = rng.integers(0, 400, n_stories)
+    story_start = START + rng.uniform(0, DAYS * 86400, n_stories)
+    t = story_start[story_of] + rng.exponential(3 * 3600, n)
+    feed = rng.integers(0, 200, n)
+    language = np.array(LANGUAGES)[feed % len(LANGUAGES)]
+    topics = story_topic[story_of]
+    multi = vectors(rng, MULTI_SHAPE, unit(rng, 1), unit(rng, 400), unit(rng, n_stories),
+                    topics, story_of)
+    english = vectors(rng, ENGLISH_SHAPE, unit(rng, 1), unit(rng, 400), unit(rng, n_stories),
+                      topics, story_of)
+    return {"story": story_of, "topic": topics, "t": t, "feed": feed, "language": language,
+            "multi": multi, "english": english, "rng": rng}
+
+
+def signature(rng, story: int, topic: int, language: str) -> keywords.Keywords:
+    words = [f"s{story}w{w}" for w in rng.choice(25, 18, replace=False)]
+    words += [f"t{topic}w{w}" for w in rng.choice(100, 8, replace=False)]
+    words += [f"g{w}" for w in np.minimum(rng.zipf(1.3, 14), 50_000)]
+    english = language in ENGLISH_SHARE
+    items: dict[int, set[int]] = {}
+    for word in words:
+        if english:
+            key = keywords.key_hash("en:" + word)
+            items.setdefault(key, set()).add(key)
+        else:
+            alts = items.setdefault(keywords.key_hash(f"{language}:{word}"), set())
+            alts.add(keywords.key_hash("en:" + word))
+            alts.update(keywords.key_hash(f"en:g{w}") for w in rng.integers(0, 50_000, 3))
+    return keywords._pack("en" if english else language, True, items)
+
+
+def build(path: Path, n: int, extra: int) -> None:
+    """Write n clustered-to-be articles plus `extra` newer ones (the incremental batch)."""
+    data = synthesise(n + extra)
+    rng = data["rng"]
+    order = np.argsort(data["t"])
+    late = set(order[-extra:].tolist()) if extra else set()
+    conn = store.connect(path)
+    config = parse("feeds: []")
+    multi_id = models.identity(config.settings.embedding.multilingual_model)
+    english_id = models.identity(config.settings.embedding.model)
+    now = to_iso_s(START)
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO feeds (id, url, name, language, country, added_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(f + 1, f"http://127.0.0.1/{f}.xml", f"feed {f}", LANGUAGES[f % len(LANGUAGES)],
+          "ZZ", now) for f in range(200)],
+    )
+    rows, vectors_rows, signature_rows = [], [], []
+    for i in range(n + extra):
+        lang = str(data["language"][i])
+        at = to_iso_s(data["t"][i])
+        has_en = lang in ENGLISH_SHARE
+        title = f"story {data['story'][i]} article {i}"
+        rows.append((i + 1, int(data["feed"][i]) + 1, f"g{i}", f"h{i}", title, lang, at, at,
+                     title if has_en else None, "copy" if has_en else f"none:no-model-for-{lang}",
+                     at))
+        vectors_rows.append((i + 1, "multilingual", multi_id, DIM, data["multi"][i].tobytes(),
+                             "x", at))
+        if has_en:
+            vectors_rows.append((i + 1, "english", english_id, DIM,
+                                 data["english"][i].tobytes(), "x", at))
+        sig = signature(rng, int(data["story"][i]), int(data["topic"][i]), lang)
+        version = keywords.version("en" if has_en else lang)
+        signature_rows.append((i + 1, version, sig.language, 1, *sig.to_blobs(), at))
+    conn.executemany(
+        "INSERT INTO articles (id, feed_id, guid, content_hash, title, language, "
+        "language_source, published_at, fetched_at, title_en, translation_backend, "
+        "translated_at) VALUES (?, ?, ?, ?, ?, ?, 'feed', ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.executemany(
+        "INSERT INTO embeddings (article_id, space, model, dim, vector, text_hash, embedded_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        vectors_rows,
+    )
+    conn.executemany(
+        "INSERT INTO article_keywords (article_id, version, language, glossed, ids, alts, "
+        "owners, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        signature_rows,
+    )
+    conn.execute("COMMIT")
+    conn.execute(
+        "CREATE TABLE bench_late (article_id INTEGER PRIMARY KEY)"
+    )
+    conn.executemany("INSERT INTO bench_late VALUES (?)", [(i + 1,) for i in sorted(late)])
+    conn.close()
+
+
+def to_iso_s(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return to_iso(datetime.fromtimestamp(float(seconds), UTC))
+
+
+CHILD = """
+import resource, sys, time
+sys.path.insert(0, {repo!r})
+from aggregator import cluster, store
+from aggregator.config import parse
+conn = store.connect({db!r})
+config = parse("feeds: []")
+started, cpu = time.perf_counter(), time.process_time()
+report = cluster.run(conn, config, rebuild={rebuild})
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(elapsed, cpu, peak, report.done, report.details["new stories"])
+"""
+
+
+def timed_cluster(db: Path, rebuild: bool) -> tuple[float, float, float, int, int]:
+    """(wall seconds, CPU seconds, peak RSS MB, articles clustered, new stories)."""
+    code = CHILD.format(repo=str(REPO), db=str(db), rebuild=rebuild)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    elapsed, cpu, peak, done, new = out.stdout.split()
+    return float(elapsed), float(cpu), float(peak), int(done), int(new)
+
+
+def hide_late(db: Path) -> None:
+    """Make the `extra` newest articles look not yet polled, for the full run."""
+    conn = store.connect(db)
+    conn.execute("UPDATE articles SET translated_at = NULL, translation_backend = NULL "
+                 "WHERE id IN (SELECT article_id FROM bench_late)")
+    conn.close()
+
+
+def show_late(db: Path) -> None:
+    conn = store.connect(db)
+    conn.execute("UPDATE articles SET translated_at = fetched_at, translation_backend = 'copy' "
+                 "WHERE id IN (SELECT article_id FROM bench_late)")
+    conn.close()
+
+
+def numpy_baseline(db: Path, window_days: float = 3.0) -> float:
+    """The raw work: each article's cosines with every article of the previous window days,
+    by blocked float32 matrix products in time order."""
+    conn = store.connect(db)
+    rows = conn.execute(
+        "SELECT a.published_at, e.vector FROM articles a JOIN embeddings e "
+        "ON e.article_id = a.id AND e.space = 'multilingual' ORDER BY a.published_at"
+    ).fetchall()
+    conn.close()
+    from aggregator.timeutil import from_iso
+
+    t = np.array([from_iso(r[0]).timestamp() for r in rows])
+    matrix = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    started = time.perf_counter()
+    block = 512
+    for lo in range(0, len(t), block):
+        hi = min(lo + block, len(t))
+        start = np.searchsorted(t, t[lo] - window_days * 86400)
+        sims = matrix[lo:hi] @ matrix[start:hi].T
+        sims.max(axis=1)
+    return time.perf_counter() - started
+
+
+def sqlite_vec_comparison(db: Path, queries: int = 1000) -> tuple[float, float] | None:
+    """Exact KNN for `queries` vectors among one window's articles: sqlite-vec vs numpy."""
+    try:
+        import pysqlite3 as sqlite3  # the standard module cannot load extensions here
+        import sqlite_vec
+    except ImportError:
+        return None
+
+    conn = sqlite3.connect(db)
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    rows = conn.execute(
+        "SELECT e.vector FROM articles a JOIN embeddings e ON e.article_id = a.id "
+        "AND e.space = 'multilingual' ORDER BY a.published_at DESC LIMIT 10000"
+    ).fetchall()
+    matrix = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
+    conn.execute(f"CREATE VIRTUAL TABLE temp.window USING vec0(v float[{DIM}])")
+    conn.executemany("INSERT INTO temp.window (rowid, v) VALUES (?, ?)",
+                     [(i, r[0]) for i, r in enumerate(rows)])
+    probe = matrix[:queries]
+    started = time.perf_counter()
+    for vector in probe:
+        conn.execute("SELECT rowid, distance FROM temp.window WHERE v MATCH ? AND k = 5",
+                     (vector.tobytes(),)).fetchall()
+    vec_time = time.perf_counter() - started
+    started = time.perf_counter()
+    for vector in probe:
+        sims = matrix @ vector
+        np.argpartition(-sims, 5)[:5]
+    numpy_time = time.perf_counter() - started
+    conn.close()
+    return vec_time, numpy_time
+
+
+def _list(values: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--new", type=int, default=1_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="build the database here once and reuse it")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp())
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / f"bench-{args.articles}-{args.new}.db"
+    if not base.exists():
+        started = time.perf_counter()
+        build(base, args.articles, args.new)
+        print(f"built {args.articles + args.new} synthetic articles in "
+              f"{time.perf_counter() - started:.0f} s ({base})")
+    full_times, full_cpu, peaks, new_times, new_cpu = [], [], [], [], []
+    for _ in range(args.repeats):
+        work = folder / "work.db"
+        shutil.copy(base, work)
+        hide_late(work)
+        elapsed, cpu, peak, done, stories = timed_cluster(work, rebuild=True)
+        full_times.append(elapsed)
+        full_cpu.append(cpu)
+        peaks.append(peak)
+        show_late(work)
+        elapsed, cpu, _, added, _ = timed_cluster(work, rebuild=False)
+        new_times.append(elapsed)
+        new_cpu.append(cpu)
+    baseline = numpy_baseline(base)
+    full = statistics.median(full_times)
+    print(f"cluster {done} articles from scratch: median {full:.2f} s wall, "
+          f"{statistics.median(full_cpu):.2f} s CPU (runs {_list(full_times)}), {stories} "
+          f"stories, peak RSS {max(peaks):.0f} MB")
+    print(f"add {added} new articles to the {done}-article database: median "
+          f"{statistics.median(new_times):.2f} s wall, {statistics.median(new_cpu):.2f} s CPU "
+          f"(runs {_list(new_times)})")
+    print(f"raw numpy, each article's cosines with its 3-day window (blocked matmul): "
+          f"{baseline:.2f} s; cluster stage / raw = {full / baseline:.1f}")
+    print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores")
+    comparison = sqlite_vec_comparison(base)
+    if comparison:
+        vec_time, numpy_time = comparison
+        print(f"1,000 top-5 searches among 10,000 window vectors: sqlite-vec {vec_time:.2f} s, "
+              f"numpy {numpy_time:.2f} s (numpy {vec_time / numpy_time:.1f}x faster)")
+    if args.keep is None:
+        shutil.rmtree(folder)
+
+
+if __name__ == "__main__":
+    main()
