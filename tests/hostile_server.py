@@ -117,3 +117,60 @@ def roomy(server: LoopbackServer) -> LoopbackServer:
     response that never comes, and the test would measure the test server, not the poller)."""
     server.httpd.socket.listen(128)
     return server
+
+
+RSS = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{title}</title>"
+END = "</channel></rss>"
+
+
+def item(n: int, prefix: str, description: str | None = None) -> str:
+    text = description if description is not None else f"Summary {n} of the {prefix} story."
+    return (
+        f"<item><title>{prefix} story {n}</title><link>https://{prefix}.example/s/{n}</link>"
+        f"<guid>{prefix}-{n}</guid><description>{text}</description>"
+        "<pubDate>Sat, 21 Nov 2026 10:00:00 GMT</pubDate></item>"
+    )
+
+
+def feed(prefix: str, count: int, description: str | None = None) -> bytes:
+    items = "".join(item(n, prefix, description) for n in range(count))
+    return (RSS.format(title=prefix) + items + END).encode()
+
+
+def hostile_routes(server: LoopbackServer, timeout_s: float, max_body: int) -> None:
+    """Every hostile behaviour at its own path (tests/test_reliability_hostile.py says what
+    each must end in); the slow ones last four times `timeout_s`."""
+    for name in ("good-a", "good-b", "good-c"):
+        server.route(f"/{name}.xml", feed(name, 3))
+    server.route("/malformed.xml", feed("broken", 2).replace(b"</channel>", b"<unclosed>"))
+    server.route("/html-page.xml", b"<!DOCTYPE html><html><head><title>Hi</title></head>"
+                                   b"<body><p>Not a feed</p></body></html>",
+                 headers={"Content-Type": "text/html"})
+    server.route("/empty-200.xml", b"")
+    body, headers = gzip_bomb(200_000_000)
+    server.route("/gzip-bomb.xml", body, headers=headers)
+    body, headers = nested_gzip_bomb(50_000_000)
+    server.route("/gzip-members-bomb.xml", body, headers=headers)
+    server.route("/declared-too-large.xml", handler=lying_length(max_body * 10, b"<rss>"))
+    server.route("/endless-chunked.xml", handler=endless_chunked())
+    server.route("/slow-drip.xml", handler=slow_drip(seconds=timeout_s * 4))
+    server.route("/slow-drip-chunked.xml",
+                 handler=slow_drip(seconds=timeout_s * 4, chunked=True))
+    server.route("/slow-headers.xml", handler=slow_headers(seconds=timeout_s * 4))
+    server.route("/redirect-loop-a.xml", status=302, headers={"Location": "/redirect-loop-b.xml"})
+    server.route("/redirect-loop-b.xml", status=301, headers={"Location": "/redirect-loop-a.xml"})
+    for n in range(20):
+        server.route(f"/redirect-chain-{n}.xml", status=307,
+                     headers={"Location": f"/redirect-chain-{n + 1}.xml"})
+    server.route("/redirect-to-file.xml", status=302, headers={"Location": "file:///etc/passwd"})
+    server.route("/not-http.xml", handler=garbage_status_line())
+    server.route("/hang-up.xml", handler=close_without_answer())
+    server.route("/short-body.xml", handler=lying_length(5000, feed("short", 1)[:200]))
+    server.route("/server-error.xml", b"oops", status=500)
+    server.route("/gone.xml", b"gone", status=410)
+    canary = server.url("/canary")
+    xxe = (f"<?xml version='1.0'?><!DOCTYPE rss SYSTEM '{canary}-dtd' "
+           f"[<!ENTITY x SYSTEM '{canary}-entity'>]><rss version='2.0'><channel><title>x</title>"
+           "<item><title>Leak &x; here</title><link>https://xxe.example/1</link></item>"
+           "</channel></rss>")
+    server.route("/xxe-over-http.xml", xxe)

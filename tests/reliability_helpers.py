@@ -7,6 +7,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,3 +126,76 @@ def consistency_problems(conn: sqlite3.Connection) -> list[str]:
         if rows:
             problems.append(f"{name}: {[tuple(r) for r in rows[:5]]}")
     return problems
+
+
+# --- peak memory of a process tree -------------------------------------------------------------
+# ru_maxrss will not do: Linux carries a parent's peak into a forked child across exec, and the
+# poll stage parses in worker processes whose memory ru_maxrss of the main process omits.
+
+# Prints the process's own high-water mark (VmHWM: its own memory since exec) on the way out.
+HIGH_WATER = (
+    "import atexit, re, sys\n"
+    "def _hwm():\n"
+    "    status = open('/proc/self/status').read()\n"
+    "    print('vmhwm_kb', re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)\n"
+    "atexit.register(_hwm)\n"
+)
+MEASURED_CLI = HIGH_WATER + "from aggregator.cli import cli\ncli(prog_name='aggregator')\n"
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kb(root: int) -> int:
+    """Resident memory of a process and all its descendants now, in KB."""
+    children, total, stack = _children(), 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += _rss_kb(pid)
+        stack += children.get(pid, [])
+    return total
+
+
+def run_measured(command: list[str], timeout: float = 300) -> tuple[subprocess.CompletedProcess,
+                                                                     float, float]:
+    """Run a command; return its result, the peak resident memory of its whole process tree in
+    MB (sampled every 20 ms; at least the main process's own high-water mark when it prints
+    one), and the wall time in seconds."""
+    started = time.monotonic()
+    proc = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate(timeout=timeout)
+    sampler.join()
+    elapsed = time.monotonic() - started
+    marks = [int(line.split()[1]) for line in stderr.splitlines() if line.startswith("vmhwm_kb")]
+    peak_mb = max([peak[0], *marks]) / 1024
+    result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    return result, peak_mb, elapsed
