@@ -4,6 +4,7 @@ manifest expectation holds, and nothing stored could run script."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -15,9 +16,10 @@ import pytest
 from aggregator import store
 from aggregator.config import Config, Feed, Settings
 from aggregator.poll import stage
+from aggregator.publish.serve import make_datasette
 from aggregator.timeutil import now_iso
 from tests.corpus import make_corpus
-from tests.corpus.checks import article_problems, script_hazards
+from tests.corpus.checks import article_problems, executable_payloads, script_hazards
 from tests.loopback import LoopbackServer
 
 CORPUS = make_corpus.OUT
@@ -111,6 +113,55 @@ def test_the_sanitiser_payloads_reached_the_database(polled):
         "WHERE feeds.name LIKE '%-xss-summary-%'"
     ).fetchone()[0]
     assert stored == len(make_corpus.XSS_PAYLOADS) * len(make_corpus.FORMATS)
+
+
+def test_no_feed_payload_runs_in_the_published_pages(polled):
+    """The corpus's hostile feeds, as Datasette publishes them (with the project's templates
+    and plugin): table pages (summary_html rendered as HTML), row pages, search, feeds and
+    fetches. No payload ends up where a browser would run it."""
+    conn, _ = polled
+    site = make_datasette(conn.execute("PRAGMA database_list").fetchone()["file"])
+    name = site.get_database().name
+    hostile = [row[0] for row in conn.execute(
+        "SELECT id FROM feeds WHERE name LIKE '%xss%' OR name LIKE '%non-http%' "
+        "OR name LIKE '%double-escaped%' OR name LIKE '%entity-with-script%' "
+        "OR name LIKE '%content-encoded%' OR name LIKE '%media-and-unknown-ns%'")]
+    assert len(hostile) >= 6 * len(make_corpus.FORMATS)
+    rows = [row[0] for row in conn.execute(
+        f"SELECT id FROM articles WHERE feed_id IN ({','.join('?' * len(hostile))}) "
+        "ORDER BY random() LIMIT 40", hostile)]
+    paths = [f"/{name}/articles?feed_id={feed}&_size=max" for feed in hostile]
+    paths += [f"/{name}/articles/{row}" for row in rows]
+    paths += ["/", f"/{name}/feeds?_size=max", f"/{name}/fetches?_size=max",
+              "/-/find?q=script", "/-/find?q=alert", "/-/find?q=Mixed+case", "/-/find?q=Data"]
+
+    async def fetch_all() -> list[tuple[str, int, str]]:
+        pages = []
+        for path in paths:
+            response = await site.client.get(path)
+            pages.append((path, response.status_code, response.text))
+        return pages
+
+    problems = []
+    pages = asyncio.run(fetch_all())
+    shown = " ".join(page for _, _, page in pages)
+    for text in ("Script payload", "Image error", "Mutation", "JS link"):  # we looked at them
+        assert text in shown, text
+    for path, status, page in pages:
+        if status != 200:
+            problems.append(f"{path}: HTTP {status}")
+        problems += [f"{path}: {found}" for found in executable_payloads(page)]
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_the_page_check_finds_a_payload_that_would_run():
+    page = ("<html><script>var ok = 1;</script><p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+            "<a href='https://ok.example/'>fine</a>")
+    assert executable_payloads(page) == []
+    for bad in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+                "<a href='jav&#x09;ascript:x'>x</a>", "<iframe src='https://x.example'>",
+                "<meta http-equiv='refresh' content='0;url=https://x.example'>"):
+        assert executable_payloads(page + bad), bad
 
 
 def expectation_failures(conn: sqlite3.Connection, url: str, expect: dict) -> list[str]:

@@ -99,3 +99,43 @@ def article_problems(conn: sqlite3.Connection, now: datetime) -> list[str]:
     ).fetchall()
     problems += [f"duplicate guid {tuple(row)}" for row in duplicates]
     return problems
+
+
+class _PageScanner(HTMLParser):
+    """Finds feed payloads (they all call alert() or set __xss) in an executable place."""
+
+    MARKERS = ("alert(", "__xss", "msgbox(")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_script = tag == "script"
+        if tag in ("iframe", "frame", "object", "embed", "applet", "base"):
+            self.found.append(f"<{tag}> element")
+        for name, value in attrs:
+            value = value or ""
+            handler = name.startswith("on") and any(m in value for m in self.MARKERS)
+            if handler or (name in URL_ATTRIBUTES and not safe_url(value)):
+                self.found.append(f"{name}={value[:40]!r} on <{tag}>")
+            elif tag == "meta" and name == "http-equiv" and value.lower() == "refresh":
+                self.found.append("<meta http-equiv=refresh>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self.in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_script and any(marker in data for marker in self.MARKERS):
+            self.found.append(f"script runs {data.strip()[:60]!r}")
+
+
+def executable_payloads(page: str) -> list[str]:
+    """Feed payloads a browser would execute in a rendered page (a page's own scripts are
+    fine; a script, handler or javascript: URL carrying a payload marker is not)."""
+    scanner = _PageScanner()
+    scanner.feed(page)
+    scanner.close()
+    return scanner.found
