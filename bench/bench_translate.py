@@ -34,6 +34,7 @@ from aggregator.translate import models, stage  # noqa: E402
 from aggregator.translate.argos import LENGTH_PENALTY, intra_threads  # noqa: E402
 
 FETCHED = "2026-01-01T00:00:00Z"
+STAGE_SETTINGS: dict[str, int] = {}  # settings.translation overrides from the command line
 SPANISH = (
     ["El gobierno", "La presidenta", "El ministro de economía", "La alcaldesa de Madrid",
      "El parlamento", "Los sindicatos", "La policía", "El banco central"],
@@ -84,7 +85,7 @@ class StageRun:
     def __init__(self, workdir: Path, language: str, texts: list[str], order: list[str]) -> None:
         self.workdir = workdir
         feed = {"url": f"http://bench.test/{language}.xml", "name": "b", "language": language}
-        translation = {"order": order, "models_dir": str(workdir / "models")}
+        translation = {"order": order, "models_dir": str(workdir / "models"), **STAGE_SETTINGS}
         self.config = config.parse(
             json.dumps({"settings": {"translation": translation}, "feeds": [feed]})
         )
@@ -220,7 +221,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--apertium", type=int, default=3000, help="sentences (0: skip)")
     parser.add_argument("--argos", type=int, default=400, help="sentences (0: skip)")
+    parser.add_argument("--articles-per-batch", type=int, help="the stage setting")
     args = parser.parse_args()
+    if args.articles_per_batch:
+        STAGE_SETTINGS["articles_per_batch"] = args.articles_per_batch
     print("raw and stage runs alternate; the machine is shared, so read the ratios")
     with tempfile.TemporaryDirectory(prefix="bench-translate-") as tmp:
         if args.apertium and shutil.which("apertium"):

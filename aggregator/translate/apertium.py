@@ -40,6 +40,7 @@ CHAINS: dict[str, tuple[tuple[str, ...], ...]] = {
     **{code: (("Cyrl-Latn", "hbs-eng"), ("hbs-eng",)) for code in ("sh", "hr", "sr", "bs")},
 }
 TIMEOUT_S = 300  # for one batch; Apertium handles thousands of lines a second
+CHUNK_LINES = 32  # lines per null-flushed chunk: small enough to keep every program busy
 _ESCAPE = re.compile(r"([\\\[\]^$/@<>{}])")  # what apertium-destxt escapes
 _UNESCAPE = re.compile(r"\\(.)|[\[\]]")  # escapes, and the brackets of format blocks
 
@@ -151,17 +152,25 @@ class _Pipeline:
         )
 
     def translate(self, texts: list[str]) -> list[str]:
-        """The whole batch as lines ended by one NUL (fastest); should Apertium ever merge or
-        split lines, the batch is redone with a NUL after each text, which cannot mix up."""
+        """Texts as lines, in chunks that each end with a NUL. The NUL makes every program pass
+        the chunk on at once, so the programs of the pipeline work on successive chunks at the
+        same time; within a chunk, lines come back line for line. Should Apertium ever merge
+        or split lines, the chunk is redone with a NUL after each text, which cannot mix up."""
         if not texts:
             return []
-        payload = "".join(encode(text) for text in texts).encode() + b"\0"
-        (block,) = self._exchange(payload, 1)
-        # Each line ends in the format block "[\n]": its brackets fall either side of the split.
-        lines = [decode(line) for line in block.split(b"\n")]
-        if len(lines) == len(texts) + 1 and not lines[-1]:
-            return lines[:-1]
-        return self.translate_one_by_one(texts)
+        chunks = [texts[i : i + CHUNK_LINES] for i in range(0, len(texts), CHUNK_LINES)]
+        payload = b"".join(
+            "".join(encode(text) for text in chunk).encode() + b"\0" for chunk in chunks
+        )
+        out: list[str] = []
+        for chunk, block in zip(chunks, self._exchange(payload, len(chunks)), strict=True):
+            # Each line ends in the format block "[\n]": its brackets fall either side of the split.
+            lines = [decode(line) for line in block.split(b"\n")]
+            if len(lines) == len(chunk) + 1 and not lines[-1]:
+                out.extend(lines[:-1])
+            else:
+                out.extend(self.translate_one_by_one(chunk))
+        return out
 
     def translate_one_by_one(self, texts: list[str]) -> list[str]:
         payload = b"".join(encode(text).encode() + b"\0" for text in texts)
