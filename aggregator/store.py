@@ -116,7 +116,9 @@ CREATE INDEX idx_articles_fetched_at ON articles(fetched_at);
 CREATE INDEX idx_articles_language ON articles(language);
 CREATE INDEX idx_articles_cluster_id ON articles(cluster_id);
 CREATE INDEX idx_articles_translation_backend ON articles(translation_backend);
-CREATE INDEX idx_articles_untranslated ON articles(id) WHERE translated_at IS NULL;
+CREATE INDEX idx_articles_untranslated
+    ON articles((translation_backend IS NULL), translation_attempts, id)
+    WHERE translated_at IS NULL;
 CREATE INDEX idx_articles_unclustered ON articles(id) WHERE cluster_id IS NULL;
 
 CREATE TABLE cluster_languages (

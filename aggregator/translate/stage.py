@@ -81,17 +81,17 @@ class TranslateStage:
             limit = min(limit, self.remaining)
             if limit <= 0:
                 return []
-        in_title_pass = "IS NULL" if self.phase == TITLE else "IS NOT NULL"
+        # Written to match idx_articles_untranslated, which serves the ORDER BY too.
         rows = conn.execute(
-            f"""
+            """
             SELECT a.id, a.language, a.title, a.summary, a.translation_model, f.url AS feed_url
             FROM articles a JOIN feeds f ON f.id = a.feed_id
-            WHERE a.translated_at IS NULL AND a.translation_backend {in_title_pass}
+            WHERE a.translated_at IS NULL AND (a.translation_backend IS NULL) = ?
               AND a.id NOT IN (SELECT value FROM json_each(?))
             ORDER BY a.translation_attempts, a.id
             LIMIT ?
             """,
-            (_json_ids(self.skip), limit),
+            (self.phase == TITLE, _json_ids(self.skip), limit),
         ).fetchall()
         if self.remaining is not None:
             self.remaining -= len(rows)
