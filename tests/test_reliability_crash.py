@@ -19,10 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from tests import hostile_server as hostile
+from tests.loopback import Response
 from tests.reliability_helpers import (
+    REPO,
     SUBSET,
+    aggregator_command,
     articles_by_key,
+    child_env,
     cluster_partition,
     consistency_problems,
     demo_feeds,
@@ -223,3 +229,91 @@ def vectors(conn: sqlite3.Connection) -> dict[tuple, np.ndarray]:
         "FROM embeddings e JOIN articles a ON a.id = e.article_id JOIN feeds f ON f.id = a.feed_id"
     ).fetchall()
     return {tuple(row[:4]): np.frombuffer(row[4], dtype=np.float32) for row in rows}
+
+
+POLL_FEEDS, POLL_ITEMS = 30, 25
+
+
+@pytest.mark.slow
+def test_polls_killed_many_times_store_every_feed_whole(server, tmp_path):
+    """`aggregator poll --force` SIGKILLed ten times at random moments. Every run has new items
+    to store (each feed grows by POLL_ITEMS items per run) and feeds answer after random delays,
+    so kills land between and inside feed saves: after each kill every feed holds a whole
+    version of itself, and a final run completes the set with nothing twice."""
+    seed = int(os.environ.get("RELIABILITY_SEED", random.randrange(2**32)))
+    print(f"\npoll kill seed {seed} (replay: RELIABILITY_SEED={seed})")
+    rng = random.Random(seed)
+    hostile.roomy(server)
+    generation = [0]
+    feeds = loopback_feeds(server, tmp_path, random.Random(seed + 1), generation)
+    db = tmp_path / "news.db"
+    command = aggregator_command("poll", "--feeds", str(feeds), "--db", str(db), "--force")
+    kills = []
+    for _ in range(int(os.environ.get("RELIABILITY_KILLS", "2")) * 5):
+        proc = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        delay = round(rng.uniform(0.3, 3.0), 2)
+        try:
+            proc.wait(timeout=delay)
+            outcome = "finished"
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            outcome = "killed"
+        current = whole_feeds(db, generation[0]) if db.exists() else 0
+        kills.append((delay, outcome, f"{current}/{POLL_FEEDS} feeds up to date"))
+        generation[0] += 1
+    print("kills:", kills)
+    assert sum(1 for _, _, state in kills if not state.startswith(("0/", f"{POLL_FEEDS}/"))) >= 2
+    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert whole_feeds(db, generation[0]) == POLL_FEEDS
+    conn = open_plain(db)
+    assert consistency_problems(conn) == []
+    assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == (
+        POLL_FEEDS * POLL_ITEMS * (generation[0] + 1))
+
+
+def loopback_feeds(server, folder: Path, rng: random.Random, generation: list[int]) -> Path:
+    """POLL_FEEDS feeds on the loopback server, each answering after its own random delay with
+    POLL_ITEMS items per generation so far."""
+
+    def feed(n: int, delay: float):
+        def handler(request):
+            time.sleep(delay)
+            items = "".join(
+                f"<item><title>Outlet {n} story {i}</title><guid>o{n}-{i}</guid>"
+                f"<link>https://o{n}.example/{i}</link><description>Story {i} of outlet {n}."
+                "</description></item>" for i in range(POLL_ITEMS * (generation[0] + 1)))
+            body = f"<rss version='2.0'><channel><title>o{n}</title>{items}</channel></rss>"
+            return Response(body.encode(), headers={"Content-Type": "application/rss+xml"})
+
+        return handler
+
+    urls = [server.route(f"/o{n}.xml", handler=feed(n, rng.uniform(0, 0.6)))
+            for n in range(POLL_FEEDS)]
+    path = folder / "feeds.yaml"
+    path.write_text(yaml.safe_dump({
+        "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0,
+                     "per_host_concurrency": 4},
+        "feeds": [{"url": u, "name": f"o{n}", "language": "en"} for n, u in enumerate(urls)],
+    }))
+    return path
+
+
+def whole_feeds(db: Path, generation: int) -> int:
+    """How many feeds hold every item of `generation`; fails if any feed holds a part of one
+    (its article count is not a whole number of generations)."""
+    conn = open_plain(db)
+    try:
+        counts = [row[0] for row in conn.execute(
+            "SELECT count(a.id) FROM feeds f LEFT JOIN articles a ON a.feed_id = f.id "
+            "GROUP BY f.id")]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    except sqlite3.OperationalError:  # killed before the schema was committed
+        return 0
+    finally:
+        conn.close()
+    assert all(count % POLL_ITEMS == 0 for count in counts), counts
+    return sum(1 for count in counts if count == POLL_ITEMS * (generation + 1))
