@@ -1,6 +1,7 @@
 """The translation commands end to end, as a user runs them: `aggregator models install
 --file`, `models list`, `translate`, `models remove`, and their one-line errors."""
 
+import json
 import socket
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.argos_model import index_entry
 from tests.translate_helpers import add_article, open_db, write_config
 
 pytest_plugins = ["tests.argos_fixture"]
@@ -76,6 +78,20 @@ def test_mistakes_are_one_line_errors(workdir, args, message):
     result = aggregator(*args, cwd=workdir)
     assert result.returncode != 0
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_install_from_the_package_index(workdir, server, argosmodel):
+    link = server.route("/de.argosmodel", body=argosmodel.read_bytes())
+    index = server.route("/index.json", body=json.dumps([index_entry("de", "1.0", link)]))
+    config = (workdir / "feeds.yaml").read_text()
+    (workdir / "feeds.yaml").write_text(
+        config.replace('"models_dir"', f'"index_url": "{index}", "models_dir"')
+    )
+    result = aggregator("models", "install", "de", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "installed de→en 1.0" in result.stdout
+    assert "downloading de→en 1.0" in result.stderr, "a progress bar"
+    assert len(server.hits("/de.argosmodel")) == 1
 
 
 def test_install_from_an_unreachable_index_says_how_to_work_offline(workdir, server):
