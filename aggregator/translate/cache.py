@@ -10,11 +10,10 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):  # a tuple: cheap to make and hash, one per text
     text_hash: str
     source_language: str
     backend: str

@@ -40,6 +40,7 @@ class Source:
     text: str
     truncated: bool
     cached: str | None = None
+    key: cache.Key | None = None  # set for texts a backend translates
 
 
 @dataclass
@@ -126,18 +127,19 @@ class TranslateStage:
         return Source(prepared, truncated) if prepared else None
 
     def _attach_cached(self, conn: sqlite3.Connection, items: list[Item]) -> None:
-        keys = {
-            (item.article_id, name): _key(item, source)
+        sources = [
+            (item, source)
             for item in items
             if item.route.translates
-            for name, source in item.sources.items()
+            for source in item.sources.values()
             if source is not None
-        }
-        found = cache.lookup(conn, keys.values())
-        for item in items:
-            for name, source in item.sources.items():
-                if source is not None and (item.article_id, name) in keys:
-                    source.cached = found.get(keys[(item.article_id, name)])
+        ]
+        for item, source in sources:
+            assert item.route.model is not None and item.language is not None
+            source.key = cache.key(source.text, item.language, item.route.backend, item.route.model)
+        found = cache.lookup(conn, [source.key for _, source in sources if source.key])
+        for _, source in sources:
+            source.cached = found.get(source.key) if source.key else None
 
     # -- process: translate cache misses, grouped per backend and language (no database) ----
     def process(self, batch: Sequence[Item]) -> list[Result]:
@@ -170,7 +172,8 @@ class TranslateStage:
         source = result.item.sources[name]
         assert source is not None
         result.english[name] = _finish(outcome, source)
-        result.fresh[_key(result.item, source)] = outcome
+        assert source.key is not None
+        result.fresh[source.key] = outcome
 
     def _translate(
         self, backend_name: str, language: str, texts: list[str]
@@ -227,11 +230,6 @@ class TranslateStage:
 def _copy_source(text: str | None) -> Source | None:
     """English originals are stored as they are (no truncation: nothing is translated)."""
     return Source(text, False) if text and text.strip() else None
-
-
-def _key(item: Item, source: Source) -> cache.Key:
-    assert item.route.model is not None and item.language is not None
-    return cache.key(source.text, item.language, item.route.backend, item.route.model)
 
 
 def _finish(english: str, source: Source) -> str:
