@@ -48,7 +48,7 @@ def db_option(func: Callable) -> Callable:
 
 
 def user_errors(func: Callable) -> Callable:
-    """Turn UserError into one line on stderr and exit code 2."""
+    """Turn mistakes a user can cause or fix into one line on stderr and a non-zero exit."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,12 +56,29 @@ def user_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
-        except sqlite3.OperationalError as exc:
-            if "disk is full" in str(exc) or "disk I/O" in str(exc):
-                raise click.ClickException(f"database write failed: {exc}") from None
-            raise
+        except sqlite3.DatabaseError as exc:
+            reason = database_failure(str(exc), kwargs.get("db_path") or "the database")
+            if reason is None:
+                raise
+            raise click.ClickException(reason) from None
 
     return wrapper
+
+
+def database_failure(message: str, db_path: str) -> str | None:
+    """One line for SQLite failures the user can act on; None for bugs."""
+    lowered = message.lower()
+    if "disk is full" in lowered or "disk i/o" in lowered:
+        return (
+            f"{db_path}: database write failed ({message}); free disk space and run again "
+            "(the unfinished transaction was rolled back)"
+        )
+    if "malformed" in lowered or "not a database" in lowered:
+        return (
+            f"{db_path}: the database file is corrupt ({message}); restore a backup or "
+            f"recover it with `sqlite3 {db_path} .recover`"
+        )
+    return None
 
 
 def load_config(feeds_path: str) -> config_module.Config:

@@ -58,7 +58,7 @@ class TranslationSettings:
     def __post_init__(self) -> None:
         for name in ("max_chars", "inter_threads", "batch_size", "beam_size", "articles_per_batch"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"settings: translation: {name} must be at least 1")
+                raise ConfigError(f"{name} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,12 @@ class Settings:
     translation: TranslationSettings = field(default_factory=TranslationSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+
+    def __post_init__(self) -> None:
+        # Zero here would make every fetch fail (or never start): refuse it up front.
+        for name in ("timeout_s", "max_body_bytes", "concurrency", "per_host_concurrency"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be greater than 0")
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,10 @@ def _build(cls: type, raw: Any, where: str) -> Any:
                 raise ConfigError(f"{where}: missing required field {name!r}")
             continue
         values[name] = _coerce(spec_field.type, raw[name], f"{where}: {name}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a rule across fields, checked by the dataclass itself
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _is_required(spec_field: Any) -> bool:

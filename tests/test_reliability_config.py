@@ -143,11 +143,6 @@ def test_unusable_database_files_are_one_line_errors(case, tmp_path):
         assert target.read_bytes() == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (cli.user_errors): a database whose pages are corrupt opens fine, and the first query "
-    "that reads a bad page raises sqlite3.DatabaseError('database disk image is malformed') "
-    "out of the stage: the user gets a Python traceback. Fix: map sqlite3.DatabaseError to one "
-    "line naming the file and the remedy (restore a backup, or `sqlite3 DB .recover`)."))
 def test_a_database_corrupted_mid_file_is_one_line(tmp_path):
     db = database_with_articles(tmp_path / "news.db", count=3000)
     data = bytearray(db.read_bytes())
@@ -162,11 +157,6 @@ def test_a_database_corrupted_mid_file_is_one_line(tmp_path):
 # --- settings ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (config): settings that make every fetch fail are accepted: timeout_s: 0 (every fetch "
-    "'times out after 0 s') and max_body_bytes: 0 (every body 'too large'). Fix: require > 0 "
-    "for timeout_s, max_body_bytes, concurrency and per_host_concurrency in config._coerce or "
-    "Settings.__post_init__."))
 @pytest.mark.parametrize("setting", ["timeout_s: 0", "max_body_bytes: 0"])
 def test_settings_that_would_fail_every_fetch_are_refused(setting, tmp_path):
     feeds = tmp_path / "feeds.yaml"
