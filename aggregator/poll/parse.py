@@ -6,6 +6,7 @@ plausible, and languages are normalised to ISO 639-1 with how they were obtained
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -200,7 +201,7 @@ def _published(raw: Any, now: datetime) -> str | None:
     for key in ("published_parsed", "updated_parsed"):
         # dict.get: FeedParserDict.get maps a missing key to the other one, with a warning.
         parsed: time.struct_time | None = dict.get(raw, key)
-        if parsed is None:
+        if parsed is None or not _possible_iso_fields(dict.get(raw, key.removesuffix("_parsed"))):
             continue
         try:
             moment = datetime(*parsed[:6], tzinfo=UTC)
@@ -209,6 +210,25 @@ def _published(raw: Any, now: datetime) -> str | None:
         if EARLIEST <= moment <= now + FUTURE_SLACK:
             return to_iso(moment)
     return None
+
+
+ISO_DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?)?")
+ISO_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})\s*$")
+
+
+def _possible_iso_fields(text: Any) -> bool:
+    """False for an ISO 8601 date whose fields cannot exist (day 31 of February, hour 25, an
+    offset beyond +-14 h): feedparser rolls those over into a made-up moment."""
+    match = ISO_DATE.match(text) if isinstance(text, str) else None
+    if match is None:
+        return True
+    fields = [int(value or 0) for value in match.groups()]
+    try:
+        datetime(*fields)
+    except ValueError:
+        return False
+    offset = ISO_OFFSET.search(text[match.end() :])
+    return offset is None or (int(offset[2]) <= 14 and int(offset[3]) < 60)
 
 
 def _positive_int(value: Any) -> int | None:
