@@ -246,3 +246,24 @@ def test_cluster_command_runs_the_stage_alone(prepared, tmp_path):
         cli, ["cluster", "--rebuild", "--feeds", str(feeds), "--db", str(path)]
     )
     assert result.exit_code == 0 and "cluster: 13 done" in result.output
+
+
+def test_a_concurrent_run_is_refused_not_merged(prepared, db):
+    """Two cluster runs at once would hand out the same story ids: the second one to save
+    fails with one line and writes nothing."""
+    from aggregator.cluster.stage import ClusterStage
+    from aggregator.cluster.weights import count_new
+    from aggregator.errors import UserError
+
+    _, config, _, _ = prepared
+    count_new(db)
+    stage = ClusterStage(db, config)
+    batch = stage.pending(db, 512)
+    db.execute(
+        "INSERT INTO clusters (id, first_seen_at, last_seen_at) VALUES (?, '2026-01-01T00:00:00Z',"
+        " '2026-01-01T00:00:00Z')", (batch.next_id,)
+    )
+    with pytest.raises(UserError, match="another `aggregator cluster` running"):
+        stage.save(db, stage.process(batch))
+    clustered = db.execute("SELECT count(*) FROM articles WHERE cluster_id IS NOT NULL")
+    assert clustered.fetchone()[0] == 0

@@ -32,6 +32,7 @@ from aggregator.embed.stage import (
     SETTLED,
     keyword_versions,
 )
+from aggregator.errors import UserError
 from aggregator.keywords import Keywords
 from aggregator.pipeline import StageReport
 from aggregator.stage import Progress, run_stage
@@ -43,6 +44,11 @@ CANDIDATE_STORIES = 4  # stories examined pair by pair, best centroids first
 CANDIDATE_ARTICLES = 2  # closest articles per story examined
 CENTROID_SLACK = 0.05  # a centroid sits below its closest member: look a little lower
 DAY = 86400.0
+STORY_COLUMNS = (
+    "id", "headline_en", "headline", "first_seen_at", "last_seen_at", "article_count",
+    "language_count", "languages", "countries", "first_language", "first_feed_id",
+    "first_article_id", "updated_at",
+)
 
 # Article time: publication, else fetch time; a publication date in the future is not trusted.
 AT = (
@@ -314,49 +320,52 @@ class ClusterStage:
     # -- save: one transaction per batch -----------------------------------------------------
     def save(self, conn: sqlite3.Connection, outcome: Outcome) -> int:
         now = now_iso()
-        with transaction(conn):
-            conn.executemany(
-                """
-                INSERT INTO clusters (id, headline_en, headline, first_seen_at, last_seen_at,
-                    article_count, language_count, languages, countries, first_language,
-                    first_feed_id, first_article_id, updated_at)
-                VALUES (:id, :headline_en, :headline, :first_seen_at, :last_seen_at,
-                    :article_count, :language_count, :languages, :countries, :first_language,
-                    :first_feed_id, :first_article_id, :updated_at)
-                ON CONFLICT(id) DO UPDATE SET headline_en = excluded.headline_en,
-                    headline = excluded.headline, first_seen_at = excluded.first_seen_at,
-                    last_seen_at = excluded.last_seen_at, article_count = excluded.article_count,
-                    language_count = excluded.language_count, languages = excluded.languages,
-                    countries = excluded.countries, first_language = excluded.first_language,
-                    first_feed_id = excluded.first_feed_id,
-                    first_article_id = excluded.first_article_id, updated_at = excluded.updated_at
-                """,
-                [story.row(now) for story in outcome.touched],
-            )
-            conn.executemany(
-                "DELETE FROM cluster_languages WHERE cluster_id = ?",
-                [(story.id,) for story in outcome.touched],
-            )
-            conn.executemany(
-                "INSERT INTO cluster_languages (cluster_id, language, first_seen_at, "
-                "first_article_id, first_feed_id, article_count, delay_s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [row for story in outcome.touched for row in story.language_rows()],
-            )
-            conn.executemany(
-                "UPDATE articles SET cluster_id = ? WHERE id = ?",
-                [(story_id, article_id) for article_id, story_id, _ in outcome.assignments],
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO cluster_members (article_id, cluster_id, at) "
-                "VALUES (?, ?, ?)",
-                outcome.assignments,
-            )
+        rows = [story.row(now) for story in outcome.touched]
+        try:
+            with transaction(conn):
+                conn.executemany(
+                    f"INSERT INTO clusters ({', '.join(STORY_COLUMNS)}) "
+                    f"VALUES ({', '.join(':' + c for c in STORY_COLUMNS)})",
+                    [row for row, story in zip(rows, outcome.touched, strict=True) if story.new],
+                )
+                conn.executemany(
+                    f"UPDATE clusters SET {', '.join(f'{c} = :{c}' for c in STORY_COLUMNS[1:])} "
+                    "WHERE id = :id",
+                    [row for row, story in zip(rows, outcome.touched, strict=True)
+                     if not story.new],
+                )
+                self._save_members(conn, outcome)
+        except sqlite3.IntegrityError:
+            raise UserError(
+                "stories changed under this run (is another `aggregator cluster` running?); "
+                "run it again"
+            ) from None
         for story in outcome.touched:
             story.new = False
         self.counts["created"] += outcome.created
         self.counts["joined"] += len(outcome.assignments) - outcome.created
         return len(outcome.assignments)
+
+    def _save_members(self, conn: sqlite3.Connection, outcome: Outcome) -> None:
+        conn.executemany(
+            "DELETE FROM cluster_languages WHERE cluster_id = ?",
+            [(story.id,) for story in outcome.touched],
+        )
+        conn.executemany(
+            "INSERT INTO cluster_languages (cluster_id, language, first_seen_at, "
+            "first_article_id, first_feed_id, article_count, delay_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [row for story in outcome.touched for row in story.language_rows()],
+        )
+        conn.executemany(
+            "UPDATE articles SET cluster_id = ? WHERE id = ?",
+            [(story_id, article_id) for article_id, story_id, _ in outcome.assignments],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO cluster_members (article_id, cluster_id, at) "
+            "VALUES (?, ?, ?)",
+            outcome.assignments,
+        )
 
 
 class Centroids:
