@@ -4,12 +4,16 @@ Skipped, with the reason, where Apertium is not installed."""
 import os
 import re
 import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from aggregator.config import TranslationSettings
 from aggregator.translate import apertium
 from aggregator.translate.apertium import ApertiumBackend, decode, encode
+from aggregator.translate.base import BackendError
 from tests.translate_helpers import needs_apertium
 
 pytest_plugins = ["tests.argos_fixture"]
@@ -68,23 +72,64 @@ def test_the_one_by_one_fallback_gives_the_same_lines(backend):
     assert backend._pipelines["es"].translate_one_by_one(texts) == batch
 
 
+def test_batches_from_several_threads_come_back_to_their_callers(backend):
+    batches = [[f"El artículo {b * 100 + n} de la ley." for n in range(100)] for b in range(6)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda batch: backend.translate(batch, "es"), batches))
+    for b, out in enumerate(results):
+        assert [re.search(r"\d+", line).group() for line in out] == [
+            str(b * 100 + n) for n in range(100)
+        ]
+    assert backend._pipelines["es"].current.issued == 6, "one process served them all"
+
+
+def test_a_failure_fails_the_waiting_batches_and_the_next_call_starts_afresh(backend):
+    backend.translate(["Hola."], "es")
+    pipeline = backend._pipelines["es"]
+    run = pipeline.current
+    gate = threading.Event()
+    original = apertium._read
+
+    def read_fails(run, count, deadline):
+        gate.wait(5)
+        raise BackendError("apertium exited (status -9)")  # as when the process dies
+
+    apertium._read = read_fails
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reading = pool.submit(backend.translate, ["Uno."], "es")
+            waiting = pool.submit(backend.translate, ["Dos."], "es")
+            while run.issued < 3:  # both batches queued on the same process
+                time.sleep(0.01)
+            gate.set()
+            with pytest.raises(BackendError, match="apertium exited"):
+                reading.result()
+            with pytest.raises(BackendError, match="failed while this batch waited"):
+                waiting.result()
+    finally:
+        apertium._read = original
+    assert run.failed and run.popen.poll() is not None and run.popen.stdout.closed
+    assert backend.translate(["Buenos días."], "es") == ["Good morning."]
+    assert pipeline.current is not run
+
+
 def test_one_process_serves_every_batch(backend):
     backend.translate(["Hola."], "es")
-    pid = backend._pipelines["es"].process.pid
+    pid = backend._pipelines["es"].current.popen.pid
     backend.translate(["Adiós."], "es")
-    assert backend._pipelines["es"].process.pid == pid
+    assert backend._pipelines["es"].current.popen.pid == pid
 
 
 def test_a_dead_pipeline_is_restarted(backend):
     backend.translate(["Hola."], "es")
-    os.killpg(backend._pipelines["es"].process.pid, 9)
-    backend._pipelines["es"].process.wait()
+    os.killpg(backend._pipelines["es"].current.popen.pid, 9)
+    backend._pipelines["es"].current.popen.wait()
     assert backend.translate(["Buenos días."], "es") == ["Good morning."]
 
 
 def test_close_ends_the_processes(backend):
     backend.translate(["Hola."], "es")
-    process = backend._pipelines["es"].process
+    process = backend._pipelines["es"].current.popen
     backend.close()
     assert process.poll() is not None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import selectors
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
@@ -53,9 +55,12 @@ def data_dir() -> Path:
 class ApertiumBackend(Backend):
     name = "apertium"
 
+    thread_safe = True  # see _Pipeline
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pipelines: dict[str, _Pipeline] = {}
+        self._lock = threading.Lock()
 
     def languages(self) -> set[str]:
         return {lang for lang in CHAINS if self._chain(lang)}
@@ -68,12 +73,13 @@ class ApertiumBackend(Backend):
         return f"apertium {'>'.join(chain)} ({packages})"
 
     def translate(self, texts: list[str], source_lang: str) -> list[str]:
-        pipeline = self._pipelines.get(source_lang)
-        if pipeline is None:
-            chain = self._chain(source_lang)
-            if chain is None:
-                raise BackendError(f"apertium: no installed pair for {source_lang}")
-            pipeline = self._pipelines[source_lang] = _Pipeline(chain)
+        with self._lock:
+            pipeline = self._pipelines.get(source_lang)
+            if pipeline is None:
+                chain = self._chain(source_lang)
+                if chain is None:
+                    raise BackendError(f"apertium: no installed pair for {source_lang}")
+                pipeline = self._pipelines[source_lang] = _Pipeline(chain)
         return pipeline.translate(texts)
 
     def _chain(self, source_lang: str) -> tuple[str, ...] | None:
@@ -131,25 +137,58 @@ def decode(block: bytes) -> str:
     return " ".join(_UNESCAPE.sub(lambda m: m.group(1) or "", text).split())
 
 
+@dataclass
+class _Process:
+    """One started pipeline process and the bookkeeping of the batches sent to it."""
+
+    popen: subprocess.Popen[bytes]
+    outbox: queue.Queue[bytes | None]  # payloads for the writer thread; None ends the input
+    stderr: IO[bytes]
+    issued: int = 0  # tickets handed out
+    serving: int = 0  # the ticket whose output is read next
+    reading: bool = False  # the served caller is reading the pipe
+    unread: bytearray = field(default_factory=bytearray)  # read, not yet claimed
+    failed: bool = False
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1][:300] if lines else ""
+
+    def end(self, graceful: bool) -> None:
+        """End of input lets every program exit on its own; a pipeline that failed or does
+        not exit in time is killed, all of it (it has its own process group)."""
+        self.outbox.put(None)
+        try:
+            self.popen.wait(timeout=5 if graceful else 0)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, 9)
+            self.popen.wait()
+
+    def release(self) -> None:
+        """Close the pipes (only once nobody reads them: a closed descriptor's number can be
+        reused by another file at once)."""
+        assert self.popen.stdout is not None
+        self.popen.stdout.close()
+        self.stderr.close()
+
+
 class _Pipeline:
-    """One running chain of Apertium modes in null-flush mode."""
+    """One chain of Apertium modes running in null-flush mode, shared by threads.
+
+    Several batches may be in flight at once (the stage sends the next batch while the
+    previous one drains), so the programs never idle between batches. Callers take a ticket
+    and queue their payload in one order, a writer thread writes the payloads in that order,
+    and callers read their own blocks back in ticket order. If the process fails, every
+    batch waiting on it fails (and is retried on the next run); the next call starts anew.
+    """
 
     def __init__(self, chain: tuple[str, ...]) -> None:
         self.chain = chain
-        self.process: subprocess.Popen[bytes] | None = None
-        self.stderr: IO[bytes] | None = None
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        scripts = [_mode_script(data_dir() / "modes" / f"{mode}.mode") for mode in self.chain]
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
-        # $1: generator option (-n: no unknown-word marks); $2: tagger option (none).
-        return subprocess.Popen(
-            ["bash", "-c", " | ".join(scripts), "apertium", "-n", ""],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            start_new_session=True,
-        )
+        self.current: _Process | None = None
+        self._order = threading.Lock()  # tickets are taken and payloads queued in one order
+        self._turn = threading.Condition()  # guards `current` and its counters
 
     def translate(self, texts: list[str]) -> list[str]:
         """Texts as lines, in chunks that each end with a NUL. The NUL makes every program pass
@@ -177,39 +216,98 @@ class _Pipeline:
         return [decode(block) for block in self._exchange(payload, len(texts))]
 
     def _exchange(self, payload: bytes, count: int) -> list[bytes]:
-        if self.process is None or self.process.poll() is not None:
-            self.process = self._start()
+        """Send `count` NUL-ended blocks; return the `count` blocks that answer them."""
+        deadline = time.monotonic() + TIMEOUT_S
+        with self._order:
+            with self._turn:
+                run = self._running()
+                ticket = run.issued
+                run.issued += 1
+            run.outbox.put(payload)
+        with self._turn:
+            my_turn = self._turn.wait_for(
+                lambda: run.serving == ticket or run.failed,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+            if run.failed:
+                raise BackendError("apertium: the pipeline failed while this batch waited")
+            if not my_turn:
+                self._fail(run)
+                raise BackendError(f"apertium: no answer within {TIMEOUT_S}s")
+            run.reading = True
         try:
-            return _exchange(self.process, payload, count)
+            blocks = _read(run, count, deadline)
         except BackendError as exc:
-            detail = self._stderr_tail()
-            self.close(graceful=False)
+            with self._turn:
+                detail = run.stderr_tail()
+                run.reading = False
+                self._fail(run)
             raise BackendError(f"{exc}{': ' + detail if detail else ''}") from None
+        with self._turn:
+            run.reading = False
+            run.serving += 1
+            if run.failed:  # failed by another thread meanwhile
+                run.release()
+            self._turn.notify_all()
+        return blocks
 
-    def _stderr_tail(self) -> str:
-        if self.stderr is None:
-            return ""
-        self.stderr.seek(0)
-        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
-        return lines[-1][:300] if lines else ""
+    def _running(self) -> _Process:
+        """The live process, started if needed (the caller holds _turn)."""
+        run = self.current
+        if run is not None and not run.failed and run.popen.poll() is None:
+            return run
+        if run is not None:
+            self._fail(run)
+        scripts = [_mode_script(data_dir() / "modes" / f"{mode}.mode") for mode in self.chain]
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _Process.stop)
+        # $1: generator option (-n: no unknown-word marks); $2: tagger option (none).
+        popen = subprocess.Popen(
+            ["bash", "-c", " | ".join(scripts), "apertium", "-n", ""],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        self.current = _Process(popen, queue.Queue(), stderr)
+        threading.Thread(
+            target=_write, args=(popen.stdin, self.current.outbox), daemon=True
+        ).start()
+        return self.current
 
-    def close(self, graceful: bool = True) -> None:
-        """End the pipeline: end of input lets every program exit on its own; a pipeline that
-        failed or does not exit in time is killed, all of it (it has its own process group)."""
-        if self.process is not None:
-            assert self.process.stdin is not None and self.process.stdout is not None
-            try:
-                self.process.stdin.close()
-                self.process.wait(timeout=5 if graceful else 0)
-            except (OSError, subprocess.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, 9)
-                self.process.wait()
-            self.process.stdout.close()
-            self.process = None
-        if self.stderr is not None:
-            self.stderr.close()
-            self.stderr = None
+    def _fail(self, run: _Process) -> None:
+        """Kill a process; the batches waiting on it give up (the caller holds _turn)."""
+        if not run.failed:
+            run.failed = True
+            run.end(graceful=False)
+            if not run.reading:
+                run.release()
+        self._turn.notify_all()
+
+    def close(self) -> None:
+        with self._turn:
+            run, self.current = self.current, None
+            if run is not None and not run.failed:
+                run.end(graceful=True)
+                run.release()
+
+
+def _read(run: _Process, count: int, deadline: float) -> list[bytes]:
+    """Read until `count` blocks are complete (only the caller being served reads)."""
+    assert run.popen.stdout is not None
+    fd = run.popen.stdout.fileno()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while run.unread.count(0) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise BackendError(f"apertium: no answer within {TIMEOUT_S}s")
+            data = os.read(fd, 1 << 16)
+            if not data:
+                raise BackendError(f"apertium exited (status {run.popen.poll()})")
+            run.unread.extend(data)
+    blocks = bytes(run.unread).split(b"\0", count)
+    run.unread = bytearray(blocks.pop())
+    return blocks
 
 
 @cache
@@ -223,37 +321,14 @@ def _mode_script(mode_file: Path) -> str:
     return result.stdout.strip()
 
 
-def _exchange(process: subprocess.Popen[bytes], payload: bytes, count: int) -> list[bytes]:
-    """Write the payload (from a thread, so a full pipe cannot deadlock) and read `count`
-    NUL-terminated blocks back."""
-    assert process.stdin is not None and process.stdout is not None
-    writer = threading.Thread(target=_write, args=(process.stdin, payload), daemon=True)
-    writer.start()
-    fd = process.stdout.fileno()
-    buffer = bytearray()
-    seen = 0
-    deadline = time.monotonic() + TIMEOUT_S
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while seen < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                raise BackendError(f"apertium: no answer within {TIMEOUT_S}s")
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise BackendError(f"apertium exited (status {process.wait()})")
-            buffer.extend(chunk)
-            seen += chunk.count(0)
-    writer.join()
-    blocks = bytes(buffer).split(b"\0")
-    if len(blocks) != count + 1 or blocks[-1]:
-        raise BackendError("apertium: output does not match input line for line")
-    return blocks[:count]
-
-
-def _write(stream: IO[bytes], payload: bytes) -> None:
+def _write(stream: IO[bytes], outbox: queue.Queue[bytes | None]) -> None:
+    """The writer thread: payloads in order; None closes the input."""
     try:
-        stream.write(payload)
-        stream.flush()
-    except (BrokenPipeError, OSError):
-        pass  # the reader reports the exit
+        while (payload := outbox.get()) is not None:
+            stream.write(payload)
+            stream.flush()
+    except OSError:
+        pass  # the process died: its reader reports why
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()

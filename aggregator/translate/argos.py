@@ -10,6 +10,7 @@ sentences of a whole batch of texts go to CTranslate2 in one `translate_batch` c
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +40,13 @@ class _Loaded:
 @register
 class ArgosBackend(Backend):
     name = "argos"
+    thread_safe = True  # CTranslate2 queues concurrent calls; loading is locked
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._installed: dict[str, models.InstalledModel] | None = None
         self._loaded: dict[str, _Loaded | BackendError] = {}
+        self._lock = threading.Lock()
 
     def _models(self) -> dict[str, models.InstalledModel]:
         if self._installed is None:
@@ -99,9 +102,10 @@ class ArgosBackend(Backend):
 
     def _load(self, source_lang: str) -> _Loaded:
         """Load a model once; a model that fails to load fails fast for the rest of the run."""
-        loaded = self._loaded.get(source_lang)
-        if loaded is None:
-            loaded = self._loaded[source_lang] = self._try_load(source_lang)
+        with self._lock:
+            loaded = self._loaded.get(source_lang)
+            if loaded is None:
+                loaded = self._loaded[source_lang] = self._try_load(source_lang)
         if isinstance(loaded, BackendError):
             raise loaded
         return loaded

@@ -25,6 +25,9 @@ class Backend(ABC):
     """Translates plain text from one source language into English."""
 
     name: ClassVar[str]
+    # True if translate() may run in several threads at once (the stage keeps two batches in
+    # flight); otherwise the stage calls it from one thread at a time.
+    thread_safe: ClassVar[bool] = False
 
     def __init__(self, settings: TranslationSettings, models_dir: Path) -> None:
         self.settings = settings

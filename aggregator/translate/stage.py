@@ -10,11 +10,13 @@ Texts go through the cache first; only misses reach a backend, grouped per langu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aggregator.config import Config, TranslationSettings
@@ -31,6 +33,7 @@ TITLE, SUMMARY = "title", "summary"
 PASS_NAMES = {TITLE: "titles", SUMMARY: "summaries"}
 ELLIPSIS = " …"  # appended to the English text of a summary that was truncated
 MAX_ERROR_CHARS = 500
+IN_FLIGHT = 2  # batches being translated at once
 
 
 @dataclass
@@ -75,6 +78,7 @@ class TranslateStage:
         # Handed out already in this run: in flight, or failed (retried on the next run only).
         self.skip: set[int] = set()
         self.stats: Counter[str] = Counter()
+        self.locks: dict[str, threading.Lock] = {}
 
     # -- pending: read the next articles of this pass, with their cached translations -------
     def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
@@ -180,6 +184,18 @@ class TranslateStage:
     ) -> dict[str, str | Exception]:
         """Translate as one batch; if that fails, text by text, so one bad text fails alone."""
         backend = self.router.backends[backend_name]
+        with self._exclusive(backend):
+            return self._translate_isolated(backend, language, texts)
+
+    def _exclusive(self, backend: Backend) -> contextlib.AbstractContextManager[object]:
+        """One thread at a time in a backend that is not thread-safe."""
+        if backend.thread_safe:
+            return contextlib.nullcontext()
+        return self.locks.setdefault(backend.name, threading.Lock())
+
+    def _translate_isolated(
+        self, backend: Backend, language: str, texts: list[str]
+    ) -> dict[str, str | Exception]:
         try:
             return dict(zip(texts, _checked(backend, texts, language), strict=True))
         except Exception as exc:
@@ -291,17 +307,22 @@ def _json_strings(values: set[str]) -> str:
 def drive(
     stage: TranslateStage, conn: sqlite3.Connection, batch_size: int, progress: Progress | None
 ) -> None:
-    """`aggregator.stage.run_stage`, overlapped: while a worker thread translates one batch,
-    this thread reads the next batch and saves the previous one, so the database work hides
-    behind the translation (Apertium and CTranslate2 release the GIL while they work). The
-    connection stays on this thread; `process` touches no database."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="translate") as worker:
-        batch = stage.pending(conn, batch_size)
-        running = worker.submit(stage.process, batch) if batch else None
-        while running is not None:
-            upcoming = stage.pending(conn, batch_size)  # not the batch in flight: see skip
-            results = running.result()
-            running = worker.submit(stage.process, upcoming) if upcoming else None
+    """`aggregator.stage.run_stage`, overlapped: worker threads translate up to IN_FLIGHT
+    batches while this thread reads the next batch and saves finished ones, so the database
+    work hides behind the translation and a backend always has its next batch waiting
+    (Apertium's programs and CTranslate2 release the GIL while they work). The connection
+    stays on this thread; `process` touches no database. Batches are saved in order."""
+    with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="translate") as workers:
+        running: deque[Future[list[Result]]] = deque()
+        while True:
+            while len(running) < IN_FLIGHT:
+                batch = stage.pending(conn, batch_size)  # never a batch in flight: see skip
+                if not batch:
+                    break
+                running.append(workers.submit(stage.process, batch))
+            if not running:
+                return
+            results = running.popleft().result()
             stage.save(conn, results)
             if progress is not None:
                 progress(len(results))
