@@ -80,7 +80,7 @@ class ClusterSettings:
 
     window_days: float = 3.0
     threshold_en: float = 0.5
-    threshold_multi: float = 0.88
+    threshold_multi: float = 0.85
     min_multi: float = 0.84
     threshold_keywords: float = 0.34
 

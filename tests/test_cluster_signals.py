@@ -97,7 +97,7 @@ SETTINGS = ClusterSettings()
         (Pair(multi=0.7, english=None, keywords=0.9), False),  # below the multilingual gate
         (Pair(multi=0.9, english=0.3, keywords=0.9), False),  # English texts disagree
         (Pair(multi=0.9, english=None, keywords=None), True),  # no shared keyword space
-        (Pair(multi=0.85, english=None, keywords=None), False),
+        (Pair(multi=0.84, english=None, keywords=None), False),  # below threshold_multi
     ],
 )
 def test_the_pair_rule(pair, matches):
