@@ -96,7 +96,7 @@ class TranslateStage:
             ORDER BY a.translation_attempts, a.id
             LIMIT ?
             """,
-            (self.phase == TITLE, _json_ids(self.skip), limit),
+            (self.phase == TITLE, _json_list(self.skip), limit),
         ).fetchall()
         if self.remaining is not None:
             self.remaining -= len(rows)
@@ -182,7 +182,6 @@ class TranslateStage:
     def _translate(
         self, backend_name: str, language: str, texts: list[str]
     ) -> dict[str, str | Exception]:
-        """Translate as one batch; if that fails, text by text, so one bad text fails alone."""
         backend = self.router.backends[backend_name]
         with self._exclusive(backend):
             return self._translate_isolated(backend, language, texts)
@@ -196,6 +195,7 @@ class TranslateStage:
     def _translate_isolated(
         self, backend: Backend, language: str, texts: list[str]
     ) -> dict[str, str | Exception]:
+        """Translate as one batch; if that fails, text by text, so one bad text fails alone."""
         try:
             return dict(zip(texts, _checked(backend, texts, language), strict=True))
         except Exception as exc:
@@ -282,8 +282,8 @@ def _update(result: Result, now: str) -> tuple[str, list[object]]:
     return f"UPDATE articles SET {assignments} WHERE id = ?", [*columns.values(), item.article_id]
 
 
-def _json_ids(ids: set[int]) -> str:
-    return "[" + ",".join(str(i) for i in sorted(ids)) + "]"
+def _json_list(values: set[int] | set[str]) -> str:
+    return json.dumps(sorted(values))
 
 
 def reopen_covered(conn: sqlite3.Connection, languages: set[str]) -> int:
@@ -295,13 +295,9 @@ def reopen_covered(conn: sqlite3.Connection, languages: set[str]) -> int:
             "UPDATE articles SET translated_at = NULL, translation_backend = NULL, "
             "translation_model = NULL WHERE translation_backend LIKE 'none:no-model-for-%' "
             "AND language IN (SELECT value FROM json_each(?))",
-            (_json_strings(languages),),
+            (_json_list(languages),),
         )
     return cursor.rowcount
-
-
-def _json_strings(values: set[str]) -> str:
-    return json.dumps(sorted(values))
 
 
 def drive(
