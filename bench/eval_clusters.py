@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from aggregator import config as config_module  # noqa: E402
 from aggregator import pipeline, store  # noqa: E402
+from aggregator.cluster.metrics import pairwise_scores  # noqa: E402
 from aggregator.demo.server import FeedServer  # noqa: E402
 from aggregator.timeutil import now_iso  # noqa: E402
 
@@ -130,34 +131,7 @@ def assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
 
 
 def scores(predicted: dict[int, int], gold: dict[int, str], subset: set[int] | None = None):
-    keys = [k for k in gold if (subset is None or k in subset)]
-    tp = fp = fn = 0
-    for i, a in enumerate(keys):
-        for b in keys[i + 1 :]:
-            same_p = a in predicted and predicted.get(a) == predicted.get(b)
-            same_g = gold[a] == gold[b]
-            tp += same_p and same_g
-            fp += same_p and not same_g
-            fn += same_g and not same_p
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    by_cluster, by_story = defaultdict(set), defaultdict(set)
-    for k in keys:
-        by_cluster[predicted.get(k, -1 - k)].add(k)
-        by_story[gold[k]].add(k)
-    b_p = sum(
-        len(by_cluster[predicted.get(k, -1 - k)] & by_story[gold[k]])
-        / len(by_cluster[predicted.get(k, -1 - k)])
-        for k in keys
-    ) / len(keys)
-    b_r = sum(
-        len(by_cluster[predicted.get(k, -1 - k)] & by_story[gold[k]]) / len(by_story[gold[k]])
-        for k in keys
-    ) / len(keys)
-    b_f1 = 2 * b_p * b_r / (b_p + b_r) if b_p + b_r else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "bcubed_precision": b_p,
-            "bcubed_recall": b_r, "bcubed_f1": b_f1}
+    return pairwise_scores(predicted, gold, subset)
 
 
 def recluster(config, db_path: Path, **settings) -> float:
