@@ -1,27 +1,14 @@
 """The CLI's contract: one line on stderr and a non-zero exit for user mistakes."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def aggregator(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.clirun import REPO, run_cli
 
 
 def test_the_default_feeds_yaml_is_valid_and_multilingual():
-    result = aggregator("feeds", "check")
+    result = run_cli("feeds", "check")
     assert result.returncode == 0, result.stderr
     match = re.search(r": ok, (\d+) feeds in (\d+) languages", result.stdout)
     assert match, result.stdout
@@ -42,7 +29,7 @@ def test_the_default_feeds_yaml_is_valid_and_multilingual():
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_non_zero(tmp_path, args, message):
-    result = aggregator(*args, cwd=tmp_path)
+    result = run_cli(*args, cwd=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -52,7 +39,7 @@ def test_user_mistakes_are_one_line_and_exit_non_zero(tmp_path, args, message):
 def test_invalid_feeds_yaml_writes_no_database(tmp_path):
     bad = "feeds:\n  - {url: 'http://x.example/', name: A, lang: fr}\n"
     (tmp_path / "feeds.yaml").write_text(bad)
-    result = aggregator("run", "--db", "out.db", cwd=tmp_path)
+    result = run_cli("run", "--db", "out.db", cwd=tmp_path)
     assert result.returncode != 0
     assert "feed #1 (A): unknown key 'lang'" in result.stderr
     assert not (tmp_path / "out.db").exists()

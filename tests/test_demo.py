@@ -5,8 +5,6 @@ the clustering on a dozen stories covered in up to eight languages, most of them
 """
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import yaml
 
 from aggregator.cluster.metrics import pairwise_scores
 from aggregator.demo import STORIES
+from tests.clirun import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -21,12 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("demo") / "demo.db"
-    result = subprocess.run(
-        [sys.executable, "-m", "aggregator.cli", "demo", "--no-serve", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_cli("demo", "--no-serve", "--db", str(db), timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "stories covered in more than one language" in result.stdout
     return db
@@ -108,12 +102,7 @@ def test_running_the_demo_again_adds_nothing_and_keeps_cluster_ids(demo_db):
     before = conn.execute("SELECT id, cluster_id FROM articles ORDER BY id").fetchall()
     clusters_before = conn.execute("SELECT count(*) FROM clusters").fetchone()[0]
     conn.close()
-    result = subprocess.run(
-        [sys.executable, "-m", "aggregator.cli", "demo", "--no-serve", "--db", str(demo_db)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_cli("demo", "--no-serve", "--db", str(demo_db), timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "new articles 0" in result.stdout
     conn = sqlite3.connect(demo_db)

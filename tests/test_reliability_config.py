@@ -17,6 +17,7 @@ import yaml
 
 from aggregator import store
 from tests import hostile_server as hostile
+from tests.clirun import run_cli
 from tests.reliability_helpers import REPO, child_env
 
 ARTICLE = (
@@ -26,8 +27,7 @@ ARTICLE = (
 
 
 def cli(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aggregator.cli", *args], cwd=cwd,
-                          env=child_env(), capture_output=True, text=True, timeout=timeout)
+    return run_cli(*args, cwd=cwd, timeout=timeout, env=child_env())
 
 
 def wrapped(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
