@@ -1,7 +1,6 @@
 """The Argos backend on a real (test-built) Argos package, through argostranslate's package and
 tokenizer code and CTranslate2 (aggregator/translate/argos.py)."""
 
-
 import pytest
 
 from aggregator.config import TranslationSettings
