@@ -4,12 +4,12 @@
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.argos_model import index_entry
+from tests.clirun import run_cli
 from tests.translate_helpers import add_article, open_db, write_config
 
 pytest_plugins = ["tests.argos_fixture"]
@@ -17,14 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def aggregator(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": str(REPO)},
-    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": str(REPO)}
+    return run_cli(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture
