@@ -233,8 +233,8 @@ class ClusterStage:
     # -- process: the online assignment (no database) ---------------------------------------
     def process(self, batch: Batch) -> Outcome:
         window = self.window
-        window.forget_before(min(a.t for a in batch.articles) - self.window_s)
-        self.in_window = {article.id for article in window.articles if article is not None}
+        dropped = window.forget_before(min(a.t for a in batch.articles) - self.window_s)
+        self.in_window.difference_update(dropped)
         centroids = Centroids(window, self.window_s)
         centroids.prepare(batch.articles, self.settings.min_multi - CENTROID_SLACK)
         outcome = Outcome()
@@ -281,21 +281,26 @@ class ClusterStage:
             else:
                 member_rows.extend(members)
                 member_ranks.extend([rank] * len(members))
+        sims = np.array(sims, dtype=np.float64)
+        ranks = np.array(ranks, dtype=np.int64)
+        rows = np.array(rows, dtype=np.int64)
         if member_rows:
-            member_sims = window.multi[member_rows] @ article.multi
-            for i in np.flatnonzero(member_sims >= self.settings.min_multi).tolist():
-                sims.append(float(member_sims[i]))
-                ranks.append(member_ranks[i])
-                rows.append(member_rows[i])
+            member_sims = window.gather(member_rows) @ article.multi
+            sims = np.concatenate([sims, member_sims.astype(np.float64)])
+            ranks = np.concatenate([ranks, np.array(member_ranks, dtype=np.int64)])
+            rows = np.concatenate([rows, np.array(member_rows, dtype=np.int64)])
+        # Candidates below the bar or out of the window never count; the rest are judged best
+        # first (ties: nearer centroid, then older row), at most CANDIDATE_ARTICLES per story.
+        keep = (sims >= self.settings.min_multi) & (
+            np.abs(window.t[rows] - article.t) <= self.window_s
+        )
+        sims, ranks, rows = sims[keep], ranks[keep], rows[keep]
+        order = np.lexsort((rows, ranks, -sims))
         best, best_strength = None, -np.inf
         examined = [0] * len(found)
-        for similarity, rank, row in sorted(zip(sims, ranks, rows, strict=True),
-                                            key=lambda c: (-c[0], c[1], c[2])):
-            if similarity < self.settings.min_multi:
-                break
+        for similarity, rank, row in zip(sims[order].tolist(), ranks[order].tolist(),
+                                         rows[order].tolist(), strict=True):
             if examined[rank] == CANDIDATE_ARTICLES:
-                continue
-            if abs(window.t[row] - article.t) > self.window_s:
                 continue
             examined[rank] += 1
             strength = judge(article, window.articles[row], similarity, self.settings)

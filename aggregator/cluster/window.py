@@ -148,6 +148,7 @@ class Window:
         self.sums: dict[int, np.ndarray] = {}  # story id → sum of its live rows' vectors
         self.span: dict[int, list[float]] = {}  # story id → [earliest, latest] live row time
         self.dead = 0
+        self._gathered = np.zeros((0, dim_multi), dtype=np.float32)
 
     def __len__(self) -> int:
         return self.size - self.dead
@@ -177,6 +178,15 @@ class Window:
         self.size += 1
         return row
 
+    def gather(self, rows: list[int]) -> np.ndarray:
+        """The multilingual vectors of `rows`, copied into a reused buffer (valid until the
+        next call): a fresh array of a few hundred rows per article costs page faults."""
+        if len(rows) > len(self._gathered):
+            self._gathered = np.zeros((2 * len(rows), self.multi.shape[1]), dtype=np.float32)
+        out = self._gathered[: len(rows)]
+        np.take(self.multi, rows, axis=0, out=out)
+        return out
+
     def _grow(self, capacity: int) -> None:
         def grown(array: np.ndarray) -> np.ndarray:
             bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
@@ -187,18 +197,21 @@ class Window:
         self.multi, self.english = grown(self.multi), grown(self.english)
         self.has_english = grown(self.has_english)
 
-    def forget_before(self, cutoff: float) -> None:
-        """Drop articles older than `cutoff` (epoch seconds), and stories left without any."""
+    def forget_before(self, cutoff: float) -> list[int]:
+        """Drop articles older than `cutoff` (epoch seconds), and stories left without any;
+        return the ids of the articles dropped."""
         n = self.size
         expired = np.flatnonzero(self.alive[:n] & (self.t[:n] < cutoff))
         if len(expired) == 0:
-            return
+            return []
         self.alive[expired] = False
         self.dead += len(expired)
         touched: set[int] = set()
+        dropped = []
         for row in expired.tolist():
             story_id = int(self.story[row])
             self.sums[story_id] -= self.multi[row]
+            dropped.append(self.articles[row].id)
             self.articles[row] = None
             touched.add(story_id)
         for story_id in touched:
@@ -212,6 +225,7 @@ class Window:
                     table.pop(story_id, None)
         if self.dead * 2 > self.size:
             self._compact()
+        return dropped
 
     def _compact(self) -> None:
         index = np.flatnonzero(self.alive[: self.size])
