@@ -125,6 +125,7 @@ def test_story_page_shows_every_article_side_by_side(ds):
     assert "machine translation: argos de-en 1.9" in text
     assert "English original" in text
     assert "no English translation (no model for ja)" in text
+    assert "Summary of: 地震の被害状況" in text  # with no English, the original summary shows
     assert 'dir="rtl"' in markup and 'lang="ar"' in markup
     assert markup.count('class="source" href="https://news.example/') == 7
     assert "Read at Le Monde" in text

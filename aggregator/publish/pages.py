@@ -147,6 +147,7 @@ def _article(row: Any) -> dict[str, Any]:
         "outlet": row["outlet"],
         "title": row["title"],
         "title_en": row["title_en"] if row["translation_backend"] != "copy" else None,
+        "summary": row["summary"],
         "summary_en": row["summary_en"],
         "url": safe_url(row["url"]),
         "translation": translation_note(row["translation_backend"], row["translation_model"]),

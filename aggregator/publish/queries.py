@@ -74,8 +74,8 @@ STORY_ARTICLES = Query(
     "language, original and English text and how the English text was made.",
     """
 SELECT a.id AS article, coalesce(a.published_at, a.fetched_at) AS seen_at, a.published_at,
-       a.language, f.country, f.name AS outlet, a.title, a.title_en, a.summary_en, a.url,
-       a.translation_backend, a.translation_model, a.feed_id
+       a.language, f.country, f.name AS outlet, a.title, a.title_en, a.summary, a.summary_en,
+       a.url, a.translation_backend, a.translation_model, a.feed_id
 FROM articles a
 JOIN feeds f ON f.id = a.feed_id
 WHERE a.cluster_id = CAST(:id AS INTEGER)
