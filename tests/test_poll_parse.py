@@ -175,3 +175,9 @@ def test_external_entities_are_never_resolved(tmp_path):
 def test_entries_with_nothing_to_show_are_dropped():
     body = rss("<item><guid>only-a-guid</guid></item>", item(1))
     assert [e.title for e in parse_bytes(body).entries] == ["Story number 1"]
+
+
+def test_a_title_spread_over_lines_is_stored_as_one_line():
+    body = rss("<item><title>Breaking:\n   storm\r\n\n hits   the coast</title>"
+               "<link>https://news.example/a</link></item>")
+    assert [e.title for e in parse_bytes(body).entries] == ["Breaking: storm hits the coast"]

@@ -119,7 +119,7 @@ def _problem(parsed: Any) -> str | None:
 def _entry(
     raw: Any, base: str, config_language: str | None, feed_language: str | None, now: datetime
 ) -> Entry | None:
-    title = sanitize.to_text(raw.get("title")) or None
+    title = " ".join(sanitize.to_text(raw.get("title")).split()) or None  # a title is one line
     summary, summary_html = sanitize.text_and_html(_summary_markup(raw), base)
     summary = summary or None
     url = _link(raw, base)
