@@ -4,6 +4,7 @@ The sample feeds come with gold labels (aggregator/demo/stories.yaml), so this a
 the clustering on a dozen stories covered in up to eight languages, most of them untranslated.
 """
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -95,6 +96,18 @@ def test_cluster_summaries_agree_with_their_articles(demo_db):
         "ON a.cluster_id = c.id WHERE a.guid = 'gdt-20261121-terremoto-calabria-almeno-27-morti'"
     ).fetchone()
     assert quake == ("it", 8)
+
+
+def test_headlines_prefer_english_originals_over_machine_translations(demo_db):
+    conn = sqlite3.connect(demo_db)
+    rows = conn.execute(
+        """SELECT c.id, c.headline_en, json_group_array(a.title) AS originals FROM clusters c
+           JOIN articles a ON a.cluster_id = c.id AND a.language = 'en'
+           WHERE c.language_count > 1 GROUP BY c.id"""
+    ).fetchall()
+    assert len(rows) >= 10
+    for cluster_id, headline, originals in rows:
+        assert headline in json.loads(originals), (cluster_id, headline)
 
 
 def test_running_the_demo_again_adds_nothing_and_keeps_cluster_ids(demo_db):

@@ -317,13 +317,18 @@ class ClusterStage:
 
     def _headlines(self, story: Story) -> None:
         """The most central title (English, and any language) among the story's recent
-        articles: the one closest to their centroid."""
+        articles: the one closest to their centroid; for English, among English originals
+        when the story has any."""
         window = self.window
         rows = np.array(window.rows_of.get(story.id, []), dtype=np.int64)
         if len(rows) == 0:
             return
         story.headline = _central(window, rows, window.multi, "title") or story.headline
         english_rows = rows[window.has_english[rows]]
+        # An English original reads better than a machine translation: prefer originals.
+        originals = [row for row in english_rows if window.articles[row].language == "en"]
+        if originals:
+            english_rows = np.array(originals, dtype=np.int64)
         if len(english_rows):
             story.headline_en = (
                 _central(window, english_rows, window.english, "title_en") or story.headline_en
