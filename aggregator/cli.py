@@ -115,11 +115,9 @@ class Progress:
 def run_stage_command(name: str, feeds_path: str, db_path: str, **options: Any) -> None:
     config = load_config(feeds_path)
     conn = open_db(db_path, config)
-    progress = Progress(name)
     try:
-        report = pipeline.stage_runner(name)(conn, config, progress=progress, **options)
+        report = pipeline.run_stage(name, conn, config, Progress(name), **options)
     finally:
-        progress.close()
         conn.close()
     click.echo(str(report))
 

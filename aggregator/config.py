@@ -16,7 +16,6 @@ import yaml
 
 from aggregator.errors import ConfigError
 
-LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 
 
@@ -221,7 +220,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         values[name] = _coerce(spec_field.type, raw[name], f"{where}: {name}")
     try:
         return cls(**values)
-    except ConfigError as exc:  # a rule across fields, checked by the dataclass itself
+    except ConfigError as exc:  # a rule the dataclass checks itself (__post_init__)
         raise ConfigError(f"{where}: {exc}") from None
 
 

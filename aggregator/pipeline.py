@@ -49,6 +49,23 @@ def stage_runner(name: str) -> Callable[..., StageReport]:
     return importlib.import_module(module).run
 
 
+def run_stage(
+    name: str,
+    conn: sqlite3.Connection,
+    config: Config,
+    progress: Callable[[int], None] | None = None,
+    **options: Any,
+) -> StageReport:
+    """Run one stage. A progress object with a `close()` is closed when the stage ends, so a
+    terminal progress line is finished before the stage's report is printed."""
+    try:
+        return stage_runner(name)(conn, config, progress=progress, **options)
+    finally:
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()
+
+
 def run_all(
     conn: sqlite3.Connection,
     config: Config,
@@ -58,5 +75,5 @@ def run_all(
     reports = []
     for name, _module in STAGES:
         progress = progress_factory(name) if progress_factory else None
-        reports.append(stage_runner(name)(conn, config, progress=progress, **options.get(name, {})))
+        reports.append(run_stage(name, conn, config, progress, **options.get(name, {})))
     return reports
