@@ -204,19 +204,26 @@ def show_late(db: Path) -> None:
     conn.close()
 
 
-def numpy_baseline(db: Path, window_days: float = 3.0) -> float:
-    """The raw work: each article's cosines with every article of the previous window days,
-    by blocked float32 matrix products in time order."""
+def multilingual_vectors(db: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times in epoch seconds, story numbers, vectors) of every article, in time order."""
+    from aggregator.timeutil import from_iso
+
     conn = store.connect(db)
     rows = conn.execute(
-        "SELECT a.published_at, e.vector FROM articles a JOIN embeddings e "
+        "SELECT a.published_at, a.title, e.vector FROM articles a JOIN embeddings e "
         "ON e.article_id = a.id AND e.space = 'multilingual' ORDER BY a.published_at"
     ).fetchall()
     conn.close()
-    from aggregator.timeutil import from_iso
-
     t = np.array([from_iso(r[0]).timestamp() for r in rows])
-    matrix = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    story = np.array([int(r[1].split()[1]) for r in rows])  # "story S article I"
+    matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+    return t, story, matrix
+
+
+def numpy_baseline(vectors: tuple, window_days: float = 3.0) -> float:
+    """The raw work: each article's cosines with every article of the previous window days,
+    by blocked float32 matrix products in time order."""
+    t, _story, matrix = vectors
     started = time.perf_counter()
     block = 512
     for lo in range(0, len(t), block):
@@ -227,20 +234,10 @@ def numpy_baseline(db: Path, window_days: float = 3.0) -> float:
     return time.perf_counter() - started
 
 
-def centroid_baseline(db: Path, window_days: float = 3.0, batch: int = 512) -> float:
+def centroid_baseline(vectors: tuple, window_days: float = 3.0, batch: int = 512) -> float:
     """The stage's coarse step alone, in numpy: each batch (time order) against the normalised
     centroids of the stories with an article in its window, top 4 per article."""
-    conn = store.connect(db)
-    rows = conn.execute(
-        "SELECT a.published_at, a.title, e.vector FROM articles a JOIN embeddings e "
-        "ON e.article_id = a.id AND e.space = 'multilingual' ORDER BY a.published_at"
-    ).fetchall()
-    conn.close()
-    from aggregator.timeutil import from_iso
-
-    t = np.array([from_iso(r[0]).timestamp() for r in rows])
-    story = np.array([int(r[1].split()[1]) for r in rows])  # "story S article I"
-    matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+    t, story, matrix = vectors
     sums = np.zeros((story.max() + 1, DIM), dtype=np.float32)
     live = np.zeros(story.max() + 1, dtype=np.int64)
     started = time.perf_counter()
@@ -329,8 +326,9 @@ def main() -> None:
         elapsed, cpu, _, added, _ = timed_cluster(work, rebuild=False)
         new_times.append(elapsed)
         new_cpu.append(cpu)
-    baseline = numpy_baseline(base)
-    coarse = centroid_baseline(base)
+    vectors = multilingual_vectors(base)
+    baseline = numpy_baseline(vectors)
+    coarse = centroid_baseline(vectors)
     full = statistics.median(full_times)
     print(f"cluster {done} articles from scratch: median {full:.2f} s wall, "
           f"{statistics.median(full_cpu):.2f} s CPU (runs {_list(full_times)}), {stories} "
