@@ -134,22 +134,29 @@ def _story_summary(row: Any, id_column: str = "story") -> dict[str, Any]:
     }
 
 
-def _article(row: Any) -> dict[str, Any]:
+def _article_fields(row: Any) -> dict[str, Any]:
+    """What a story card and a search hit both show of an article."""
     return {
         "id": row["article"],
-        "seen_at": row["seen_at"],
         "time": format_time(row["seen_at"]),
-        "undated": row["published_at"] is None,
         "language": row["language"],
         "language_name": language_name(row["language"]),
         "dir": text_direction(row["language"]),
         "country": row["country"],
         "outlet": row["outlet"],
         "title": row["title"],
-        "title_en": row["title_en"] if row["translation_backend"] != "copy" else None,
-        "summary": row["summary"],
         "summary_en": row["summary_en"],
         "url": safe_url(row["url"]),
+    }
+
+
+def _article(row: Any) -> dict[str, Any]:
+    return {
+        **_article_fields(row),
+        "seen_at": row["seen_at"],
+        "undated": row["published_at"] is None,
+        "title_en": row["title_en"] if row["translation_backend"] != "copy" else None,
+        "summary": row["summary"],
         "translation": translation_note(row["translation_backend"], row["translation_model"]),
     }
 
@@ -182,19 +189,10 @@ def _lanes(pickup: list[dict[str, Any]], articles: list[dict[str, Any]]) -> list
 
 def _search_hit(row: Any) -> dict[str, Any]:
     return {
-        "id": row["article"],
+        **_article_fields(row),
         "story": row["story"],
         "story_headline": row["story_headline"],
-        "time": format_time(row["seen_at"]),
-        "language": row["language"],
-        "language_name": language_name(row["language"]),
-        "dir": text_direction(row["language"]),
-        "country": row["country"],
-        "outlet": row["outlet"],
-        "title": row["title"],
         "title_en": row["title_en"] if row["title_en"] != row["title"] else None,
-        "summary_en": row["summary_en"],
-        "url": safe_url(row["url"]),
     }
 
 
