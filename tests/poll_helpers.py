@@ -3,40 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from aggregator import store
 from aggregator.config import Config, Feed, Settings
 from aggregator.pipeline import StageReport
 from aggregator.poll import stage
 from aggregator.timeutil import now_iso
-from tests.loopback import LoopbackServer
-
-
-def shared_server_fixtures() -> tuple[Any, Any]:
-    """A module-wide loopback server and a per-test `server` fixture that shares it, routes and
-    requests reset. Stopping a LoopbackServer takes half a second (http.server's shutdown poll),
-    which across dozens of tests dominated their run time. Use:
-    `module_server, server = shared_server_fixtures()` at a test module's top level."""
-
-    @pytest.fixture(scope="module")
-    def module_server() -> Iterator[LoopbackServer]:
-        srv = LoopbackServer().start()
-        yield srv
-        srv.stop()
-
-    @pytest.fixture
-    def server(module_server: LoopbackServer) -> LoopbackServer:
-        module_server.routes.clear()
-        module_server.requests.clear()
-        return module_server
-
-    return module_server, server
-
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "poll"
 

@@ -12,9 +12,7 @@ import pytest
 from aggregator.poll import fetch as fetch_module
 from aggregator.poll.fetch import Fetcher, refusal
 from tests.loopback import Response
-from tests.poll_helpers import item, rss, settings, shared_server_fixtures
-
-module_server, server = shared_server_fixtures()
+from tests.poll_helpers import item, rss, settings
 
 BODY = rss(item(1), item(2))
 

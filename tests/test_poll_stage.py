@@ -19,10 +19,7 @@ from tests.poll_helpers import (
     make_config,
     poll,
     rss,
-    shared_server_fixtures,
 )
-
-module_server, server = shared_server_fixtures()
 
 
 def etag_server(server, path, bodies):
