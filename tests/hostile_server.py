@@ -111,14 +111,6 @@ def close_without_answer() -> Handler:
     return _raw(lambda request: None)
 
 
-def roomy(server: LoopbackServer) -> LoopbackServer:
-    """Raise the listen backlog from socketserver's 5: a poll run opens dozens of connections
-    at once, and Linux silently drops handshakes past the backlog (the client then waits for a
-    response that never comes, and the test would measure the test server, not the poller)."""
-    server.httpd.socket.listen(128)
-    return server
-
-
 RSS = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{title}</title>"
 END = "</channel></rss>"
 

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from aggregator import store
-from tests import hostile_server as hostile
 from tests.clirun import run_cli
 from tests.reliability_helpers import REPO, child_env
 
@@ -185,7 +184,6 @@ FEEDS, ITEMS = 10, 40
 
 
 def news_feeds(server, folder: Path) -> Path:
-    hostile.roomy(server)
     urls = []
     for n in range(FEEDS):
         items = "".join(

@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import yaml
 
-from tests import hostile_server as hostile
 from tests.loopback import Response
 from tests.reliability_helpers import (
     REPO,
@@ -243,7 +242,6 @@ def test_polls_killed_many_times_store_every_feed_whole(server, tmp_path):
     seed = int(os.environ.get("RELIABILITY_SEED", random.randrange(2**32)))
     print(f"\npoll kill seed {seed} (replay: RELIABILITY_SEED={seed})")
     rng = random.Random(seed)
-    hostile.roomy(server)
     generation = [0]
     feeds = loopback_feeds(server, tmp_path, random.Random(seed + 1), generation)
     db = tmp_path / "news.db"

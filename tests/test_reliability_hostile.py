@@ -86,7 +86,7 @@ def run_cli(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    server = hostile.roomy(LoopbackServer().start())
+    server = LoopbackServer().start()
     hostile.hostile_routes(server, TIMEOUT_S, MAX_BODY)
     folder = tmp_path_factory.mktemp("hostile")
     db = folder / "hostile.db"
@@ -165,7 +165,7 @@ def test_peak_memory_stays_under_the_bound(zoo):
 @pytest.mark.slow
 def test_large_feeds_are_stored_whole_within_the_memory_bound(tmp_path):
     """A 10,000-item feed (2 MB) and a feed whose one item is 4 MB, in one run of the CLI."""
-    server = hostile.roomy(LoopbackServer().start())
+    server = LoopbackServer().start()
     try:
         server.route("/ten-thousand-items.xml", feed("many", 10_000))
         server.route("/four-megabyte-item.xml", feed("huge", 1, "word " * 800_000))
