@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -54,13 +54,6 @@ class Keywords:
     ids: np.ndarray  # int64, one per distinct item, sorted
     alts: np.ndarray  # int64, alternatives of all items
     owners: np.ndarray  # int32, the item (index into ids) of each alternative
-    _alt_set: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def alt_set(self) -> np.ndarray:
-        if self._alt_set is None:
-            self._alt_set = np.unique(self.alts)
-        return self._alt_set
 
     def to_blobs(self) -> tuple[bytes, bytes, bytes]:
         return (
@@ -142,42 +135,3 @@ def comparable(a: Keywords, b: Keywords) -> bool:
     """Whether the two signatures share a space: the same keying language, or English
     alternatives on both sides."""
     return a.language == b.language or (a.glossed and b.glossed)
-
-
-class Lexicon:
-    """A signature with its weights, as Python sets and dicts: coverage between two articles
-    is then one C-level set intersection plus a short loop, which matters when every new
-    article is checked against several candidates."""
-
-    __slots__ = ("language", "ids", "weight_of_id", "weights", "total", "alts", "owner", "more")
-
-    def __init__(self, signature: Keywords, weights: np.ndarray) -> None:
-        ids = signature.ids.tolist()
-        self.weights = weights.tolist()
-        self.language = signature.language
-        self.ids = frozenset(ids)
-        self.weight_of_id = dict(zip(ids, self.weights, strict=True))
-        self.total = float(sum(self.weights))
-        alts = signature.alts.tolist()
-        self.owner = dict(zip(alts, signature.owners.tolist(), strict=True))
-        self.alts = frozenset(self.owner)
-        self.more: dict[int, list[int]] = {}  # alternatives shared by several items (rare)
-        if len(self.owner) < len(alts):
-            for alt, owner in zip(alts, signature.owners.tolist(), strict=True):
-                if self.owner[alt] != owner:
-                    self.more.setdefault(alt, []).append(owner)
-
-
-def coverage(a: Lexicon, b: Lexicon) -> float:
-    """The share of `a`'s keyword weight that `b` carries: by identity in the same keying
-    language, else by any shared alternative."""
-    if a.total <= 0:
-        return 0.0
-    if a.language == b.language:
-        return sum(map(a.weight_of_id.__getitem__, a.ids & b.ids)) / a.total
-    common = a.alts & b.alts
-    items = set(map(a.owner.__getitem__, common))
-    if a.more:
-        for alt in common.intersection(a.more):
-            items.update(a.more[alt])
-    return sum(map(a.weights.__getitem__, items)) / a.total

@@ -8,7 +8,7 @@ import pytest
 
 from aggregator import gloss, keywords
 from aggregator.boilerplate import FeedBoilerplate
-from aggregator.cluster.match import Pair
+from aggregator.cluster.match import Pair, coverage
 from aggregator.config import ClusterSettings
 
 needs_german = pytest.mark.skipif(
@@ -18,9 +18,7 @@ needs_german = pytest.mark.skipif(
 
 def cover(a_text: str, a_lang: str, b_text: str, b_lang: str) -> float:
     a, b = keywords.extract(a_text, a_lang), keywords.extract(b_text, b_lang)
-    a_words = keywords.Lexicon(a, np.ones(len(a.ids)))
-    b_words = keywords.Lexicon(b, np.ones(len(b.ids)))
-    return min(keywords.coverage(a_words, b_words), keywords.coverage(b_words, a_words))
+    return min(coverage(a, np.ones(len(a.ids)), b), coverage(b, np.ones(len(b.ids)), a))
 
 
 @needs_german

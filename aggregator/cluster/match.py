@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.cluster.window import Article
+from aggregator.cluster import kernel
 from aggregator.config import ClusterSettings
-from aggregator.keywords import Lexicon, comparable, coverage
+from aggregator.keywords import Keywords
 
 
 @dataclass(frozen=True)
@@ -32,49 +32,20 @@ class Pair:
 
     def strength(self, settings: ClusterSettings) -> float | None:
         """How far the pair is above the bar (higher is better), or None below it."""
-        if self.multi < settings.min_multi:
-            return None
-        if self.english is not None and self.english < settings.threshold_en:
-            return None
-        if self.keywords is not None:
-            return self.keywords if self.keywords >= settings.threshold_keywords else None
-        if self.multi >= settings.threshold_multi:
-            return settings.threshold_keywords + (self.multi - settings.threshold_multi)
-        return None
+        value = kernel.strength(
+            self.multi, self.english is not None, self.english or 0.0,
+            self.keywords is not None, self.keywords or 0.0, settings.min_multi,
+            settings.threshold_en, settings.threshold_keywords, settings.threshold_multi,
+        )
+        return None if value == kernel.NONE else value
 
 
-def judge(a: Article, b: Article, multi: float, settings: ClusterSettings) -> float | None:
-    """`Pair(...).strength(settings)`, computing the costly signals only while they can still
-    change the answer: the English cosine before the keywords, and one keyword direction
-    before the other."""
-    if multi < settings.min_multi:
-        return None
-    english = None
-    if a.english is not None and b.english is not None:
-        english = float(np.dot(a.english, b.english))
-        if english < settings.threshold_en:
-            return None
-    return Pair(multi, english, keyword_coverage(a, b, settings.threshold_keywords)).strength(
-        settings
-    )
-
-
-def keyword_coverage(a: Article, b: Article, floor: float = 0.0) -> float | None:
-    """The smaller of the two directions' coverage (or the first, when it is already below
-    `floor`), or None without a shared keyword space."""
-    if a.signature is None or b.signature is None:
-        return None
-    if not comparable(a.signature, b.signature):
-        return None
-    forward = coverage(lexicon(a), lexicon(b))
-    if forward <= 0 or forward < floor:
-        return forward
-    return min(forward, coverage(lexicon(b), lexicon(a)))
-
-
-def lexicon(article: Article) -> Lexicon:
-    if article.lexicon is None:
-        if article.weights is None:
-            raise AssertionError("keyword weights are set before matching")
-        article.lexicon = Lexicon(article.signature, article.weights)
-    return article.lexicon
+def coverage(a: Keywords, a_weights: np.ndarray, b: Keywords) -> float:
+    """The share of a's keyword weight that b carries: by identity in the same keying language,
+    else by any shared alternative (what the compiled loop computes, for one pair)."""
+    total = float(a_weights.sum())
+    if a.language == b.language:
+        return kernel.coverage_same(a.ids, a_weights, total, b.ids)
+    order = np.argsort(a.alts, kind="stable")
+    return kernel.coverage_cross(a.alts[order], a.owners[order], a_weights, total,
+                                 np.sort(b.alts), np.zeros(len(a.ids), dtype=bool))

@@ -20,21 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from aggregator.cluster.match import judge
+from aggregator.cluster import kernel, load
 from aggregator.cluster.weights import DocumentFrequency, count_new
-from aggregator.cluster.window import Article, LanguageFirst, Story, Window
+from aggregator.cluster.window import Rows, Story, Window
 from aggregator.config import ClusterSettings, Config
-from aggregator.embed import from_blob, models
-from aggregator.embed.stage import (
-    ENGLISH,
-    HAS_ENGLISH,
-    HAS_TEXT,
-    MULTILINGUAL,
-    SETTLED,
-    keyword_versions,
-)
+from aggregator.embed import models
+from aggregator.embed.stage import keyword_versions
 from aggregator.errors import UserError
-from aggregator.keywords import Keywords
 from aggregator.pipeline import StageReport
 from aggregator.stage import Progress, run_stage
 from aggregator.store import transaction
@@ -51,41 +43,14 @@ STORY_COLUMNS = (
     "first_article_id", "updated_at",
 )
 
-# Article time: publication, else fetch time; a publication date in the future is not trusted.
-AT = (
-    "CASE WHEN a.published_at IS NOT NULL AND a.published_at <= a.fetched_at "
-    "THEN a.published_at ELSE a.fetched_at END"
-)
-ARTICLE_COLUMNS = f"""
-    a.id, {AT} AS at, CAST(strftime('%s', {AT}) AS REAL) AS t, a.content_hash,
-    f.url AS feed_url, a.feed_id, f.country,
-    COALESCE(a.language, f.language, 'und') AS language, a.title, a.title_en,
-    m.vector AS multi, e.vector AS english,
-    k.language AS k_language, k.glossed, k.ids, k.alts, k.owners"""
-ARTICLE_JOINS = f"""
-    JOIN feeds f ON f.id = a.feed_id
-    LEFT JOIN embeddings m
-        ON m.article_id = a.id AND m.space = '{MULTILINGUAL}' AND m.model = :multi
-    LEFT JOIN embeddings e
-        ON e.article_id = a.id AND e.space = '{ENGLISH}' AND e.model = :english
-    LEFT JOIN article_keywords k ON k.article_id = a.id"""
-READY = f"""
-SELECT a.id, {AT} AS at FROM articles a {ARTICLE_JOINS}
-WHERE a.cluster_id IS NULL AND {SETTLED} AND (NOT {HAS_TEXT} OR (
-    m.article_id IS NOT NULL
-    AND k.version IN (SELECT value FROM json_each(:versions))
-    AND (NOT {HAS_ENGLISH} OR e.article_id IS NOT NULL)))
-ORDER BY at, a.content_hash, f.url
-"""
-
 
 @dataclass
 class Batch:
-    articles: list[Article]
+    rows: Rows
     next_id: int
 
     def __len__(self) -> int:
-        return len(self.articles)
+        return len(self.rows)
 
 
 @dataclass
@@ -110,6 +75,7 @@ class ClusterStage:
         self.queue: list[int] | None = None
         self.position = 0
         self.frequency = DocumentFrequency.load(conn)
+        self.codes: dict[str, int] = {}  # keying language -> number, for the compiled loop
         self.window: Window | None = None
         self.in_window: set[int] = set()
         self.loaded_until: str | None = None
@@ -119,220 +85,134 @@ class ClusterStage:
     # -- pending: the next articles in canonical order, and the window around them ----------
     def pending(self, conn: sqlite3.Connection, limit: int) -> Batch | None:
         if self.queue is None:
-            self.queue = [row["id"] for row in conn.execute(READY, self.params)]
+            self.queue = load.ready_ids(conn, self.params)
             last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM clusters").fetchone()[0]
             self.next_id = last + 1
         ids = self.queue[self.position : self.position + limit]
         self.position += len(ids)
         if not ids:
             return None
-        articles = self._articles(conn, "a.id IN (SELECT value FROM json_each(:ids))",
-                                  {"ids": json.dumps(ids)})
-        order = {article_id: index for index, article_id in enumerate(ids)}
-        articles.sort(key=lambda article: order[article.id])
-        self._extend_window(conn, articles)
-        return Batch(articles, self.next_id)
+        found = load.articles(conn, ids, self.params)
+        if self.window is None:
+            self.window = Window(*load.dims(conn, found, self.params))
+        rows = self._rows(found)
+        self._extend_window(conn, rows)
+        return Batch(rows, self.next_id)
 
-    def _articles(self, conn: sqlite3.Connection, where: str, params: dict) -> list[Article]:
-        rows = conn.execute(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles a {ARTICLE_JOINS} WHERE {where}",
-            {**self.params, **params},
-        ).fetchall()
-        return [self._article(row) for row in rows]
+    def _rows(self, found: list[tuple]) -> Rows:
+        dims = (self.window.multi.shape[1], self.window.english.shape[1])
+        return load.to_rows(found, self.frequency, self.codes, dims)
 
-    def _article(self, row: sqlite3.Row) -> Article:
-        signature = None
-        if row["ids"] is not None:
-            signature = Keywords.from_blobs(
-                row["k_language"], row["glossed"], row["ids"], row["alts"], row["owners"]
-            )
-        article = Article(
-            id=row["id"],
-            at=row["at"],
-            key=(row["at"], row["content_hash"], row["feed_url"]),
-            language=row["language"],
-            feed_id=row["feed_id"],
-            country=row["country"],
-            title=row["title"],
-            title_en=row["title_en"],
-            multi=from_blob(row["multi"]) if row["multi"] is not None else None,
-            english=from_blob(row["english"]) if row["english"] is not None else None,
-            signature=signature,
-            t=row["t"],
-        )
-        if signature is not None:
-            article.weights = self.frequency.weights(signature)
-        return article
-
-    def _extend_window(self, conn: sqlite3.Connection, batch: list[Article]) -> None:
+    def _extend_window(self, conn: sqlite3.Connection, batch: Rows) -> None:
         """Load the clustered articles within the window of this batch that are not in memory
         yet (the window slides forward with the canonical order)."""
-        times = [article.t for article in batch]
+        times = [article.t for article in batch.articles]
         low = to_iso_s(min(times) - self.window_s)
         high = to_iso_s(max(times) + self.window_s)
-        if self.window is None:
-            dims = self._dims(conn, batch)
-            self.window = Window(*dims)
         start = low if self.loaded_until is None else max(low, self.loaded_until)
         if self.loaded_until is not None and high <= self.loaded_until:
             return
-        rows = conn.execute(
-            f"SELECT cm.cluster_id AS story, {ARTICLE_COLUMNS} FROM cluster_members cm "
-            f"JOIN articles a ON a.id = cm.article_id {ARTICLE_JOINS} "
-            "WHERE cm.at >= :low AND cm.at <= :high ORDER BY cm.at, a.content_hash, f.url",
-            {**self.params, "low": start, "high": high},
-        ).fetchall()
+        found = load.clustered(conn, start, high, self.params)
         self.loaded_until = high
-        fresh = [row for row in rows if row["id"] not in self.in_window and row["multi"]]
-        self._load_stories(conn, {row["story"] for row in fresh})
-        for row in fresh:
-            article = self._article(row)
-            self.window.add(article, row["story"])
-            self.in_window.add(article.id)
-
-    def _dims(self, conn: sqlite3.Connection, batch: list[Article]) -> tuple[int, int]:
-        def dim(space: str, model: str, vectors: list[np.ndarray | None]) -> int:
-            for vector in vectors:
-                if vector is not None:
-                    return len(vector)
-            found = conn.execute(
-                "SELECT dim FROM embeddings WHERE space = ? AND model = ? LIMIT 1", (space, model)
-            ).fetchone()
-            return found[0] if found else 1
-
-        return (
-            dim(MULTILINGUAL, self.params["multi"], [a.multi for a in batch]),
-            dim(ENGLISH, self.params["english"], [a.english for a in batch]),
-        )
-
-    def _load_stories(self, conn: sqlite3.Connection, story_ids: set[int]) -> None:
-        wanted = json.dumps(sorted(story_ids - set(self.window.stories)))
-        for row in conn.execute(
-            "SELECT * FROM clusters WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
-        ):
-            self.window.stories[row["id"]] = Story(
-                id=row["id"],
-                first_seen_at=row["first_seen_at"],
-                last_seen_at=row["last_seen_at"],
-                article_count=row["article_count"],
-                countries=json.loads(row["countries"]),
-                first_language=row["first_language"],
-                first_feed_id=row["first_feed_id"],
-                first_article_id=row["first_article_id"],
-                headline_en=row["headline_en"],
-                headline=row["headline"],
-            )
-        for row in conn.execute(
-            "SELECT * FROM cluster_languages WHERE cluster_id IN (SELECT value FROM json_each(?))",
-            (wanted,),
-        ):
-            self.window.stories[row["cluster_id"]].languages[row["language"]] = LanguageFirst(
-                row["first_seen_at"], row["first_article_id"], row["first_feed_id"],
-                row["article_count"],
-            )
+        fresh = [r for r in found if r[0] not in self.in_window and r[load.MULTI] is not None]
+        if not fresh:
+            return
+        window = self.window
+        story_ids = [r[-1] for r in fresh]
+        window.stories.update(load.stories(conn, list(set(story_ids) - set(window.stories))))
+        rows = self._rows([r[:-1] for r in fresh])
+        window.join(window.append(rows, np.arange(len(rows))), story_ids)
+        self.in_window.update(r[0] for r in fresh)
 
     # -- process: the online assignment (no database) ---------------------------------------
     def process(self, batch: Batch) -> Outcome:
-        window = self.window
-        dropped = window.forget_before(min(a.t for a in batch.articles) - self.window_s)
+        times = [article.t for article in batch.rows.articles]
+        dropped = self.window.forget_before(min(times) - self.window_s)
         self.in_window.difference_update(dropped)
-        centroids = Centroids(window, self.window_s)
-        centroids.prepare(batch.articles, self.settings.min_multi - CENTROID_SLACK)
-        outcome = self._assign(batch, centroids)
-        for story in outcome.touched:
-            self._headlines(story)
+        outcome = self._assign(batch)
+        self._headlines(outcome.touched)
         return outcome
 
-    def _assign(self, batch: Batch, centroids: Centroids) -> Outcome:
-        """Each article of the batch, in order, joins its best story or starts one."""
+    def _assign(self, batch: Batch) -> Outcome:
+        """Each article of the batch, in order, joins its best story or starts one: compared
+        first with the story centroids of the window (those passing the gate, nearest first),
+        then pair by pair with the closest articles of the best CANDIDATE_STORIES
+        (aggregator/cluster/kernel.py, rules in aggregator/cluster/match.py)."""
+        window, rows, settings = self.window, batch.rows, self.settings
+        with_vector = np.flatnonzero(rows.has_multi)
+        batch_rows = np.full(len(rows), -1, dtype=np.int64)
+        batch_rows[with_vector] = window.append(rows, with_vector)
+        slots, sums = window.centroids()
+        times = [article.t for article in rows.articles]
+        col_ok = ((window.slot_tmax[slots] >= min(times) - self.window_s)
+                  & (window.slot_tmin[slots] <= max(times) + self.window_s))
+        spare = window.spare(len(rows))
+        story_out = np.empty(len(rows), dtype=np.int64)
+        slot_out = np.empty(len(rows), dtype=np.int64)
+        new_out = np.empty(len(rows), dtype=bool)
+        params = np.array([settings.min_multi, settings.threshold_en, settings.threshold_keywords,
+                           settings.threshold_multi, self.window_s,
+                           settings.min_multi - CENTROID_SLACK])
+        w = window
+        next_id, used = kernel.assign_batch(
+            batch_rows, rows.multi @ sums.T, np.einsum("ij,ij->i", sums, sums, dtype=np.float64),
+            slots, col_ok, rows.multi @ rows.multi.T, spare, batch.next_id, params,
+            CANDIDATE_STORIES, CANDIDATE_ARTICLES,
+            w.t, w.multi, w.english, w.has_english, w.row_slot, w.next_row, w.alive,
+            w.kw_lang, w.kw_glossed, w.kw_total, w.id_start, w.id_count, w.alt_start,
+            w.alt_count, w.ids_pool, w.w_pool, w.alts_pool, w.owners_pool,
+            w.slot_sum, w.slot_tmin, w.slot_tmax, w.slot_live, w.slot_head, w.slot_tail,
+            w.slot_story, story_out, slot_out, new_out,
+        )
+        window.took(spare, used)
+        self.next_id = next_id
+        return self._summaries(rows, story_out.tolist(), slot_out.tolist(), new_out.tolist())
+
+    def _summaries(self, rows: Rows, story_ids: list[int], slots: list[int],
+                   new: list[bool]) -> Outcome:
+        """The stories' summaries, kept current as the batch's articles joined them."""
         window = self.window
         outcome = Outcome()
         touched: dict[int, Story] = {}
-        next_id = batch.next_id
-        for index, article in enumerate(batch.articles):
-            story_id = None
-            if article.multi is not None:
-                story_id = self._best_story(article, index, centroids)
-            if story_id is None:
-                story_id, next_id = next_id, next_id + 1
-                window.stories[story_id] = Story.start(story_id, article)
+        for article, story_id, slot, is_new in zip(rows.articles, story_ids, slots, new,
+                                                   strict=True):
+            if is_new:
+                story = Story.start(story_id, article)
                 outcome.created += 1
+                if slot >= 0:
+                    window.slot_of[story_id] = slot
+                    window.stories[story_id] = story
             else:
-                window.stories[story_id].add(article)
-            touched[story_id] = window.stories[story_id]
+                story = window.stories[story_id]
+                story.add(article)
+            touched[story_id] = story
             outcome.assignments.append((article.id, story_id, article.at))
-            if article.multi is not None:
-                window.add(article, story_id)
+            if slot >= 0:
                 self.in_window.add(article.id)
-                centroids.add(story_id)
         outcome.touched = list(touched.values())
-        self.next_id = next_id
         return outcome
 
-    def _best_story(self, article: Article, index: int, centroids: Centroids) -> int | None:
-        """The story of the strongest match among the closest articles of the stories with the
-        nearest centroids, or None."""
-        window = self.window
-        found = centroids.nearest(article, index, CANDIDATE_STORIES)
-        if not found:
-            return None
-        # A story of one article is its centroid; the others are compared article by article.
-        sims, ranks, rows = [], [], []
-        member_ranks, member_rows = [], []
-        for rank, (similarity, story_id) in enumerate(found):
-            members = window.rows_of[story_id]
-            if len(members) == 1:
-                sims.append(similarity)
-                ranks.append(rank)
-                rows.append(members[0])
-            else:
-                member_rows.extend(members)
-                member_ranks.extend([rank] * len(members))
-        sims = np.array(sims, dtype=np.float64)
-        ranks = np.array(ranks, dtype=np.int64)
-        rows = np.array(rows, dtype=np.int64)
-        if member_rows:
-            member_sims = window.gather(member_rows) @ article.multi
-            sims = np.concatenate([sims, member_sims.astype(np.float64)])
-            ranks = np.concatenate([ranks, np.array(member_ranks, dtype=np.int64)])
-            rows = np.concatenate([rows, np.array(member_rows, dtype=np.int64)])
-        # Candidates below the bar or out of the window never count; the rest are judged best
-        # first (ties: nearer centroid, then older row), at most CANDIDATE_ARTICLES per story.
-        keep = (sims >= self.settings.min_multi) & (
-            np.abs(window.t[rows] - article.t) <= self.window_s
-        )
-        sims, ranks, rows = sims[keep], ranks[keep], rows[keep]
-        order = np.lexsort((rows, ranks, -sims))
-        best, best_strength = None, -np.inf
-        examined = [0] * len(found)
-        for similarity, rank, row in zip(sims[order].tolist(), ranks[order].tolist(),
-                                         rows[order].tolist(), strict=True):
-            if examined[rank] == CANDIDATE_ARTICLES:
-                continue
-            examined[rank] += 1
-            strength = judge(article, window.articles[row], similarity, self.settings)
-            if strength is not None and strength > best_strength:
-                best, best_strength = found[rank][1], strength
-        return best
-
-    def _headlines(self, story: Story) -> None:
-        """The most central title (English, and any language) among the story's recent
+    def _headlines(self, stories: list[Story]) -> None:
+        """The most central title (English, and any language) among each story's recent
         articles: the one closest to their centroid; for English, among English originals
         when the story has any."""
         window = self.window
-        rows = np.array(window.rows_of.get(story.id, []), dtype=np.int64)
-        if len(rows) == 0:
-            return
-        story.headline = _central(window, rows, window.multi, "title") or story.headline
-        english_rows = rows[window.has_english[rows]]
-        # An English original reads better than a machine translation: prefer originals.
-        originals = [row for row in english_rows if window.articles[row].language == "en"]
-        if originals:
-            english_rows = np.array(originals, dtype=np.int64)
-        if len(english_rows):
-            story.headline_en = (
-                _central(window, english_rows, window.english, "title_en") or story.headline_en
-            )
+        in_window = [story for story in stories if story.id in window.slot_of]
+        slots = np.array([window.slot_of[story.id] for story in in_window], dtype=np.int64)
+        members, starts = window.members(slots)
+        for index, story in enumerate(in_window):
+            rows = members[starts[index] : starts[index + 1]]
+            story.headline = _central(window, rows, window.multi, "title") or story.headline
+            english_rows = rows[window.has_english[rows]]
+            # An English original reads better than a machine translation: prefer originals.
+            originals = [row for row in english_rows if window.articles[row].language == "en"]
+            if originals:
+                english_rows = np.array(originals, dtype=np.int64)
+            if len(english_rows):
+                story.headline_en = (
+                    _central(window, english_rows, window.english, "title_en")
+                    or story.headline_en
+                )
 
     # -- save: one transaction per batch -----------------------------------------------------
     def save(self, conn: sqlite3.Connection, outcome: Outcome) -> int:
@@ -385,90 +265,9 @@ class ClusterStage:
         )
 
 
-class Centroids:
-    """Story centroids (multilingual) over the window, for the first, coarse comparison.
-
-    The whole batch is compared with the centroids as they stand at its start in one matrix
-    product; a story that changes within the batch is compared exactly from then on, from the
-    window's running sums.
-    """
-
-    def __init__(self, window: Window, window_s: float) -> None:
-        self.window = window
-        self.window_s = window_s
-        story_ids = sorted(window.sums)
-        self.ids = story_ids
-        self.index = {sid: i for i, sid in enumerate(story_ids)}
-        dim = window.multi.shape[1]
-        sums = (np.stack([window.sums[s] for s in story_ids]) if story_ids
-                else np.zeros((0, dim), dtype=np.float32))
-        spans = np.array([window.span[s] for s in story_ids]).reshape(-1, 2)
-        self.t_min, self.t_max = spans[:, 0], spans[:, 1]
-        self.static = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-        self.changed: list[int] = []  # stories changed in this batch, by slot
-        self.slot: dict[int, int] = {}
-        self.extra = np.zeros((256, dim), dtype=np.float32)
-        self.extra_norm = np.ones(256, dtype=np.float32)
-        self.extra_t = np.zeros((256, 2))
-
-    def prepare(self, articles: list[Article], gate: float) -> None:
-        """Compare the whole batch with the static centroids in one matrix product; stories
-        out of the batch's time range or below the gate drop out here."""
-        dim = self.static.shape[1]
-        matrix = np.stack(
-            [a.multi if a.multi is not None else np.zeros(dim, np.float32) for a in articles]
-        )
-        sims = matrix @ self.static.T
-        times = [a.t for a in articles]
-        out = (self.t_max < min(times) - self.window_s) | (self.t_min > max(times) + self.window_s)
-        sims[:, out] = -np.inf
-        sims[sims < gate] = -np.inf
-        self.batch_sims = sims
-        self.gate = gate
-
-    def nearest(self, article: Article, index: int, k: int) -> list[tuple[float, int]]:
-        """Up to k (centroid cosine, story id), best first, for the stories whose centroid
-        passes the gate and that have an article within the window of this one (`index`: the
-        article's position in the prepared batch)."""
-        x, t, w = article.multi, article.t, self.window_s
-        found: list[tuple[float, int]] = []
-        if self.ids:
-            sims = self.batch_sims[index]
-            top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else range(len(sims))
-            for i in top:
-                if sims[i] > -np.inf and self.t_max[i] >= t - w and self.t_min[i] <= t + w:
-                    found.append((float(sims[i]), self.ids[i]))
-        m = len(self.changed)
-        if m:
-            sims = (self.extra[:m] @ x) / self.extra_norm[:m]
-            top = np.argpartition(-sims, k - 1)[:k] if m > k else range(m)
-            for i in top:
-                low, high = self.extra_t[i]
-                if sims[i] >= self.gate and high >= t - w and low <= t + w:
-                    found.append((float(sims[i]), self.changed[i]))
-        found.sort(key=lambda item: (-item[0], item[1]))
-        return found[:k]
-
-    def add(self, story_id: int) -> None:
-        """A story gained an article in this batch: compare it exactly from now on."""
-        slot = self.slot.get(story_id)
-        if slot is None:
-            slot = self.slot[story_id] = len(self.changed)
-            self.changed.append(story_id)
-            if slot == len(self.extra):
-                self.extra = np.concatenate([self.extra, np.zeros_like(self.extra)])
-                self.extra_norm = np.concatenate([self.extra_norm, np.ones_like(self.extra_norm)])
-                self.extra_t = np.concatenate([self.extra_t, np.zeros_like(self.extra_t)])
-            i = self.index.get(story_id)
-            if i is not None:
-                self.batch_sims[:, i] = -np.inf
-        total = self.window.sums[story_id]
-        self.extra[slot] = total
-        self.extra_norm[slot] = max(float(np.sqrt(total @ total)), 1e-12)
-        self.extra_t[slot] = self.window.span[story_id]
-
-
 def _central(window: Window, rows: np.ndarray, vectors: np.ndarray, attribute: str) -> str | None:
+    if len(rows) == 1:
+        return getattr(window.articles[rows[0]], attribute) or None
     matrix = vectors[rows]
     centroid = matrix.sum(axis=0)
     scores = matrix @ centroid

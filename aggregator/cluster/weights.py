@@ -13,7 +13,6 @@ import sqlite3
 
 import numpy as np
 
-from aggregator.keywords import Keywords
 from aggregator.store import transaction
 
 BUCKETS = 1 << 21
@@ -45,8 +44,9 @@ class DocumentFrequency:
         self.counts += np.bincount(buckets, minlength=BUCKETS).astype(np.uint32)
         self.documents += len(id_arrays)
 
-    def weights(self, signature: Keywords) -> np.ndarray:
-        df = self.counts[signature.ids & MASK].astype(np.float64)
+    def weights_of(self, ids: np.ndarray) -> np.ndarray:
+        """The weight of each keyword id (any number of articles' ids, concatenated)."""
+        df = self.counts[ids & MASK].astype(np.float64)
         idf = np.log((self.documents + PRIOR_DOCUMENTS + 1) / (df + 0.5))
         return np.maximum(idf, 0.0)
 

@@ -1,8 +1,12 @@
-"""What clustering holds in memory: the recent articles (vectors, signatures) and the stories
-they belong to, with the summaries the `clusters` and `cluster_languages` tables show.
+"""What clustering holds in memory: the recent articles as row-aligned arrays (vectors, time,
+keyword signature), the stories they belong to as slot-aligned arrays (running sum of the
+multilingual vectors, time span, member list), and each story's summary for the `clusters`
+and `cluster_languages` tables.
 
 Only articles within the time window of the work at hand are kept, so memory and cost follow
-the window, not the archive.
+the window, not the archive. The arrays are what the compiled loop (aggregator/cluster/
+kernel.py) reads and updates; they grow by doubling, expired rows are reclaimed when they make
+up half of them, and a story's slot is reused once its last article has left.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aggregator.keywords import Keywords, Lexicon
+from aggregator.cluster import kernel
 from aggregator.timeutil import from_iso
 
 
@@ -20,28 +24,43 @@ def epoch(iso: str) -> float:
     return from_iso(iso).timestamp()
 
 
-@dataclass
+@dataclass(slots=True)
 class Article:
-    """An article as clustering sees it."""
+    """What the stories' summaries and headlines need of an article."""
 
     id: int
     at: str  # article time: publication, else fetch time
-    key: tuple[str, str, str]  # canonical order: (at, content hash, feed url)
     language: str
     feed_id: int
     country: str | None
     title: str | None
     title_en: str | None
-    multi: np.ndarray | None
-    english: np.ndarray | None
-    signature: Keywords | None
-    t: float | None = None  # `at` in epoch seconds (computed when not given)
-    weights: np.ndarray | None = None  # keyword weights, set once per run
-    lexicon: Lexicon | None = None  # built on first comparison
+    t: float  # `at` in epoch seconds
 
-    def __post_init__(self) -> None:
-        if self.t is None:
-            self.t = epoch(self.at)
+
+@dataclass
+class Rows:
+    """Articles as loaded for clustering, column by column. Keyword items and alternatives are
+    concatenated over the articles (`id_count`, `alt_count` per article); each article's
+    alternatives are sorted, with the item (`owners`) each belongs to."""
+
+    articles: list[Article]
+    multi: np.ndarray  # float32 (n, dim); zeros where has_multi is False
+    has_multi: np.ndarray
+    english: np.ndarray  # float32 (n, dim); zeros where has_english is False
+    has_english: np.ndarray
+    kw_lang: np.ndarray  # int32 keying-language code, -1 without a signature
+    kw_glossed: np.ndarray
+    kw_total: np.ndarray  # float64 sum of the item weights
+    id_count: np.ndarray  # int64
+    ids: np.ndarray  # int64, sorted within an article
+    weights: np.ndarray  # float64, one per id
+    alt_count: np.ndarray  # int64
+    alts: np.ndarray  # int64, sorted within an article
+    owners: np.ndarray  # int32, the item (index among the article's ids) of each alternative
+
+    def __len__(self) -> int:
+        return len(self.articles)
 
 
 @dataclass
@@ -126,114 +145,208 @@ class Story:
         ]
 
 
-class Window:
-    """Recent articles as row-aligned arrays (for matrix products), per-story row lists, and
-    per-story running sums of the multilingual vectors (the centroids' numerators).
+ROW_ARRAYS = ("t", "alive", "row_slot", "next_row", "multi", "english", "has_english",
+              "kw_lang", "kw_glossed", "kw_total", "id_start", "id_count", "alt_start",
+              "alt_count")
+SLOT_ARRAYS = ("slot_sum", "slot_tmin", "slot_tmax", "slot_live", "slot_head", "slot_tail",
+               "slot_story")
 
-    Arrays grow by doubling, so adding an article is O(1). Expired articles leave the sums and
-    row lists at once; their rows are reclaimed when they make up half of the arrays.
-    """
+
+def _grown(array: np.ndarray, capacity: int, used: int, fill: float = 0) -> np.ndarray:
+    bigger = np.full((capacity, *array.shape[1:]), fill, dtype=array.dtype)
+    bigger[:used] = array[:used]
+    return bigger
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return starts
+
+
+class Window:
+    """The recent articles and their stories (see the module's docstring)."""
 
     def __init__(self, dim_multi: int, dim_en: int) -> None:
         self.articles: list[Article | None] = []
         self.size = 0
-        self.story = np.zeros(0, dtype=np.int64)
+        self.dead = 0
         self.t = np.zeros(0, dtype=np.float64)
         self.alive = np.zeros(0, dtype=bool)
+        self.row_slot = np.zeros(0, dtype=np.int64)
+        self.next_row = np.zeros(0, dtype=np.int64)
         self.multi = np.zeros((0, dim_multi), dtype=np.float32)
         self.english = np.zeros((0, dim_en), dtype=np.float32)
         self.has_english = np.zeros(0, dtype=bool)
-        self.rows_of: dict[int, list[int]] = {}
+        self.kw_lang = np.zeros(0, dtype=np.int32)
+        self.kw_glossed = np.zeros(0, dtype=bool)
+        self.kw_total = np.zeros(0, dtype=np.float64)
+        self.id_start = np.zeros(0, dtype=np.int64)
+        self.id_count = np.zeros(0, dtype=np.int64)
+        self.alt_start = np.zeros(0, dtype=np.int64)
+        self.alt_count = np.zeros(0, dtype=np.int64)
+        self.ids_pool = np.zeros(0, dtype=np.int64)
+        self.w_pool = np.zeros(0, dtype=np.float64)
+        self.alts_pool = np.zeros(0, dtype=np.int64)
+        self.owners_pool = np.zeros(0, dtype=np.int32)
+        self.ids_used = self.alts_used = 0
+        self.slot_sum = np.zeros((0, dim_multi), dtype=np.float32)
+        self.slot_tmin = np.zeros(0, dtype=np.float64)
+        self.slot_tmax = np.zeros(0, dtype=np.float64)
+        self.slot_live = np.zeros(0, dtype=np.int64)
+        self.slot_head = np.zeros(0, dtype=np.int64)
+        self.slot_tail = np.zeros(0, dtype=np.int64)
+        self.slot_story = np.zeros(0, dtype=np.int64)
+        self.slots_used = 0  # slots ever handed out; freed ones wait in `free`
+        self.free: list[int] = []
+        self.slot_of: dict[int, int] = {}  # story id -> slot, for stories with live rows
         self.stories: dict[int, Story] = {}
-        self.sums: dict[int, np.ndarray] = {}  # story id → sum of its live rows' vectors
-        self.span: dict[int, list[float]] = {}  # story id → [earliest, latest] live row time
-        self.dead = 0
-        self._gathered = np.zeros((0, dim_multi), dtype=np.float32)
 
     def __len__(self) -> int:
         return self.size - self.dead
 
-    def add(self, article: Article, story_id: int) -> int:
-        """Append an article with a vector; return its row."""
-        row = self.size
-        if row == len(self.story):
-            self._grow(max(1024, 2 * row))
-        self.articles.append(article)
-        self.story[row] = story_id
-        self.t[row] = article.t
-        self.alive[row] = True
-        self.multi[row] = article.multi
-        if article.english is not None:
-            self.english[row] = article.english
-            self.has_english[row] = True
-        self.rows_of.setdefault(story_id, []).append(row)
-        total = self.sums.get(story_id)
-        if total is None:
-            self.sums[story_id] = article.multi.astype(np.float32, copy=True)
-            self.span[story_id] = [article.t, article.t]
-        else:
-            total += article.multi
-            span = self.span[story_id]
-            span[0], span[1] = min(span[0], article.t), max(span[1], article.t)
-        self.size += 1
-        return row
+    # -- rows ---------------------------------------------------------------------------------
+    def append(self, rows: Rows, which: np.ndarray) -> np.ndarray:
+        """Append `rows[which]` (articles with a multilingual vector), not yet in any story;
+        return their rows."""
+        n = len(which)
+        first = self.size
+        if first + n > len(self.t):
+            self._grow_rows(max(1024, 2 * (first + n)))
+        new = np.arange(first, first + n)
+        self.articles.extend(rows.articles[i] for i in which.tolist())
+        self.t[new] = [rows.articles[i].t for i in which.tolist()]
+        self.alive[new] = False
+        self.row_slot[new] = -1
+        self.next_row[new] = -1
+        self.multi[new] = rows.multi[which]
+        self.english[new] = rows.english[which]
+        self.has_english[new] = rows.has_english[which]
+        self.kw_lang[new] = rows.kw_lang[which]
+        self.kw_glossed[new] = rows.kw_glossed[which]
+        self.kw_total[new] = rows.kw_total[which]
+        id_counts, alt_counts = rows.id_count[which], rows.alt_count[which]
+        id_from, alt_from = _starts(rows.id_count)[which], _starts(rows.alt_count)[which]
+        ids = kernel.gather_ranges(id_from, id_counts, rows.ids)
+        self.id_start[new] = self.ids_used + _starts(id_counts)
+        self.id_count[new] = id_counts
+        self._put("ids_pool", ids, self.ids_used)
+        self._put("w_pool", kernel.gather_ranges(id_from, id_counts, rows.weights), self.ids_used)
+        self.ids_used += len(ids)
+        alts = kernel.gather_ranges(alt_from, alt_counts, rows.alts)
+        self.alt_start[new] = self.alts_used + _starts(alt_counts)
+        self.alt_count[new] = alt_counts
+        self._put("alts_pool", alts, self.alts_used)
+        self._put("owners_pool", kernel.gather_ranges(alt_from, alt_counts, rows.owners),
+                  self.alts_used)
+        self.alts_used += len(alts)
+        self.size += n
+        return new
 
-    def gather(self, rows: list[int]) -> np.ndarray:
-        """The multilingual vectors of `rows`, copied into a reused buffer (valid until the
-        next call): a fresh array of a few hundred rows per article costs page faults."""
-        if len(rows) > len(self._gathered):
-            self._gathered = np.zeros((2 * len(rows), self.multi.shape[1]), dtype=np.float32)
-        out = self._gathered[: len(rows)]
-        np.take(self.multi, rows, axis=0, out=out)
-        return out
+    def _put(self, name: str, values: np.ndarray, at: int) -> None:
+        pool = getattr(self, name)
+        if at + len(values) > len(pool):
+            pool = _grown(pool, max(4096, 2 * (at + len(values))), at)
+            setattr(self, name, pool)
+        pool[at : at + len(values)] = values
 
-    def _grow(self, capacity: int) -> None:
-        def grown(array: np.ndarray) -> np.ndarray:
-            bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
-            bigger[: self.size] = array[: self.size]
-            return bigger
+    def _grow_rows(self, capacity: int) -> None:
+        for name in ROW_ARRAYS:
+            setattr(self, name, _grown(getattr(self, name), capacity, self.size))
 
-        self.story, self.t, self.alive = grown(self.story), grown(self.t), grown(self.alive)
-        self.multi, self.english = grown(self.multi), grown(self.english)
-        self.has_english = grown(self.has_english)
+    def join(self, rows: np.ndarray, story_ids: list[int]) -> None:
+        """Put appended rows into their (already clustered) stories, in row order."""
+        slots = np.array([self._slot(story_id) for story_id in story_ids], dtype=np.int64)
+        self.row_slot[rows] = slots
+        self.alive[rows] = True
+        np.add.at(self.slot_sum, slots, self.multi[rows])
+        np.add.at(self.slot_live, slots, 1)
+        self._relink()
 
+    def _slot(self, story_id: int) -> int:
+        slot = self.slot_of.get(story_id)
+        if slot is None:
+            slot = self.spare(1)[0]
+            self.took(np.array([slot]), 1)
+            self.slot_story[slot] = story_id
+            self.slot_sum[slot] = 0
+            self.slot_live[slot] = 0
+            self.slot_of[story_id] = slot
+        return slot
+
+    def _relink(self) -> None:
+        kernel.relink(self.size, self.t, self.alive, self.row_slot, self.next_row,
+                      self.slot_head, self.slot_tail, self.slot_tmin, self.slot_tmax)
+
+    # -- slots --------------------------------------------------------------------------------
+    def spare(self, n: int) -> np.ndarray:
+        """At least n slots free for new stories, in the order they are to be used."""
+        fresh = max(0, n - len(self.free))
+        if self.slots_used + fresh > len(self.slot_live):
+            capacity = max(1024, 2 * (self.slots_used + fresh))
+            for name in SLOT_ARRAYS:
+                setattr(self, name, _grown(getattr(self, name), capacity, self.slots_used))
+        self.free.sort()
+        return np.array(self.free + list(range(self.slots_used, self.slots_used + fresh)),
+                        dtype=np.int64)
+
+    def took(self, spare: np.ndarray, used: int) -> None:
+        """The first `used` of `spare` are now stories' slots."""
+        taken = spare[:used].tolist()
+        reused = min(used, len(self.free))
+        del self.free[:reused]
+        self.slots_used = max([self.slots_used, *(slot + 1 for slot in taken[reused:])])
+
+    def centroids(self) -> tuple[np.ndarray, np.ndarray]:
+        """The slots of the stories with live rows, and their vector sums."""
+        slots = np.flatnonzero(self.slot_live[: self.slots_used] > 0)
+        return slots, self.slot_sum[slots]
+
+    def members(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The live rows of each slot (ascending), concatenated, and where each slot starts."""
+        return kernel.members(slots, self.slot_head, self.slot_live, self.next_row)
+
+    # -- expiry -------------------------------------------------------------------------------
     def forget_before(self, cutoff: float) -> list[int]:
         """Drop articles older than `cutoff` (epoch seconds), and stories left without any;
         return the ids of the articles dropped."""
-        n = self.size
-        expired = np.flatnonzero(self.alive[:n] & (self.t[:n] < cutoff))
-        if len(expired) == 0:
+        out = np.empty(self.size, dtype=np.int64)
+        count = kernel.expire(cutoff, self.size, self.t, self.alive, self.row_slot, self.multi,
+                              self.slot_sum, self.slot_live, out)
+        if count == 0:
             return []
-        self.alive[expired] = False
-        self.dead += len(expired)
-        touched: set[int] = set()
+        expired = out[:count]
+        self.dead += count
         dropped = []
         for row in expired.tolist():
-            story_id = int(self.story[row])
-            self.sums[story_id] -= self.multi[row]
             dropped.append(self.articles[row].id)
             self.articles[row] = None
-            touched.add(story_id)
-        for story_id in touched:
-            rows = [r for r in self.rows_of[story_id] if self.alive[r]]
-            if rows:
-                self.rows_of[story_id] = rows
-                times = self.t[rows]
-                self.span[story_id] = [float(times.min()), float(times.max())]
-            else:
-                for table in (self.rows_of, self.sums, self.span, self.stories):
-                    table.pop(story_id, None)
+        for slot in np.unique(self.row_slot[expired]).tolist():
+            if self.slot_live[slot] == 0:
+                story_id = int(self.slot_story[slot])
+                self.slot_of.pop(story_id, None)
+                self.stories.pop(story_id, None)
+                self.free.append(slot)
         if self.dead * 2 > self.size:
             self._compact()
+        self._relink()
         return dropped
 
     def _compact(self) -> None:
         index = np.flatnonzero(self.alive[: self.size])
-        self.articles = [self.articles[i] for i in index]
+        self.articles = [self.articles[i] for i in index.tolist()]
+        ids = kernel.gather_ranges(self.id_start[index], self.id_count[index], self.ids_pool)
+        weights = kernel.gather_ranges(self.id_start[index], self.id_count[index], self.w_pool)
+        alts = kernel.gather_ranges(self.alt_start[index], self.alt_count[index],
+                                    self.alts_pool)
+        owners = kernel.gather_ranges(self.alt_start[index], self.alt_count[index],
+                                      self.owners_pool)
         self.size, self.dead = len(index), 0
-        for name in ("story", "t", "alive", "multi", "english", "has_english"):
+        for name in ROW_ARRAYS:
             array = getattr(self, name)
             array[: self.size] = array[index]
-        self.rows_of = {}
-        for row, story_id in enumerate(self.story[: self.size].tolist()):
-            self.rows_of.setdefault(story_id, []).append(row)
+        self.id_start[: self.size] = _starts(self.id_count[: self.size])
+        self.alt_start[: self.size] = _starts(self.alt_count[: self.size])
+        self.ids_used, self.alts_used = len(ids), len(alts)
+        self.ids_pool[: len(ids)], self.w_pool[: len(ids)] = ids, weights
+        self.alts_pool[: len(alts)], self.owners_pool[: len(alts)] = alts, owners

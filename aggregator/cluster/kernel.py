@@ -1,0 +1,393 @@
+"""The compiled inner loop of clustering (numba): each article of a batch, in order, against
+the stories of its window, and the window's upkeep.
+
+Everything here works on the window's arrays (aggregator/cluster/window.py) and nothing else:
+no Python objects, no database. Per article the work is a few hundred small steps (a top-k
+over the window's story centroids, cosines with the candidate stories' articles, keyword
+coverage by merging sorted hash arrays), which in Python cost ~300 µs and here a few µs.
+
+The rules themselves are the ones documented in aggregator/cluster/match.py; `strength` is the
+one definition of the pair rule, which `Pair.strength` calls too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NONE = -np.inf  # "no match": below every strength
+
+# Indices into the float parameters of `assign_batch`.
+MIN_MULTI, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_MULTI, WINDOW_S, GATE = range(6)
+
+
+@njit(cache=True)
+def strength(multi, has_english, english, has_keywords, keywords, min_multi, threshold_en,
+             threshold_keywords, threshold_multi):  # pragma: no cover - compiled
+    """How far a pair is above the bar (higher is better), or NONE below it."""
+    if multi < min_multi:
+        return NONE
+    if has_english and english < threshold_en:
+        return NONE
+    if has_keywords:
+        return keywords if keywords >= threshold_keywords else NONE
+    if multi >= threshold_multi:
+        return threshold_keywords + (multi - threshold_multi)
+    return NONE
+
+
+@njit(cache=True)
+def coverage_same(a_ids, a_weights, a_total, b_ids):  # pragma: no cover - compiled
+    """Share of a's keyword weight whose identity b carries (both id arrays sorted)."""
+    if a_total <= 0:
+        return 0.0
+    i = j = 0
+    found = 0.0
+    while i < len(a_ids) and j < len(b_ids):
+        if a_ids[i] < b_ids[j]:
+            i += 1
+        elif a_ids[i] > b_ids[j]:
+            j += 1
+        else:
+            found += a_weights[i]
+            i += 1
+            j += 1
+    return found / a_total
+
+
+@njit(cache=True)
+def coverage_cross(a_alts, a_owners, a_weights, a_total, b_alts, marks):  # pragma: no cover
+    """Share of a's keyword weight whose items have any alternative b carries (alternatives
+    sorted; `marks`: a scratch array of at least len(a_weights) False values, left False)."""
+    if a_total <= 0:
+        return 0.0
+    i = j = 0
+    while i < len(a_alts) and j < len(b_alts):
+        if a_alts[i] < b_alts[j]:
+            i += 1
+        elif a_alts[i] > b_alts[j]:
+            j += 1
+        else:
+            marks[a_owners[i]] = True
+            i += 1  # the next alternative of a may be the same hash for another item
+    found = 0.0
+    for item in range(len(a_weights)):
+        if marks[item]:
+            found += a_weights[item]
+            marks[item] = False
+    return found / a_total
+
+
+@njit(cache=True, fastmath=True)
+def _dot(a, b):  # pragma: no cover - compiled
+    """a . b in float64, vectorised (the order of the additions is left to the compiler)."""
+    total = 0.0
+    for d in range(len(a)):
+        total += np.float64(a[d]) * np.float64(b[d])
+    return total
+
+
+@njit(cache=True)
+def _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total, ids_pool,
+              w_pool, alts_pool, owners_pool, marks):  # pragma: no cover - compiled
+    ids_a = id_start[a]
+    weights = w_pool[ids_a : ids_a + id_count[a]]
+    if kw_lang[a] == kw_lang[b]:
+        ids_b = id_start[b]
+        return coverage_same(ids_pool[ids_a : ids_a + id_count[a]], weights, kw_total[a],
+                             ids_pool[ids_b : ids_b + id_count[b]])
+    alts_a, alts_b = alt_start[a], alt_start[b]
+    return coverage_cross(alts_pool[alts_a : alts_a + alt_count[a]],
+                          owners_pool[alts_a : alts_a + alt_count[a]], weights, kw_total[a],
+                          alts_pool[alts_b : alts_b + alt_count[b]], marks)
+
+
+@njit(cache=True)
+def _judge(a, b, multi_sim, params, english, has_english, kw_lang, kw_glossed, id_start,
+           id_count, alt_start, alt_count, kw_total, ids_pool, w_pool, alts_pool, owners_pool,
+           marks):  # pragma: no cover - compiled
+    """The strength of rows a and b as one story, computing the costly signals only while
+    they can still change the answer."""
+    if multi_sim < params[MIN_MULTI]:
+        return NONE
+    both_english = has_english[a] and has_english[b]
+    english_sim = 0.0
+    if both_english:
+        english_sim = _dot(english[a], english[b])
+        if english_sim < params[THRESHOLD_EN]:
+            return NONE
+    has_keywords = (kw_lang[a] >= 0 and kw_lang[b] >= 0
+                    and (kw_lang[a] == kw_lang[b] or (kw_glossed[a] and kw_glossed[b])))
+    keywords = 0.0
+    if has_keywords:
+        keywords = _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total,
+                             ids_pool, w_pool, alts_pool, owners_pool, marks)
+        if keywords > 0 and keywords >= params[THRESHOLD_KEYWORDS]:
+            backward = _coverage(b, a, kw_lang, id_start, id_count, alt_start, alt_count,
+                                 kw_total, ids_pool, w_pool, alts_pool, owners_pool, marks)
+            keywords = min(keywords, backward)
+    return strength(multi_sim, both_english, english_sim, has_keywords, keywords,
+                    params[MIN_MULTI], params[THRESHOLD_EN], params[THRESHOLD_KEYWORDS],
+                    params[THRESHOLD_MULTI])
+
+
+@njit(cache=True)
+def _insert(sims, keys, slots, n, k, sim, key, slot):  # pragma: no cover - compiled
+    """Keep the k best (sim desc, key asc) in sims/keys/slots[:n]; return the new n."""
+    if n == k and (sim < sims[n - 1] or (sim == sims[n - 1] and key > keys[n - 1])):
+        return n
+    position = n if n < k else k - 1
+    while position > 0 and (sims[position - 1] < sim
+                            or (sims[position - 1] == sim and keys[position - 1] > key)):
+        if position < k:
+            sims[position], keys[position], slots[position] = (
+                sims[position - 1], keys[position - 1], slots[position - 1])
+        position -= 1
+    sims[position], keys[position], slots[position] = sim, key, slot
+    return n + 1 if n < k else n
+
+
+@njit(cache=True)
+def assign_batch(
+    batch_rows, raw, col_norm2, col_slot, col_ok, gram, spare, next_id, params, k, per_story,
+    t, multi, english, has_english, row_slot, next_row, alive,
+    kw_lang, kw_glossed, kw_total, id_start, id_count, alt_start, alt_count,
+    ids_pool, w_pool, alts_pool, owners_pool,
+    slot_sum, slot_tmin, slot_tmax, slot_live, slot_head, slot_tail, slot_story,
+    story_out, slot_out, new_out,
+):  # pragma: no cover - compiled
+    """Assign each article of the batch, in order, to a story (see ClusterStage.process).
+
+    batch_rows: the window row of each batch article (-1: no multilingual vector, so a story
+    of its own). raw, col_norm2, col_slot, col_ok: the batch against the stories in the window
+    at its start (dot products with their vector sums, the sums' squared norms, their slots,
+    whether they overlap the batch's time range). gram: the batch's own dot products. spare:
+    slots for new stories, in order of use. Returns (next story id, spare slots used); the
+    story, slot and is-new of each article are written to the *_out arrays, and the window's
+    arrays are updated as articles join.
+    """
+    n_batch = len(batch_rows)
+    n_cols = len(col_slot)
+    window_s, gate = params[WINDOW_S], params[GATE]
+    col_off = np.zeros(n_cols, dtype=np.bool_)
+    # 1 / |sum| for the stories overlapping the batch's time range; NaN (never passes) otherwise
+    col_scale = np.full(n_cols, np.nan)
+    for col in range(n_cols):
+        if col_ok[col]:
+            col_scale[col] = 1.0 / max(np.sqrt(col_norm2[col]), 1e-12)
+    scale = np.zeros(n_batch, dtype=np.float64)  # 1 / |sum| of the changed stories
+    slot_col = np.full(len(slot_live), -1, dtype=np.int64)
+    for col in range(n_cols):
+        slot_col[col_slot[col]] = col
+    changed = np.empty(n_batch, dtype=np.int64)  # stories changed in this batch, by slot
+    slot_changed = np.full(len(slot_live), -1, dtype=np.int64)
+    dots = np.zeros((n_batch, n_batch), dtype=np.float64)  # changed x batch: x . sum
+    norm2 = np.zeros(n_batch, dtype=np.float64)
+    n_changed = 0
+    used = 0
+    marks = np.zeros(max(1, np.max(id_count) if len(id_count) else 1), dtype=np.bool_)
+    found_sim = np.empty(2 * k, dtype=np.float64)
+    found_key = np.empty(2 * k, dtype=np.int64)
+    found_slot = np.empty(2 * k, dtype=np.int64)
+    top_sim = np.empty(k, dtype=np.float64)
+    top_key = np.empty(k, dtype=np.int64)
+    top_slot = np.empty(k, dtype=np.int64)
+    examined = np.zeros(k, dtype=np.int64)
+
+    for i in range(n_batch):
+        row = batch_rows[i]
+        if row < 0:
+            story_out[i], slot_out[i], new_out[i] = next_id, -1, True
+            next_id += 1
+            continue
+        ti = t[row]
+        # 1. The k nearest story centroids that pass the gate and have an article within the
+        #    window of this one: among the stories unchanged in this batch (from `raw`), then
+        #    among the changed ones (from `dots`); each: top k by cosine, then the time check.
+        n_found = 0
+        n_top = 0
+        for col in range(n_cols):
+            sim = raw[i, col] * col_scale[col]
+            if sim >= gate and not col_off[col]:
+                n_top = _insert(top_sim, top_key, top_slot, n_top, k, sim, col, col_slot[col])
+        for j in range(n_top):
+            slot = top_slot[j]
+            if slot_tmax[slot] >= ti - window_s and slot_tmin[slot] <= ti + window_s:
+                found_sim[n_found], found_slot[n_found] = top_sim[j], slot
+                found_key[n_found] = slot_story[slot]
+                n_found += 1
+        n_top = 0
+        for c in range(n_changed):
+            sim = dots[c, i] * scale[c]
+            if sim >= gate:
+                n_top = _insert(top_sim, top_key, top_slot, n_top, k, sim, c, changed[c])
+        for j in range(n_top):
+            slot = top_slot[j]
+            if slot_tmax[slot] >= ti - window_s and slot_tmin[slot] <= ti + window_s:
+                found_sim[n_found], found_slot[n_found] = top_sim[j], slot
+                found_key[n_found] = slot_story[slot]
+                n_found += 1
+        n_near = 0
+        for j in range(n_found):
+            n_near = _insert(top_sim, top_key, top_slot, n_near, k, found_sim[j], found_key[j],
+                             found_slot[j])
+
+        # 2. Their closest articles, pair by pair: a story of one article is its centroid.
+        n_candidates = 0
+        for rank in range(n_near):
+            slot = top_slot[rank]
+            n_candidates += 1 if slot_live[slot] == 1 else slot_live[slot]
+        cand_sim = np.empty(n_candidates, dtype=np.float64)
+        cand_rank = np.empty(n_candidates, dtype=np.int64)
+        cand_row = np.empty(n_candidates, dtype=np.int64)
+        n = 0
+        for rank in range(n_near):
+            slot = top_slot[rank]
+            member = slot_head[slot]
+            while member >= 0:
+                if slot_live[slot] == 1:
+                    sim = top_sim[rank]
+                else:
+                    sim = _dot(multi[row], multi[member])
+                if sim >= params[MIN_MULTI] and abs(t[member] - ti) <= window_s:
+                    # insertion by (sim desc, rank asc, row asc)
+                    position = n
+                    while position > 0 and (
+                        cand_sim[position - 1] < sim
+                        or (cand_sim[position - 1] == sim
+                            and (cand_rank[position - 1] > rank
+                                 or (cand_rank[position - 1] == rank
+                                     and cand_row[position - 1] > member)))):
+                        cand_sim[position] = cand_sim[position - 1]
+                        cand_rank[position] = cand_rank[position - 1]
+                        cand_row[position] = cand_row[position - 1]
+                        position -= 1
+                    cand_sim[position], cand_rank[position], cand_row[position] = (
+                        sim, rank, member)
+                    n += 1
+                member = next_row[member]
+        best_slot, best_strength = -1, NONE
+        examined[:] = 0
+        for c in range(n):
+            rank = cand_rank[c]
+            if examined[rank] == per_story:
+                continue
+            examined[rank] += 1
+            value = _judge(row, cand_row[c], cand_sim[c], params, english, has_english, kw_lang,
+                           kw_glossed, id_start, id_count, alt_start, alt_count, kw_total,
+                           ids_pool, w_pool, alts_pool, owners_pool, marks)
+            if value > best_strength:
+                best_slot, best_strength = top_slot[rank], value
+
+        # 3. Join the best story, or start one; from now on it is compared exactly.
+        if best_slot < 0:
+            best_slot = spare[used]
+            used += 1
+            slot_story[best_slot] = next_id
+            next_id += 1
+            slot_sum[best_slot, :] = 0
+            slot_live[best_slot] = 0
+            slot_head[best_slot] = slot_tail[best_slot] = -1
+            slot_tmin[best_slot], slot_tmax[best_slot] = np.inf, -np.inf
+            new_out[i] = True
+        else:
+            new_out[i] = False
+        slot = best_slot
+        c = slot_changed[slot]
+        if c < 0:
+            c = n_changed
+            n_changed += 1
+            changed[c] = slot
+            slot_changed[slot] = c
+            col = slot_col[slot]
+            if col >= 0 and not new_out[i]:
+                col_off[col] = True
+                norm2[c] = col_norm2[col]
+                for other in range(i, n_batch):
+                    dots[c, other] = raw[other, col]
+        norm2[c] += 2.0 * dots[c, i] + gram[i, i]
+        scale[c] = 1.0 / max(np.sqrt(norm2[c]), 1e-12)
+        for other in range(i + 1, n_batch):
+            dots[c, other] += gram[i, other]
+        for d in range(multi.shape[1]):
+            slot_sum[slot, d] += multi[row, d]
+        slot_live[slot] += 1
+        slot_tmin[slot] = min(slot_tmin[slot], ti)
+        slot_tmax[slot] = max(slot_tmax[slot], ti)
+        next_row[row] = -1
+        if slot_tail[slot] >= 0:
+            next_row[slot_tail[slot]] = row
+        else:
+            slot_head[slot] = row
+        slot_tail[slot] = row
+        row_slot[row] = slot
+        alive[row] = True
+        story_out[i], slot_out[i] = slot_story[slot], slot
+    return next_id, used
+
+
+@njit(cache=True)
+def expire(cutoff, size, t, alive, row_slot, multi, slot_sum, slot_live, out):  # pragma: no cover
+    """Take rows older than `cutoff` out of their stories' sums and counts; write them to
+    `out` and return how many."""
+    count = 0
+    for row in range(size):
+        if alive[row] and t[row] < cutoff:
+            alive[row] = False
+            slot = row_slot[row]
+            for d in range(multi.shape[1]):
+                slot_sum[slot, d] -= multi[row, d]
+            slot_live[slot] -= 1
+            out[count] = row
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def relink(size, t, alive, row_slot, next_row, slot_head, slot_tail, slot_tmin,
+           slot_tmax):  # pragma: no cover - compiled
+    """Rebuild every story's member list (rows ascending) and time span from the live rows."""
+    slot_head[:] = -1
+    slot_tail[:] = -1
+    slot_tmin[:] = np.inf
+    slot_tmax[:] = -np.inf
+    for row in range(size):
+        if not alive[row]:
+            continue
+        slot = row_slot[row]
+        next_row[row] = -1
+        if slot_tail[slot] >= 0:
+            next_row[slot_tail[slot]] = row
+        else:
+            slot_head[slot] = row
+        slot_tail[slot] = row
+        slot_tmin[slot] = min(slot_tmin[slot], t[row])
+        slot_tmax[slot] = max(slot_tmax[slot], t[row])
+
+
+@njit(cache=True)
+def members(slots, slot_head, slot_live, next_row):  # pragma: no cover - compiled
+    """The live rows of each slot, ascending, concatenated; and where each slot's start."""
+    starts = np.zeros(len(slots) + 1, dtype=np.int64)
+    for i in range(len(slots)):
+        starts[i + 1] = starts[i] + max(slot_live[slots[i]], 0)
+    rows = np.empty(starts[-1], dtype=np.int64)
+    for i in range(len(slots)):
+        position = starts[i]
+        member = slot_head[slots[i]]
+        while member >= 0:
+            rows[position] = member
+            position += 1
+            member = next_row[member]
+    return rows, starts
+
+
+@njit(cache=True)
+def gather_ranges(starts, counts, pool):  # pragma: no cover - compiled
+    """pool[starts[i] : starts[i] + counts[i]] for every i, concatenated."""
+    out = np.empty(counts.sum(), dtype=pool.dtype)
+    position = 0
+    for i in range(len(starts)):
+        out[position : position + counts[i]] = pool[starts[i] : starts[i] + counts[i]]
+        position += counts[i]
+    return out

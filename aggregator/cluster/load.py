@@ -1,0 +1,163 @@
+"""Reading what clustering needs from the database: the articles ready to be clustered (in
+canonical order), the clustered articles of a window with their stories, as columns
+(aggregator/cluster/window.py's `Rows`) rather than one object per article."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+
+from aggregator.cluster.weights import DocumentFrequency
+from aggregator.cluster.window import Article, LanguageFirst, Rows, Story
+from aggregator.embed.stage import ENGLISH, HAS_ENGLISH, HAS_TEXT, MULTILINGUAL, SETTLED
+
+# Article time: publication, else fetch time; a publication date in the future is not trusted.
+AT = (
+    "CASE WHEN a.published_at IS NOT NULL AND a.published_at <= a.fetched_at "
+    "THEN a.published_at ELSE a.fetched_at END"
+)
+# The order `to_rows` reads them in.
+ARTICLE_COLUMNS = f"""
+    a.id, {AT} AS at, CAST(strftime('%s', {AT}) AS REAL) AS t, a.feed_id, f.country,
+    COALESCE(a.language, f.language, 'und') AS language, a.title, a.title_en,
+    m.vector AS multi, e.vector AS english,
+    k.language AS k_language, k.glossed, k.ids, k.alts, k.owners"""
+MULTI, ENGLISH_VECTOR, KEY_LANGUAGE, GLOSSED, IDS, ALTS, OWNERS = range(8, 15)
+ARTICLE_JOINS = f"""
+    JOIN feeds f ON f.id = a.feed_id
+    LEFT JOIN embeddings m
+        ON m.article_id = a.id AND m.space = '{MULTILINGUAL}' AND m.model = :multi
+    LEFT JOIN embeddings e
+        ON e.article_id = a.id AND e.space = '{ENGLISH}' AND e.model = :english
+    LEFT JOIN article_keywords k ON k.article_id = a.id"""
+READY = f"""
+SELECT a.id, {AT} AS at FROM articles a {ARTICLE_JOINS}
+WHERE a.cluster_id IS NULL AND {SETTLED} AND (NOT {HAS_TEXT} OR (
+    m.article_id IS NOT NULL
+    AND k.version IN (SELECT value FROM json_each(:versions))
+    AND (NOT {HAS_ENGLISH} OR e.article_id IS NOT NULL)))
+ORDER BY at, a.content_hash, f.url
+"""
+
+
+def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[tuple]:
+    """Plain tuples (no sqlite3.Row): there are a hundred thousand of them in a rebuild."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(sql, params).fetchall()
+
+
+def ready_ids(conn: sqlite3.Connection, params: dict) -> list[int]:
+    return [row[0] for row in records(conn, READY, params)]
+
+
+def articles(conn: sqlite3.Connection, ids: list[int], params: dict) -> list[tuple]:
+    """The records of `ids`, in that order."""
+    found = records(
+        conn,
+        f"SELECT {ARTICLE_COLUMNS} FROM articles a {ARTICLE_JOINS} "
+        "WHERE a.id IN (SELECT value FROM json_each(:ids))",
+        {**params, "ids": json.dumps(ids)},
+    )
+    order = {article_id: index for index, article_id in enumerate(ids)}
+    found.sort(key=lambda record: order[record[0]])
+    return found
+
+
+def clustered(conn: sqlite3.Connection, low: str, high: str, params: dict) -> list[tuple]:
+    """The records of clustered articles with a time in [low, high], each followed by its
+    story id, in canonical order."""
+    return records(
+        conn,
+        f"SELECT {ARTICLE_COLUMNS}, cm.cluster_id FROM cluster_members cm "
+        f"JOIN articles a ON a.id = cm.article_id {ARTICLE_JOINS} "
+        "WHERE cm.at >= :low AND cm.at <= :high ORDER BY cm.at, a.content_hash, f.url",
+        {**params, "low": low, "high": high},
+    )
+
+
+def to_rows(
+    found: list[tuple], frequency: DocumentFrequency, codes: dict[str, int],
+    dims: tuple[int, int],
+) -> Rows:
+    """Records as columns. `codes` numbers the keying languages (grown as new ones appear)."""
+    n = len(found)
+    articles = [Article(r[0], r[1], r[5], r[3], r[4], r[6], r[7], r[2]) for r in found]
+    multi, has_multi = _vectors([r[MULTI] for r in found], dims[0])
+    english, has_english = _vectors([r[ENGLISH_VECTOR] for r in found], dims[1])
+    signed = [r for r in found if r[IDS] is not None]
+    kw_lang = np.array(
+        [codes.setdefault(r[KEY_LANGUAGE], len(codes)) if r[IDS] is not None else -1
+         for r in found], dtype=np.int32)
+    kw_glossed = np.array([bool(r[GLOSSED]) for r in found], dtype=bool)
+    id_count = np.array([len(r[IDS]) // 8 if r[IDS] else 0 for r in found], dtype=np.int64)
+    alt_count = np.array([len(r[ALTS]) // 8 if r[ALTS] else 0 for r in found], dtype=np.int64)
+    ids = np.frombuffer(b"".join(r[IDS] for r in signed), dtype="<i8").astype(np.int64)
+    weights = frequency.weights_of(ids)
+    owner_of_id = np.repeat(np.arange(n), id_count)
+    kw_total = np.bincount(owner_of_id, weights=weights, minlength=n)
+    alts = np.frombuffer(b"".join(r[ALTS] or b"" for r in signed), dtype="<i8")
+    owners = np.frombuffer(b"".join(r[OWNERS] or b"" for r in signed), dtype="<i4")
+    order = np.lexsort((alts, np.repeat(np.arange(n), alt_count)))  # sorted per article
+    return Rows(
+        articles=articles, multi=multi, has_multi=has_multi, english=english,
+        has_english=has_english, kw_lang=kw_lang, kw_glossed=kw_glossed, kw_total=kw_total,
+        id_count=id_count, ids=ids, weights=weights, alt_count=alt_count,
+        alts=alts[order].astype(np.int64), owners=owners[order].astype(np.int32),
+    )
+
+
+def _vectors(blobs: list[bytes | None], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    present = np.array([blob is not None for blob in blobs], dtype=bool)
+    matrix = np.zeros((len(blobs), dim), dtype=np.float32)
+    if present.any():
+        joined = b"".join(blob for blob in blobs if blob is not None)
+        matrix[present] = np.frombuffer(joined, dtype=np.float32).reshape(-1, dim)
+    return matrix, present
+
+
+def dims(conn: sqlite3.Connection, found: list[tuple], params: dict) -> tuple[int, int]:
+    """The two vector sizes: from the first record that has each, else the database."""
+    def dim(space: str, model: str, column: int) -> int:
+        for record in found:
+            if record[column] is not None:
+                return len(record[column]) // 4
+        stored = conn.execute(
+            "SELECT dim FROM embeddings WHERE space = ? AND model = ? LIMIT 1", (space, model)
+        ).fetchone()
+        return stored[0] if stored else 1
+
+    return (dim(MULTILINGUAL, params["multi"], MULTI),
+            dim(ENGLISH, params["english"], ENGLISH_VECTOR))
+
+
+def stories(conn: sqlite3.Connection, story_ids: list[int]) -> dict[int, Story]:
+    """The stored summaries of these stories."""
+    wanted = json.dumps(sorted(story_ids))
+    found: dict[int, Story] = {}
+    for row in conn.execute(
+        "SELECT * FROM clusters WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
+    ):
+        found[row["id"]] = Story(
+            id=row["id"],
+            first_seen_at=row["first_seen_at"],
+            last_seen_at=row["last_seen_at"],
+            article_count=row["article_count"],
+            countries=json.loads(row["countries"]),
+            first_language=row["first_language"],
+            first_feed_id=row["first_feed_id"],
+            first_article_id=row["first_article_id"],
+            headline_en=row["headline_en"],
+            headline=row["headline"],
+        )
+    for row in conn.execute(
+        "SELECT * FROM cluster_languages WHERE cluster_id IN (SELECT value FROM json_each(?))",
+        (wanted,),
+    ):
+        found[row["cluster_id"]].languages[row["language"]] = LanguageFirst(
+            row["first_seen_at"], row["first_article_id"], row["first_feed_id"],
+            row["article_count"],
+        )
+    return found
