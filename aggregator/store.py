@@ -251,7 +251,18 @@ def _statements(sql: str) -> Iterator[str]:
         yield statement
 
 
-MIGRATIONS: list[Migration] = [_script(SCHEMA_V1)]
+# Which signatures the keyword-weight sketch has counted, in a narrow table of its own: a flag
+# in article_keywords made every count rewrite each (kilobyte-sized) signature row.
+SCHEMA_V2 = """
+CREATE TABLE keywords_counted (
+    article_id INTEGER PRIMARY KEY REFERENCES article_keywords(article_id) ON DELETE CASCADE
+);
+INSERT INTO keywords_counted (article_id)
+    SELECT article_id FROM article_keywords WHERE df_counted = 1;
+ALTER TABLE article_keywords DROP COLUMN df_counted;
+"""
+
+MIGRATIONS: list[Migration] = [_script(SCHEMA_V1), _script(SCHEMA_V2)]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

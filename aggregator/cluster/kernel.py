@@ -148,6 +148,55 @@ def _insert(sims, keys, slots, n, k, sim, key, slot):  # pragma: no cover - comp
 
 
 @njit(cache=True)
+def _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax, slot_story,
+             found_sim, found_key, found_slot, n_found):  # pragma: no cover - compiled
+    """Append to found_*[n_found:] those of the top stories with an article within the window
+    of time ti; return the new count."""
+    for j in range(n_top):
+        slot = top_slot[j]
+        if slot_tmax[slot] >= ti - window_s and slot_tmin[slot] <= ti + window_s:
+            found_sim[n_found], found_slot[n_found] = top_sim[j], slot
+            found_key[n_found] = slot_story[slot]
+            n_found += 1
+    return n_found
+
+
+@njit(cache=True)
+def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live, slot_head,
+                next_row):  # pragma: no cover - compiled
+    """The articles of the nearest stories that reach `min_multi` and are within the window
+    of time ti, as (cosine, story rank, row), best first (ties: nearer story, older row)."""
+    size = 0
+    for rank in range(n_near):
+        size += slot_live[top_slot[rank]]
+    sims = np.empty(size, dtype=np.float64)
+    ranks = np.empty(size, dtype=np.int64)
+    rows = np.empty(size, dtype=np.int64)
+    n = 0
+    for rank in range(n_near):
+        slot = top_slot[rank]
+        single = slot_live[slot] == 1
+        member = slot_head[slot]
+        while member >= 0:
+            sim = top_sim[rank] if single else _dot(multi[row], multi[member])
+            if sim >= params[MIN_MULTI] and abs(t[member] - ti) <= params[WINDOW_S]:
+                position = n
+                while position > 0 and (
+                    sims[position - 1] < sim
+                    or (sims[position - 1] == sim
+                        and (ranks[position - 1] > rank
+                             or (ranks[position - 1] == rank and rows[position - 1] > member)))):
+                    sims[position] = sims[position - 1]
+                    ranks[position] = ranks[position - 1]
+                    rows[position] = rows[position - 1]
+                    position -= 1
+                sims[position], ranks[position], rows[position] = sim, rank, member
+                n += 1
+            member = next_row[member]
+    return sims[:n], ranks[:n], rows[:n]
+
+
+@njit(cache=True)
 def assign_batch(
     batch_rows, raw, col_norm2, col_slot, col_ok, gram, spare, next_id, params, k, per_story,
     t, multi, english, has_english, row_slot, next_row, alive,
@@ -210,65 +259,26 @@ def assign_batch(
             sim = raw[i, col] * col_scale[col]
             if sim >= gate and not col_off[col]:
                 n_top = _insert(top_sim, top_key, top_slot, n_top, k, sim, col, col_slot[col])
-        for j in range(n_top):
-            slot = top_slot[j]
-            if slot_tmax[slot] >= ti - window_s and slot_tmin[slot] <= ti + window_s:
-                found_sim[n_found], found_slot[n_found] = top_sim[j], slot
-                found_key[n_found] = slot_story[slot]
-                n_found += 1
+        n_found = _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax,
+                           slot_story, found_sim, found_key, found_slot, n_found)
         n_top = 0
         for c in range(n_changed):
             sim = dots[c, i] * scale[c]
             if sim >= gate:
                 n_top = _insert(top_sim, top_key, top_slot, n_top, k, sim, c, changed[c])
-        for j in range(n_top):
-            slot = top_slot[j]
-            if slot_tmax[slot] >= ti - window_s and slot_tmin[slot] <= ti + window_s:
-                found_sim[n_found], found_slot[n_found] = top_sim[j], slot
-                found_key[n_found] = slot_story[slot]
-                n_found += 1
+        n_found = _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax,
+                           slot_story, found_sim, found_key, found_slot, n_found)
         n_near = 0
         for j in range(n_found):
             n_near = _insert(top_sim, top_key, top_slot, n_near, k, found_sim[j], found_key[j],
                              found_slot[j])
 
         # 2. Their closest articles, pair by pair: a story of one article is its centroid.
-        n_candidates = 0
-        for rank in range(n_near):
-            slot = top_slot[rank]
-            n_candidates += 1 if slot_live[slot] == 1 else slot_live[slot]
-        cand_sim = np.empty(n_candidates, dtype=np.float64)
-        cand_rank = np.empty(n_candidates, dtype=np.int64)
-        cand_row = np.empty(n_candidates, dtype=np.int64)
-        n = 0
-        for rank in range(n_near):
-            slot = top_slot[rank]
-            member = slot_head[slot]
-            while member >= 0:
-                if slot_live[slot] == 1:
-                    sim = top_sim[rank]
-                else:
-                    sim = _dot(multi[row], multi[member])
-                if sim >= params[MIN_MULTI] and abs(t[member] - ti) <= window_s:
-                    # insertion by (sim desc, rank asc, row asc)
-                    position = n
-                    while position > 0 and (
-                        cand_sim[position - 1] < sim
-                        or (cand_sim[position - 1] == sim
-                            and (cand_rank[position - 1] > rank
-                                 or (cand_rank[position - 1] == rank
-                                     and cand_row[position - 1] > member)))):
-                        cand_sim[position] = cand_sim[position - 1]
-                        cand_rank[position] = cand_rank[position - 1]
-                        cand_row[position] = cand_row[position - 1]
-                        position -= 1
-                    cand_sim[position], cand_rank[position], cand_row[position] = (
-                        sim, rank, member)
-                    n += 1
-                member = next_row[member]
+        cand_sim, cand_rank, cand_row = _candidates(row, ti, top_sim, top_slot, n_near, params,
+                                                    t, multi, slot_live, slot_head, next_row)
         best_slot, best_strength = -1, NONE
         examined[:] = 0
-        for c in range(n):
+        for c in range(len(cand_row)):
             rank = cand_rank[c]
             if examined[rank] == per_story:
                 continue

@@ -3,7 +3,7 @@
 Counting every keyword of every article exactly would need a table as large as the vocabulary
 and a lookup per keyword; a 2^21-bucket array of counts (8 MB, one blob) loads in milliseconds
 and is exact but for rare hash collisions, which only make a word look a little commoner.
-Articles are counted once (article_keywords.df_counted), all pending ones before a run
+Articles are counted once (table keywords_counted), all pending ones before a run
 clusters any of them, so weights within a run do not depend on the order articles arrived in.
 """
 
@@ -62,12 +62,14 @@ def count_new(conn: sqlite3.Connection) -> int:
     """Add every not-yet-counted signature to the sketch, in one transaction."""
     with transaction(conn):
         rows = conn.execute(
-            "SELECT article_id, ids FROM article_keywords WHERE df_counted = 0"
+            "SELECT k.article_id, k.ids FROM article_keywords k WHERE NOT EXISTS "
+            "(SELECT 1 FROM keywords_counted c WHERE c.article_id = k.article_id)"
         ).fetchall()
         if not rows:
             return 0
         frequency = DocumentFrequency.load(conn)
         frequency.add_many([np.frombuffer(row[1], dtype="<i8") for row in rows])
         frequency.save(conn)
-        conn.execute("UPDATE article_keywords SET df_counted = 1 WHERE df_counted = 0")
+        conn.executemany("INSERT INTO keywords_counted (article_id) VALUES (?)",
+                         [(row[0],) for row in rows])
     return len(rows)

@@ -168,10 +168,13 @@ class EmbedStage:
                     self.counts[space] += 1
                 if result.signature is not None:
                     ids, alts, owners = result.signature.to_blobs()
+                    # A new signature is counted afresh by the next cluster run.
+                    conn.execute("DELETE FROM keywords_counted WHERE article_id = ?",
+                                 (result.article_id,))
                     conn.execute(
                         "INSERT OR REPLACE INTO article_keywords (article_id, version, language, "
-                        "glossed, ids, alts, owners, df_counted, computed_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                        "glossed, ids, alts, owners, computed_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (result.article_id, result.signature_version,
                          result.signature.language, int(result.signature.glossed), ids, alts,
                          owners, now),
