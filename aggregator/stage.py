@@ -8,7 +8,9 @@ one short transaction. Crash anywhere and the next run picks up exactly what is 
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 
@@ -55,3 +57,38 @@ def run_stage(
         if completed == 0:
             break
     return done
+
+
+def run_stage_overlapped(
+    stage: Stage,
+    conn: sqlite3.Connection,
+    batch_size: int,
+    progress: Progress | None = None,
+    *,
+    workers: int,
+    in_flight: int,
+    name: str = "stage",
+) -> int:
+    """`run_stage`, with `process` on worker threads: up to `in_flight` batches are submitted
+    while this thread reads the next batch and saves finished ones, so the database work hides
+    behind the processing. The connection stays on this thread and batches are saved in order.
+
+    With `workers=1`, batches are processed one after another in order, so a stage whose batch
+    depends on the one before (clustering) still overlaps its reading and writing; its
+    `pending` must then not touch what `process` changes. Return the number of items completed.
+    """
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        running: deque[Future[Any]] = deque()
+        while True:
+            while len(running) < in_flight:
+                batch = stage.pending(conn, batch_size)
+                if not batch:
+                    break
+                running.append(pool.submit(stage.process, batch))
+            if not running:
+                return done
+            completed = stage.save(conn, running.popleft().result())
+            done += completed
+            if progress is not None:
+                progress(completed)

@@ -263,9 +263,10 @@ def test_a_concurrent_run_is_refused_not_merged(prepared, db):
     batch = stage.pending(db, 512)
     db.execute(
         "INSERT INTO clusters (id, first_seen_at, last_seen_at) VALUES (?, '2026-01-01T00:00:00Z',"
-        " '2026-01-01T00:00:00Z')", (batch.next_id,)
+        " '2026-01-01T00:00:00Z')", (stage.next_id,)
     )
     with pytest.raises(UserError, match="another `aggregator cluster` running"):
         stage.save(db, stage.process(batch))
+        stage.flush(db)
     clustered = db.execute("SELECT count(*) FROM articles WHERE cluster_id IS NOT NULL")
     assert clustered.fetchone()[0] == 0

@@ -21,7 +21,7 @@ NONE = -np.inf  # "no match": below every strength
 MIN_MULTI, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_MULTI, WINDOW_S, GATE = range(6)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def strength(multi, has_english, english, has_keywords, keywords, min_multi, threshold_en,
              threshold_keywords, threshold_multi):  # pragma: no cover - compiled
     """How far a pair is above the bar (higher is better), or NONE below it."""
@@ -36,7 +36,7 @@ def strength(multi, has_english, english, has_keywords, keywords, min_multi, thr
     return NONE
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def coverage_same(a_ids, a_weights, a_total, b_ids):  # pragma: no cover - compiled
     """Share of a's keyword weight whose identity b carries (both id arrays sorted)."""
     if a_total <= 0:
@@ -55,7 +55,7 @@ def coverage_same(a_ids, a_weights, a_total, b_ids):  # pragma: no cover - compi
     return found / a_total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def coverage_cross(a_alts, a_owners, a_weights, a_total, b_alts, marks):  # pragma: no cover
     """Share of a's keyword weight whose items have any alternative b carries (alternatives
     sorted; `marks`: a scratch array of at least len(a_weights) False values, left False)."""
@@ -78,7 +78,7 @@ def coverage_cross(a_alts, a_owners, a_weights, a_total, b_alts, marks):  # prag
     return found / a_total
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def _dot(a, b):  # pragma: no cover - compiled
     """a . b in float64, vectorised (the order of the additions is left to the compiler)."""
     total = 0.0
@@ -87,7 +87,7 @@ def _dot(a, b):  # pragma: no cover - compiled
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total, ids_pool,
               w_pool, alts_pool, owners_pool, marks):  # pragma: no cover - compiled
     ids_a = id_start[a]
@@ -102,7 +102,7 @@ def _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total,
                           alts_pool[alts_b : alts_b + alt_count[b]], marks)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _judge(a, b, multi_sim, params, english, has_english, kw_lang, kw_glossed, id_start,
            id_count, alt_start, alt_count, kw_total, ids_pool, w_pool, alts_pool, owners_pool,
            marks):  # pragma: no cover - compiled
@@ -131,7 +131,7 @@ def _judge(a, b, multi_sim, params, english, has_english, kw_lang, kw_glossed, i
                     params[THRESHOLD_MULTI])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _insert(sims, keys, slots, n, k, sim, key, slot):  # pragma: no cover - compiled
     """Keep the k best (sim desc, key asc) in sims/keys/slots[:n]; return the new n."""
     if n == k and (sim < sims[n - 1] or (sim == sims[n - 1] and key > keys[n - 1])):
@@ -147,7 +147,7 @@ def _insert(sims, keys, slots, n, k, sim, key, slot):  # pragma: no cover - comp
     return n + 1 if n < k else n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax, slot_story,
              found_sim, found_key, found_slot, n_found):  # pragma: no cover - compiled
     """Append to found_*[n_found:] those of the top stories with an article within the window
@@ -161,7 +161,7 @@ def _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax, slot_
     return n_found
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live, slot_head,
                 next_row):  # pragma: no cover - compiled
     """The articles of the nearest stories that reach `min_multi` and are within the window
@@ -196,7 +196,7 @@ def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live,
     return sims[:n], ranks[:n], rows[:n]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def assign_batch(
     batch_rows, raw, col_norm2, col_slot, col_ok, gram, spare, next_id, params, k, per_story,
     t, multi, english, has_english, row_slot, next_row, alive,
@@ -336,7 +336,7 @@ def assign_batch(
     return next_id, used
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def expire(cutoff, size, t, alive, row_slot, multi, slot_sum, slot_live, out):  # pragma: no cover
     """Take rows older than `cutoff` out of their stories' sums and counts; write them to
     `out` and return how many."""
@@ -353,7 +353,7 @@ def expire(cutoff, size, t, alive, row_slot, multi, slot_sum, slot_live, out):  
     return count
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def relink(size, t, alive, row_slot, next_row, slot_head, slot_tail, slot_tmin,
            slot_tmax):  # pragma: no cover - compiled
     """Rebuild every story's member list (rows ascending) and time span from the live rows."""
@@ -375,7 +375,7 @@ def relink(size, t, alive, row_slot, next_row, slot_head, slot_tail, slot_tmin,
         slot_tmax[slot] = max(slot_tmax[slot], t[row])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def members(slots, slot_head, slot_live, next_row):  # pragma: no cover - compiled
     """The live rows of each slot, ascending, concatenated; and where each slot's start."""
     starts = np.zeros(len(slots) + 1, dtype=np.int64)
@@ -392,7 +392,7 @@ def members(slots, slot_head, slot_live, next_row):  # pragma: no cover - compil
     return rows, starts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gather_ranges(starts, counts, pool):  # pragma: no cover - compiled
     """pool[starts[i] : starts[i] + counts[i]] for every i, concatenated."""
     out = np.empty(counts.sum(), dtype=pool.dtype)
@@ -401,3 +401,17 @@ def gather_ranges(starts, counts, pool):  # pragma: no cover - compiled
         out[position : position + counts[i]] = pool[starts[i] : starts[i] + counts[i]]
         position += counts[i]
     return out
+
+
+@njit(cache=True, nogil=True)
+def sort_within(values, payload, counts):  # pragma: no cover - compiled
+    """Sort each consecutive group of `values` (group sizes: `counts`) in place, carrying
+    `payload` along."""
+    start = 0
+    for count in counts:
+        if count > 1:
+            group = values[start : start + count]
+            order = np.argsort(group)
+            values[start : start + count] = group[order]
+            payload[start : start + count] = payload[start : start + count][order]
+        start += count

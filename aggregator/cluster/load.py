@@ -9,6 +9,7 @@ import sqlite3
 
 import numpy as np
 
+from aggregator.cluster import kernel
 from aggregator.cluster.weights import DocumentFrequency
 from aggregator.cluster.window import Article, LanguageFirst, Rows, Story
 from aggregator.embed.stage import ENGLISH, HAS_ENGLISH, HAS_TEXT, MULTILINGUAL, SETTLED
@@ -84,32 +85,36 @@ def to_rows(
 ) -> Rows:
     """Records as columns. `codes` numbers the keying languages (grown as new ones appear)."""
     n = len(found)
-    articles = [Article(r[0], r[1], r[5], r[3], r[4], r[6], r[7], r[2]) for r in found]
-    multi, has_multi = _vectors([r[MULTI] for r in found], dims[0])
-    english, has_english = _vectors([r[ENGLISH_VECTOR] for r in found], dims[1])
-    signed = [r for r in found if r[IDS] is not None]
-    kw_lang = np.array(
-        [codes.setdefault(r[KEY_LANGUAGE], len(codes)) if r[IDS] is not None else -1
-         for r in found], dtype=np.int32)
-    kw_glossed = np.array([bool(r[GLOSSED]) for r in found], dtype=bool)
-    id_count = np.array([len(r[IDS]) // 8 if r[IDS] else 0 for r in found], dtype=np.int64)
-    alt_count = np.array([len(r[ALTS]) // 8 if r[ALTS] else 0 for r in found], dtype=np.int64)
-    ids = np.frombuffer(b"".join(r[IDS] for r in signed), dtype="<i8").astype(np.int64)
+    columns = list(zip(*found, strict=True)) if found else [()] * 15
+    articles = list(map(Article, *(columns[c] for c in (0, 1, 5, 3, 4, 6, 7, 2))))
+    multi, has_multi = _vectors(columns[MULTI], dims[0])
+    english, has_english = _vectors(columns[ENGLISH_VECTOR], dims[1])
+    ids_blobs = [blob or b"" for blob in columns[IDS]]
+    alts_blobs = [blob or b"" for blob in columns[ALTS]]
+    for language in set(columns[KEY_LANGUAGE]) - set(codes) - {None}:
+        codes[language] = len(codes)
+    kw_lang = np.array([-1 if blob is None else codes[language]
+                        for blob, language in zip(columns[IDS], columns[KEY_LANGUAGE],
+                                                  strict=True)], dtype=np.int32)
+    kw_glossed = np.array(columns[GLOSSED], dtype=object).astype(bool)
+    id_count = np.fromiter(map(len, ids_blobs), dtype=np.int64, count=n) // 8
+    alt_count = np.fromiter(map(len, alts_blobs), dtype=np.int64, count=n) // 8
+    ids = np.frombuffer(b"".join(ids_blobs), dtype="<i8").astype(np.int64)
     weights = frequency.weights_of(ids)
-    owner_of_id = np.repeat(np.arange(n), id_count)
-    kw_total = np.bincount(owner_of_id, weights=weights, minlength=n)
-    alts = np.frombuffer(b"".join(r[ALTS] or b"" for r in signed), dtype="<i8")
-    owners = np.frombuffer(b"".join(r[OWNERS] or b"" for r in signed), dtype="<i4")
-    order = np.lexsort((alts, np.repeat(np.arange(n), alt_count)))  # sorted per article
+    kw_total = np.bincount(np.repeat(np.arange(n), id_count), weights=weights, minlength=n)
+    alts = np.frombuffer(b"".join(alts_blobs), dtype="<i8").astype(np.int64)
+    owners = np.frombuffer(b"".join(blob or b"" for blob in columns[OWNERS]), dtype="<i4")
+    owners = owners.astype(np.int32)
+    kernel.sort_within(alts, owners, alt_count)
     return Rows(
         articles=articles, multi=multi, has_multi=has_multi, english=english,
         has_english=has_english, kw_lang=kw_lang, kw_glossed=kw_glossed, kw_total=kw_total,
         id_count=id_count, ids=ids, weights=weights, alt_count=alt_count,
-        alts=alts[order].astype(np.int64), owners=owners[order].astype(np.int32),
+        alts=alts, owners=owners,
     )
 
 
-def _vectors(blobs: list[bytes | None], dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _vectors(blobs: tuple[bytes | None, ...], dim: int) -> tuple[np.ndarray, np.ndarray]:
     present = np.array([blob is not None for blob in blobs], dtype=bool)
     matrix = np.zeros((len(blobs), dim), dtype=np.float32)
     if present.any():

@@ -28,7 +28,7 @@ from aggregator.embed import models
 from aggregator.embed.stage import keyword_versions
 from aggregator.errors import UserError
 from aggregator.pipeline import StageReport
-from aggregator.stage import Progress, run_stage
+from aggregator.stage import Progress, run_stage_overlapped
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso, to_iso
 
@@ -47,8 +47,10 @@ STORY_COLUMNS = (
 
 @dataclass
 class Batch:
-    rows: Rows
-    next_id: int
+    rows: Rows  # the articles to assign, in canonical order
+    known: Rows | None = None  # clustered articles newly within the window
+    known_stories: list[int] = field(default_factory=list)  # the story of each of `known`
+    stored: dict[int, Story] = field(default_factory=dict)  # those stories as stored
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -56,12 +58,20 @@ class Batch:
 
 @dataclass
 class Outcome:
+    """A batch's assignments, and each touched story's `clusters` row and `cluster_languages`
+    rows as they stood after it (copies: the stories change again in the next batch while
+    this one is being written)."""
+
     assignments: list[tuple[int, int, str]] = field(default_factory=list)  # article, story, at
-    touched: list[Story] = field(default_factory=list)
-    created: int = 0
+    stories: dict[int, tuple[dict, list[tuple]]] = field(default_factory=dict)
+    created: set[int] = field(default_factory=set)
 
 
 class ClusterStage:
+    """`pending` reads (database only), `process` assigns (memory only: the window and the
+    stories), `save` writes; so reading and writing can overlap the assignment of the batch
+    before or after (aggregator.stage.run_stage_overlapped with one worker)."""
+
     name = "cluster"
 
     def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
@@ -77,10 +87,13 @@ class ClusterStage:
         self.position = 0
         self.frequency = DocumentFrequency.load(conn)
         self.codes: dict[str, int] = {}  # keying language -> number, for the compiled loop
+        self.dims: tuple[int, int] | None = None
+        self.loaded_until: str | None = None
+        # Owned by `process`:
         self.window: Window | None = None
         self.in_window: set[int] = set()
-        self.loaded_until: str | None = None
-        self.next_id = 1
+        self.next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM clusters").fetchone()[0]
+        # Owned by `save`:
         self.counts: Counter[str] = Counter()
         self.unsaved: list[Outcome] = []
         self.unsaved_count = 0
@@ -89,54 +102,68 @@ class ClusterStage:
     def pending(self, conn: sqlite3.Connection, limit: int) -> Batch | None:
         if self.queue is None:
             self.queue = load.ready_ids(conn, self.params)
-            last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM clusters").fetchone()[0]
-            self.next_id = last + 1
         ids = self.queue[self.position : self.position + limit]
         self.position += len(ids)
         if not ids:
             return None
         found = load.articles(conn, ids, self.params)
-        if self.window is None:
-            self.window = Window(*load.dims(conn, found, self.params))
-        rows = self._rows(found)
-        self._extend_window(conn, rows)
-        return Batch(rows, self.next_id)
+        if self.dims is None:
+            self.dims = load.dims(conn, found, self.params)
+        batch = Batch(self._rows(found))
+        self._read_window(conn, batch)
+        return batch
 
     def _rows(self, found: list[tuple]) -> Rows:
-        dims = (self.window.multi.shape[1], self.window.english.shape[1])
-        return load.to_rows(found, self.frequency, self.codes, dims)
+        return load.to_rows(found, self.frequency, self.codes, self.dims)
 
-    def _extend_window(self, conn: sqlite3.Connection, batch: Rows) -> None:
-        """Load the clustered articles within the window of this batch that are not in memory
-        yet (the window slides forward with the canonical order)."""
-        times = [article.t for article in batch.articles]
+    def _read_window(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        """The clustered articles within the window of this batch that no earlier batch read
+        (the window slides forward with the canonical order), and their stories."""
+        times = [article.t for article in batch.rows.articles]
         low = to_iso_s(min(times) - self.window_s)
         high = to_iso_s(max(times) + self.window_s)
         start = low if self.loaded_until is None else max(low, self.loaded_until)
         if self.loaded_until is not None and high <= self.loaded_until:
             return
-        found = load.clustered(conn, start, high, self.params)
+        found = [r for r in load.clustered(conn, start, high, self.params)
+                 if r[load.MULTI] is not None]
         self.loaded_until = high
-        fresh = [r for r in found if r[0] not in self.in_window and r[load.MULTI] is not None]
-        if not fresh:
-            return
-        window = self.window
-        story_ids = [r[-1] for r in fresh]
-        window.stories.update(load.stories(conn, list(set(story_ids) - set(window.stories))))
-        rows = self._rows([r[:-1] for r in fresh])
-        window.join(window.append(rows, np.arange(len(rows))), story_ids)
-        self.in_window.update(r[0] for r in fresh)
+        if found:
+            batch.known = self._rows([r[:-1] for r in found])
+            batch.known_stories = [r[-1] for r in found]
+            batch.stored = load.stories(conn, list(set(batch.known_stories)))
 
     # -- process: the online assignment (no database) ---------------------------------------
     def process(self, batch: Batch) -> Outcome:
+        if self.window is None:
+            self.window = Window(*self.dims)
+        self._extend_window(batch)
         times = [article.t for article in batch.rows.articles]
         dropped = self.window.forget_before(min(times) - self.window_s)
         self.in_window.difference_update(dropped)
-        outcome = self._assign(batch)
-        self._headlines(outcome.touched)
+        touched, outcome = self._assign(batch)
+        self._headlines(touched)
+        now = now_iso()
+        outcome.stories = {story.id: (story.row(now), story.language_rows()) for story in touched}
         return outcome
 
-    def _assign(self, batch: Batch) -> Outcome:
+    def _extend_window(self, batch: Batch) -> None:
+        """Put the batch's newly read clustered articles (those not in memory yet) into the
+        window, with their stories."""
+        if batch.known is None:
+            return
+        window = self.window
+        fresh = [i for i, article in enumerate(batch.known.articles)
+                 if article.id not in self.in_window]
+        if not fresh:
+            return
+        story_ids = [batch.known_stories[i] for i in fresh]
+        for story_id in set(story_ids) - set(window.stories):
+            window.stories[story_id] = batch.stored[story_id]
+        window.join(window.append(batch.known, np.array(fresh, dtype=np.int64)), story_ids)
+        self.in_window.update(batch.known.articles[i].id for i in fresh)
+
+    def _assign(self, batch: Batch) -> tuple[list[Story], Outcome]:
         """Each article of the batch, in order, joins its best story or starts one: compared
         first with the story centroids of the window (those passing the gate, nearest first),
         then pair by pair with the closest articles of the best CANDIDATE_STORIES
@@ -159,7 +186,7 @@ class ClusterStage:
         w = window
         next_id, used = kernel.assign_batch(
             batch_rows, rows.multi @ sums.T, np.einsum("ij,ij->i", sums, sums, dtype=np.float64),
-            slots, col_ok, rows.multi @ rows.multi.T, spare, batch.next_id, params,
+            slots, col_ok, rows.multi @ rows.multi.T, spare, self.next_id, params,
             CANDIDATE_STORIES, CANDIDATE_ARTICLES,
             w.t, w.multi, w.english, w.has_english, w.row_slot, w.next_row, w.alive,
             w.kw_lang, w.kw_glossed, w.kw_total, w.id_start, w.id_count, w.alt_start,
@@ -172,8 +199,9 @@ class ClusterStage:
         return self._summaries(rows, story_out.tolist(), slot_out.tolist(), new_out.tolist())
 
     def _summaries(self, rows: Rows, story_ids: list[int], slots: list[int],
-                   new: list[bool]) -> Outcome:
-        """The stories' summaries, kept current as the batch's articles joined them."""
+                   new: list[bool]) -> tuple[list[Story], Outcome]:
+        """The stories' summaries, kept current as the batch's articles joined them; return
+        the stories touched, and the outcome."""
         window = self.window
         outcome = Outcome()
         touched: dict[int, Story] = {}
@@ -181,7 +209,7 @@ class ClusterStage:
                                                    strict=True):
             if is_new:
                 story = Story.start(story_id, article)
-                outcome.created += 1
+                outcome.created.add(story_id)
                 if slot >= 0:
                     window.slot_of[story_id] = slot
                     window.stories[story_id] = story
@@ -192,8 +220,7 @@ class ClusterStage:
             outcome.assignments.append((article.id, story_id, article.at))
             if slot >= 0:
                 self.in_window.add(article.id)
-        outcome.touched = list(touched.values())
-        return outcome
+        return list(touched.values()), outcome
 
     def _headlines(self, stories: list[Story]) -> None:
         """The most central title (English, and any language) among each story's recent
@@ -229,62 +256,57 @@ class ClusterStage:
         return len(outcome.assignments)
 
     def flush(self, conn: sqlite3.Connection) -> None:
-        """Write every kept outcome in one transaction: each touched story once, as it
-        stands now."""
+        """Write every kept outcome in one transaction: each touched story once, as it stood
+        after the last batch that touched it."""
         if not self.unsaved:
             return
-        touched = {story.id: story for outcome in self.unsaved for story in outcome.touched}
-        merged = Outcome(
-            assignments=[item for outcome in self.unsaved for item in outcome.assignments],
-            touched=list(touched.values()),
-            created=sum(outcome.created for outcome in self.unsaved),
-        )
-        now = now_iso()
-        rows = [story.row(now) for story in merged.touched]
+        stories: dict[int, tuple[dict, list[tuple]]] = {}
+        created: set[int] = set()
+        for outcome in self.unsaved:
+            stories.update(outcome.stories)
+            created |= outcome.created
+        assignments = [item for outcome in self.unsaved for item in outcome.assignments]
         try:
             with transaction(conn):
                 conn.executemany(
                     f"INSERT INTO clusters ({', '.join(STORY_COLUMNS)}) "
                     f"VALUES ({', '.join(':' + c for c in STORY_COLUMNS)})",
-                    [row for row, story in zip(rows, merged.touched, strict=True) if story.new],
+                    [row for story_id, (row, _) in stories.items() if story_id in created],
                 )
                 conn.executemany(
                     f"UPDATE clusters SET {', '.join(f'{c} = :{c}' for c in STORY_COLUMNS[1:])} "
                     "WHERE id = :id",
-                    [row for row, story in zip(rows, merged.touched, strict=True)
-                     if not story.new],
+                    [row for story_id, (row, _) in stories.items() if story_id not in created],
                 )
-                self._save_members(conn, merged)
+                self._save_members(conn, stories, assignments)
         except sqlite3.IntegrityError:
             raise UserError(
                 "stories changed under this run (is another `aggregator cluster` running?); "
                 "run it again"
             ) from None
-        for story in merged.touched:
-            story.new = False
         self.unsaved, self.unsaved_count = [], 0
-        self.counts["created"] += merged.created
-        self.counts["joined"] += len(merged.assignments) - merged.created
+        self.counts["created"] += len(created)
+        self.counts["joined"] += len(assignments) - len(created)
 
-    def _save_members(self, conn: sqlite3.Connection, outcome: Outcome) -> None:
+    def _save_members(self, conn: sqlite3.Connection, stories: dict[int, tuple[dict, list]],
+                      assignments: list[tuple[int, int, str]]) -> None:
         conn.executemany(
-            "DELETE FROM cluster_languages WHERE cluster_id = ?",
-            [(story.id,) for story in outcome.touched],
+            "DELETE FROM cluster_languages WHERE cluster_id = ?", [(i,) for i in stories]
         )
         conn.executemany(
             "INSERT INTO cluster_languages (cluster_id, language, first_seen_at, "
             "first_article_id, first_feed_id, article_count, delay_s) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [row for story in outcome.touched for row in story.language_rows()],
+            [row for _, languages in stories.values() for row in languages],
         )
         conn.executemany(
             "UPDATE articles SET cluster_id = ? WHERE id = ?",
-            [(story_id, article_id) for article_id, story_id, _ in outcome.assignments],
+            [(story_id, article_id) for article_id, story_id, _ in assignments],
         )
         conn.executemany(
             "INSERT OR REPLACE INTO cluster_members (article_id, cluster_id, at) "
             "VALUES (?, ?, ?)",
-            outcome.assignments,
+            assignments,
         )
 
 
@@ -338,7 +360,8 @@ def run(
     # against a few stories): a second BLAS thread mostly spins between them. Measured on the
     # 100k bench: 50 s CPU for 33 s wall with two threads, 33 s CPU for the same wall with one.
     with threadpool_limits(1, user_api="blas"):
-        done = run_stage(stage, conn, batch_size=BATCH, progress=progress)
+        done = run_stage_overlapped(stage, conn, BATCH, progress, workers=1, in_flight=2,
+                                    name="cluster")
         stage.flush(conn)
     details = {"new stories": stage.counts["created"], "joined": stage.counts["joined"]}
     left = waiting(conn)

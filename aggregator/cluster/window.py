@@ -86,11 +86,10 @@ class Story:
     first_article_id: int | None = None
     headline_en: str | None = None
     headline: str | None = None
-    new: bool = False
 
     @classmethod
     def start(cls, story_id: int, article: Article) -> Story:
-        story = cls(story_id, article.at, article.at, new=True)
+        story = cls(story_id, article.at, article.at)
         story.add(article)
         return story
 

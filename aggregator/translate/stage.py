@@ -14,14 +14,13 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aggregator.config import Config, TranslationSettings
 from aggregator.pipeline import StageReport
-from aggregator.stage import Progress
+from aggregator.stage import Progress, run_stage_overlapped
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso
 from aggregator.translate import cache, segment
@@ -300,30 +299,6 @@ def reopen_covered(conn: sqlite3.Connection, languages: set[str]) -> int:
     return cursor.rowcount
 
 
-def drive(
-    stage: TranslateStage, conn: sqlite3.Connection, batch_size: int, progress: Progress | None
-) -> None:
-    """`aggregator.stage.run_stage`, overlapped: worker threads translate up to IN_FLIGHT
-    batches while this thread reads the next batch and saves finished ones, so the database
-    work hides behind the translation and a backend always has its next batch waiting
-    (Apertium's programs and CTranslate2 release the GIL while they work). The connection
-    stays on this thread; `process` touches no database. Batches are saved in order."""
-    with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="translate") as workers:
-        running: deque[Future[list[Result]]] = deque()
-        while True:
-            while len(running) < IN_FLIGHT:
-                batch = stage.pending(conn, batch_size)  # never a batch in flight: see skip
-                if not batch:
-                    break
-                running.append(workers.submit(stage.process, batch))
-            if not running:
-                return
-            results = running.popleft().result()
-            stage.save(conn, results)
-            if progress is not None:
-                progress(len(results))
-
-
 def run(
     conn: sqlite3.Connection,
     config: Config,
@@ -340,7 +315,12 @@ def run(
         stats: Counter[str] = Counter()
         for phase in (TITLE, SUMMARY):
             stage = TranslateStage(phase, router, settings, limit)
-            drive(stage, conn, settings.articles_per_batch, progress)
+            # Worker threads translate up to IN_FLIGHT batches while this thread reads the next
+            # batch and saves finished ones, so a backend always has its next batch waiting
+            # (Apertium's programs and CTranslate2 release the GIL while they work). `pending`
+            # never hands out an article in flight: see TranslateStage.skip.
+            run_stage_overlapped(stage, conn, settings.articles_per_batch, progress,
+                                 workers=IN_FLIGHT, in_flight=IN_FLIGHT, name="translate")
             stats += stage.stats
     finally:
         for backend in backends.values():
