@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -270,3 +272,32 @@ def test_a_concurrent_run_is_refused_not_merged(prepared, db):
         stage.flush(db)
     clustered = db.execute("SELECT count(*) FROM articles WHERE cluster_id IS NOT NULL")
     assert clustered.fetchone()[0] == 0
+
+
+def test_the_warm_up_runs_the_compiled_code_the_stage_uses(prepared, tmp_path):
+    """`warm_up` loads the compiled loop while the database is read; if it called a function
+    with other argument types than the stage does, numba would compile another version and
+    the real run would still wait for its own. Checked in a fresh process."""
+    path = tmp_path / "warm.db"
+    shutil.copy(prepared[0], path)
+    code = f"""
+import json
+from aggregator import cluster, store
+from aggregator.cluster import kernel
+from aggregator.cluster.window import warm_up
+from aggregator.config import load
+
+def compiled():
+    return {{name: len(f.signatures) for name, f in vars(kernel).items()
+            if hasattr(f, "signatures") and f.signatures}}
+
+warm_up()
+before = compiled()
+cluster.run(store.connect({str(path)!r}), load({str(prepared[1].path)!r}))
+print(json.dumps([before, compiled()]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent)
+    before, after = json.loads(out.stdout)
+    assert {"assign_batch", "expire", "relink", "members", "sort_within"} <= set(before)
+    assert after == before

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from aggregator.cluster import kernel, load
+from aggregator.cluster import load
 from aggregator.cluster.weights import DocumentFrequency, count_new
-from aggregator.cluster.window import Rows, Story, Window
+from aggregator.cluster.window import Rows, Story, Window, warm_up
 from aggregator.config import ClusterSettings, Config
 from aggregator.embed import models
 from aggregator.embed.stage import keyword_versions
@@ -168,35 +169,14 @@ class ClusterStage:
         first with the story centroids of the window (those passing the gate, nearest first),
         then pair by pair with the closest articles of the best CANDIDATE_STORIES
         (aggregator/cluster/kernel.py, rules in aggregator/cluster/match.py)."""
-        window, rows, settings = self.window, batch.rows, self.settings
-        with_vector = np.flatnonzero(rows.has_multi)
-        batch_rows = np.full(len(rows), -1, dtype=np.int64)
-        batch_rows[with_vector] = window.append(rows, with_vector)
-        slots, sums = window.centroids()
-        times = [article.t for article in rows.articles]
-        col_ok = ((window.slot_tmax[slots] >= min(times) - self.window_s)
-                  & (window.slot_tmin[slots] <= max(times) + self.window_s))
-        spare = window.spare(len(rows))
-        story_out = np.empty(len(rows), dtype=np.int64)
-        slot_out = np.empty(len(rows), dtype=np.int64)
-        new_out = np.empty(len(rows), dtype=bool)
+        rows, settings = batch.rows, self.settings
         params = np.array([settings.min_multi, settings.threshold_en, settings.threshold_keywords,
                            settings.threshold_multi, self.window_s,
                            settings.min_multi - CENTROID_SLACK])
-        w = window
-        next_id, used = kernel.assign_batch(
-            batch_rows, rows.multi @ sums.T, np.einsum("ij,ij->i", sums, sums, dtype=np.float64),
-            slots, col_ok, rows.multi @ rows.multi.T, spare, self.next_id, params,
-            CANDIDATE_STORIES, CANDIDATE_ARTICLES,
-            w.t, w.multi, w.english, w.has_english, w.row_slot, w.next_row, w.alive,
-            w.kw_lang, w.kw_glossed, w.kw_total, w.id_start, w.id_count, w.alt_start,
-            w.alt_count, w.ids_pool, w.w_pool, w.alts_pool, w.owners_pool,
-            w.slot_sum, w.slot_tmin, w.slot_tmax, w.slot_live, w.slot_head, w.slot_tail,
-            w.slot_story, story_out, slot_out, new_out,
+        story_out, slot_out, new_out, self.next_id = self.window.assign(
+            rows, params, self.next_id, CANDIDATE_STORIES, CANDIDATE_ARTICLES
         )
-        window.took(spare, used)
-        self.next_id = next_id
-        return self._summaries(rows, story_out.tolist(), slot_out.tolist(), new_out.tolist())
+        return self._summaries(rows, story_out, slot_out, new_out)
 
     def _summaries(self, rows: Rows, story_ids: list[int], slots: list[int],
                    new: list[bool]) -> tuple[list[Story], Outcome]:
@@ -352,6 +332,9 @@ def run(
     rebuild: bool = False,
 ) -> StageReport:
     """Assign every ready article without a story to one (all of them, with `rebuild`)."""
+    # Loading the compiled loop (numba's cache) takes ~0.3 s: do it while the database is read.
+    warming = threading.Thread(target=warm_up, name="cluster-warm-up", daemon=True)
+    warming.start()
     if rebuild:
         forget_all(conn)
     count_new(conn)

@@ -301,6 +301,38 @@ class Window:
         slots = np.flatnonzero(self.slot_live[: self.slots_used] > 0)
         return slots, self.slot_sum[slots]
 
+    # -- assignment ---------------------------------------------------------------------------
+    def assign(self, rows: Rows, params: np.ndarray, next_id: int, candidate_stories: int,
+               candidate_articles: int) -> tuple[list[int], list[int], list[bool], int]:
+        """Each of `rows`, in order, joins its best story or starts one (kernel.assign_batch;
+        params as kernel.MIN_MULTI...GATE). Return each one's story id, slot (-1: no vector, so
+        not in the window) and whether its story is new, and the next free story id."""
+        with_vector = np.flatnonzero(rows.has_multi)
+        batch_rows = np.full(len(rows), -1, dtype=np.int64)
+        batch_rows[with_vector] = self.append(rows, with_vector)
+        slots, sums = self.centroids()
+        times = [article.t for article in rows.articles]
+        window_s = params[kernel.WINDOW_S]
+        col_ok = ((self.slot_tmax[slots] >= min(times) - window_s)
+                  & (self.slot_tmin[slots] <= max(times) + window_s))
+        spare = self.spare(len(rows))
+        story_out = np.empty(len(rows), dtype=np.int64)
+        slot_out = np.empty(len(rows), dtype=np.int64)
+        new_out = np.empty(len(rows), dtype=bool)
+        next_id, used = kernel.assign_batch(
+            batch_rows, rows.multi @ sums.T, np.einsum("ij,ij->i", sums, sums, dtype=np.float64),
+            slots, col_ok, rows.multi @ rows.multi.T, spare, next_id, params,
+            candidate_stories, candidate_articles,
+            self.t, self.multi, self.english, self.has_english, self.row_slot, self.next_row,
+            self.alive, self.kw_lang, self.kw_glossed, self.kw_total, self.id_start,
+            self.id_count, self.alt_start, self.alt_count, self.ids_pool, self.w_pool,
+            self.alts_pool, self.owners_pool, self.slot_sum, self.slot_tmin, self.slot_tmax,
+            self.slot_live, self.slot_head, self.slot_tail, self.slot_story,
+            story_out, slot_out, new_out,
+        )
+        self.took(spare, used)
+        return story_out.tolist(), slot_out.tolist(), new_out.tolist(), next_id
+
     def members(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live rows of each slot (ascending), concatenated, and where each slot starts."""
         return kernel.members(slots, self.slot_head, self.slot_live, self.next_row)
@@ -349,3 +381,34 @@ class Window:
         self.ids_used, self.alts_used = len(ids), len(alts)
         self.ids_pool[: len(ids)], self.w_pool[: len(ids)] = ids, weights
         self.alts_pool[: len(alts)], self.owners_pool[: len(alts)] = alts, owners
+
+
+def toy_rows(times: list[float], dim: int = 2) -> Rows:
+    """Articles with one keyword each and the same vector: enough to run every compiled
+    function once (see `warm_up`)."""
+    n = len(times)
+    counts = np.ones(n, dtype=np.int64)
+    multi = np.zeros((n, dim), dtype=np.float32)
+    multi[:, 0] = 1
+    return Rows(
+        articles=[Article(i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", t)
+                  for i, t in enumerate(times)],
+        multi=multi, has_multi=np.ones(n, dtype=bool), english=multi.copy(),
+        has_english=np.ones(n, dtype=bool), kw_lang=np.zeros(n, dtype=np.int32),
+        kw_glossed=np.ones(n, dtype=bool), kw_total=np.ones(n), id_count=counts,
+        ids=np.arange(n, dtype=np.int64), weights=np.ones(n), alt_count=counts,
+        alts=np.arange(n, dtype=np.int64), owners=np.zeros(n, dtype=np.int32),
+    )
+
+
+def warm_up() -> None:
+    """Run every compiled function once on a toy window, so that numba has loaded them (from
+    its cache, or compiled them) before the real work needs them."""
+    window = Window(2, 2)
+    rows = toy_rows([0.0, 1.0, 2.0])
+    kernel.sort_within(rows.alts, rows.owners, rows.alt_count)
+    window.join(window.append(rows, np.arange(1)), [1])
+    params = np.array([0.5, 0.5, 0.5, 0.9, 10.0, 0.45])
+    _, slots, _, _ = window.assign(toy_rows([1.0, 2.0]), params, 2, 4, 2)
+    window.members(np.array(slots, dtype=np.int64))
+    window.forget_before(1.5)
