@@ -339,9 +339,8 @@ def run(
         forget_all(conn)
     count_new(conn)
     stage = ClusterStage(conn, config)
-    # The matrix products here are small (a batch against the window's centroids, an article
-    # against a few stories): a second BLAS thread mostly spins between them. Measured on the
-    # 100k bench: 50 s CPU for 33 s wall with two threads, 33 s CPU for the same wall with one.
+    # BLAS on one thread: a second one competes with this thread's SQLite work for the second
+    # core (100k bench: 11.8 s wall, 20.5 s CPU with two threads; 10.3 s, 12.2 s with one).
     with threadpool_limits(1, user_api="blas"):
         done = run_stage_overlapped(stage, conn, BATCH, progress, workers=1, in_flight=2,
                                     name="cluster")
