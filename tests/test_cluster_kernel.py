@@ -33,13 +33,15 @@ def synthetic(seed: int, n: int = 160) -> dict:
     (glossed into English) and 2 (no dictionary)."""
     rng = np.random.default_rng(seed)
     events = rng.integers(0, 12, n)
-    centres, centres_en = _unit(rng.standard_normal((12, DIM))), _unit(rng.standard_normal((12, DIM)))
+    centres = _unit(rng.standard_normal((12, DIM)))
+    centres_en = _unit(rng.standard_normal((12, DIM)))
     noise = rng.uniform(0.25, 0.5)
     articles = []
     for i in range(n):
         event = int(events[i])
         language = int(rng.choice(3, p=[0.5, 0.3, 0.2]))
-        words = set(rng.choice(20, 8, replace=False) + 100 * event) | set(rng.integers(5000, 5100, 4))
+        words = set(rng.choice(20, 8, replace=False) + 100 * event)
+        words |= set(rng.integers(5000, 5100, 4))  # general vocabulary
         items = {}  # id -> alternatives
         for word in sorted(words):
             word = int(word)
@@ -113,12 +115,12 @@ def reference(data: dict) -> list[int]:
     for start in range(0, len(articles), size):
         batch = range(start, min(start + size, len(articles)))
         times = [articles[i]["t"] for i in batch]
+        low, high = min(times) - WINDOW_S, max(times) + WINDOW_S
         for story in list(members):
-            members[story] = [m for m in members[story] if articles[m]["t"] >= min(times) - WINDOW_S]
+            members[story] = [m for m in members[story] if articles[m]["t"] >= low]
             if not members[story]:
                 del members[story]
-        static = {story for story in members
-                  if span(story)[1] >= min(times) - WINDOW_S and span(story)[0] <= max(times) + WINDOW_S}
+        static = {story for story in members if span(story)[1] >= low and span(story)[0] <= high}
         changed: list[int] = []
         for i in batch:
             a = articles[i]
@@ -132,8 +134,9 @@ def reference(data: dict) -> list[int]:
                 near = sorted(near, key=lambda s: (-s[0], s[1]))[:K]
                 candidates = []
                 for rank, (sim, story) in enumerate(near):
+                    single = len(members[story]) == 1
                     for m in members[story]:
-                        cosine = sim if len(members[story]) == 1 else float(x @ articles[m]["multi"])
+                        cosine = sim if single else float(x @ articles[m]["multi"])
                         if cosine >= MIN_MULTI and abs(articles[m]["t"] - a["t"]) <= WINDOW_S:
                             candidates.append((cosine, rank, m))
                 examined = [0] * K
