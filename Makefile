@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Compile clustering's inner loop once now (numba caches it; ~8 s) rather than in the
+	# first `aggregator cluster`.
+	$(BIN)/python -c "from aggregator.cluster.window import warm_up; warm_up()"
 	touch $(STAMP)
 
 $(SYSTEM_STAMP): scripts/install-system-deps.sh $(VENV)/bin/python
