@@ -144,11 +144,23 @@ class Story:
         ]
 
 
-ROW_ARRAYS = ("t", "alive", "row_slot", "next_row", "multi", "english", "has_english",
-              "kw_lang", "kw_glossed", "kw_total", "id_start", "id_count", "alt_start",
-              "alt_count")
-SLOT_ARRAYS = ("slot_sum", "slot_tmin", "slot_tmax", "slot_live", "slot_head", "slot_tail",
-               "slot_story")
+# name: (dtype, columns); columns "multi"/"english" means a row per item holds a vector.
+ROW_ARRAYS = {
+    "t": (np.float64, None), "alive": (bool, None), "row_slot": (np.int64, None),
+    "next_row": (np.int64, None), "multi": (np.float32, "multi"),
+    "english": (np.float32, "english"), "has_english": (bool, None),
+    "kw_lang": (np.int32, None), "kw_glossed": (bool, None), "kw_total": (np.float64, None),
+    "id_start": (np.int64, None), "id_count": (np.int64, None), "alt_start": (np.int64, None),
+    "alt_count": (np.int64, None),
+}
+POOL_ARRAYS = {"ids_pool": (np.int64, None), "w_pool": (np.float64, None),
+               "alts_pool": (np.int64, None), "owners_pool": (np.int32, None)}
+SLOT_ARRAYS = {
+    "slot_sum": (np.float32, "multi"), "slot_tmin": (np.float64, None),
+    "slot_tmax": (np.float64, None), "slot_live": (np.int64, None),
+    "slot_head": (np.int64, None), "slot_tail": (np.int64, None),
+    "slot_story": (np.int64, None),
+}
 
 
 def _grown(array: np.ndarray, capacity: int, used: int, fill: float = 0) -> np.ndarray:
@@ -170,32 +182,10 @@ class Window:
         self.articles: list[Article | None] = []
         self.size = 0
         self.dead = 0
-        self.t = np.zeros(0, dtype=np.float64)
-        self.alive = np.zeros(0, dtype=bool)
-        self.row_slot = np.zeros(0, dtype=np.int64)
-        self.next_row = np.zeros(0, dtype=np.int64)
-        self.multi = np.zeros((0, dim_multi), dtype=np.float32)
-        self.english = np.zeros((0, dim_en), dtype=np.float32)
-        self.has_english = np.zeros(0, dtype=bool)
-        self.kw_lang = np.zeros(0, dtype=np.int32)
-        self.kw_glossed = np.zeros(0, dtype=bool)
-        self.kw_total = np.zeros(0, dtype=np.float64)
-        self.id_start = np.zeros(0, dtype=np.int64)
-        self.id_count = np.zeros(0, dtype=np.int64)
-        self.alt_start = np.zeros(0, dtype=np.int64)
-        self.alt_count = np.zeros(0, dtype=np.int64)
-        self.ids_pool = np.zeros(0, dtype=np.int64)
-        self.w_pool = np.zeros(0, dtype=np.float64)
-        self.alts_pool = np.zeros(0, dtype=np.int64)
-        self.owners_pool = np.zeros(0, dtype=np.int32)
+        widths = {"multi": (dim_multi,), "english": (dim_en,), None: ()}
+        for name, (dtype, width) in {**ROW_ARRAYS, **POOL_ARRAYS, **SLOT_ARRAYS}.items():
+            setattr(self, name, np.zeros((0, *widths[width]), dtype=dtype))
         self.ids_used = self.alts_used = 0
-        self.slot_sum = np.zeros((0, dim_multi), dtype=np.float32)
-        self.slot_tmin = np.zeros(0, dtype=np.float64)
-        self.slot_tmax = np.zeros(0, dtype=np.float64)
-        self.slot_live = np.zeros(0, dtype=np.int64)
-        self.slot_head = np.zeros(0, dtype=np.int64)
-        self.slot_tail = np.zeros(0, dtype=np.int64)
-        self.slot_story = np.zeros(0, dtype=np.int64)
         self.slots_used = 0  # slots ever handed out; freed ones wait in `free`
         self.free: list[int] = []
         self.slot_of: dict[int, int] = {}  # story id -> slot, for stories with live rows
