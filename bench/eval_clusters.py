@@ -13,6 +13,9 @@ is scored against the gold stories with pairwise precision/recall/F1 and BCubed 
 prints the curve, and checks robustness: tune on one half of the stories, report on the other.
 --multi-only sweeps `threshold_multi` with keyword signatures set aside (every pair judged by
 the multilingual model alone: the fallback for languages with no translation or dictionary).
+--demo uses the demo's sample feeds and gold stories (aggregator/demo) instead of DATA: a dozen
+events each covered by independent articles in up to eight languages, with English originals
+and machine translations side by side (the data `threshold_en` matters on).
 """
 
 from __future__ import annotations
@@ -130,6 +133,47 @@ def assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
     return found
 
 
+def demo_rows() -> list[dict]:
+    """The demo's gold stories as rows: one per sample item, keyed by (feed file, guid)."""
+    import yaml
+
+    from aggregator.demo import STORIES
+
+    stories = yaml.safe_load(STORIES.read_text(encoding="utf-8"))["stories"]
+    items = sorted((item["feed"], item["guid"], key)
+                   for key, story in stories.items() for item in story["items"])
+    return [{"index": i, "story": key, "key": (feed, guid)}
+            for i, (feed, guid, key) in enumerate(items)]
+
+
+def demo_assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
+    index = {row["key"]: row["index"] for row in rows}
+    conn = store.connect(db_path)
+    found = {}
+    for url, guid, cluster_id in conn.execute(
+        "SELECT f.url, a.guid, a.cluster_id FROM articles a JOIN feeds f ON f.id = a.feed_id"
+    ):
+        key = (url.rsplit("/", 1)[1], guid)
+        if key in index and cluster_id is not None:
+            found[index[key]] = cluster_id
+    conn.close()
+    return found
+
+
+def run_demo_pipeline(db_path: Path) -> object:
+    """The demo's pipeline (its own loopback server) into db_path, unless already there."""
+    from aggregator import demo
+
+    if not db_path.exists():
+        started = time.perf_counter()
+        conn, reports = demo.build(db_path)
+        conn.close()
+        for report in reports:
+            print(f"  {report}", file=sys.stderr)
+        print(f"  demo pipeline {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return demo.demo_config(demo.PLACEHOLDER_BASE)
+
+
 def scores(predicted: dict[int, int], gold: dict[int, str], subset: set[int] | None = None):
     return pairwise_scores(predicted, gold, subset)
 
@@ -158,7 +202,8 @@ def line(label: str, result: dict) -> str:
     )
 
 
-def sweep(config, db_path, rows, gold, grid: dict[str, list[float]]) -> None:
+def sweep(config, db_path, rows, gold, grid: dict[str, list[float]], assign=None) -> None:
+    assign = assign or assignments
     names = list(grid)
     combos = [dict(zip(names, values, strict=True)) for values in _product(grid.values())]
     stories = sorted({row["story"] for row in rows})
@@ -169,7 +214,7 @@ def sweep(config, db_path, rows, gold, grid: dict[str, list[float]]) -> None:
     results = []
     for combo in combos:
         recluster(config, db_path, **combo)
-        predicted = assignments(db_path, rows)
+        predicted = assign(db_path, rows)
         overall = scores(predicted, gold)
         parts = [scores(predicted, gold, half)["f1"] for half in halves]
         results.append((combo, overall, parts))
@@ -207,11 +252,20 @@ def main() -> None:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--db", type=Path, help="keep the database here (reused if present)")
     parser.add_argument("--sweep", action="store_true", help="sweep the keyword thresholds")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo's sample feeds and gold stories instead of DATA")
     parser.add_argument("--multi-only", action="store_true",
                         help="sweep threshold_multi with keyword signatures set aside")
     parser.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2,...",
                         help="sweep these cluster settings instead of the default grid")
     args = parser.parse_args()
+    grid = {
+        name: [float(v) for v in values.split(",")]
+        for name, values in (item.split("=", 1) for item in args.grid)
+    }
+    if args.demo:
+        evaluate_demo(args.db, grid)
+        return
     if not args.data.exists():
         sys.exit(f"{args.data}: no such file (the shared dev set lives in ../shared/dev-data)")
     rows = load(args.data)
@@ -224,10 +278,6 @@ def main() -> None:
         config, timings = run_pipeline(rows, db_path, folder)
         result = scores(assignments(db_path, rows), gold)
         print(line("default settings", result))
-        grid = {
-            name: [float(v) for v in values.split(",")]
-            for name, values in (item.split("=", 1) for item in args.grid)
-        }
         if args.sweep or grid:
             sweep(config, db_path, rows, gold, grid or {
                 "threshold_keywords": [0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.32, 0.34, 0.36, 0.38,
@@ -247,6 +297,20 @@ def main() -> None:
             conn = store.connect(db_path)
             conn.execute("DELETE FROM article_keywords")  # the next embed run signs them again
             conn.close()
+
+
+def evaluate_demo(db: Path | None, grid: dict[str, list[float]]) -> None:
+    rows = demo_rows()
+    gold = {row["index"]: row["story"] for row in rows}
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = db or Path(tmp) / "demo.db"
+        print(f"{len(rows)} demo articles, {len(set(gold.values()))} stories; pipeline on "
+              f"{db_path}", file=sys.stderr)
+        config = run_demo_pipeline(db_path)
+        recluster(config, db_path)
+        print(line("default settings", scores(demo_assignments(db_path, rows), gold)))
+        if grid:
+            sweep(config, db_path, rows, gold, grid, assign=demo_assignments)
 
 
 if __name__ == "__main__":
