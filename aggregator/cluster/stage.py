@@ -224,7 +224,7 @@ class ClusterStage:
                     or story.headline_en
                 )
 
-    # -- save: one transaction per batch -----------------------------------------------------
+    # -- save: one transaction per SAVE_EVERY articles ---------------------------------------
     def save(self, conn: sqlite3.Connection, outcome: Outcome) -> int:
         """Keep the batch's outcome; write what is kept once it covers SAVE_EVERY articles
         (`flush` writes the rest at the end). Each write is one transaction, so a crash loses
