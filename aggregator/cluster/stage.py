@@ -12,6 +12,7 @@ languages" is a plain query. Existing story ids never change; `--rebuild` starts
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -320,6 +321,22 @@ def forget_all(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM keywords_counted")
 
 
+def _settings_changed(conn: sqlite3.Connection, stage: ClusterStage) -> bool:
+    """Whether the stories were built with other cluster settings, models or keyword
+    dictionaries than this run's. The first run (and every rebuild, which empties the state)
+    records them."""
+    current = json.dumps({**dataclasses.asdict(stage.settings), **stage.params}, sort_keys=True)
+    stored = conn.execute(
+        "SELECT value FROM cluster_state WHERE key = 'built_with'"
+    ).fetchone()
+    if stored is None:
+        with transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO cluster_state (key, value) "
+                         "VALUES ('built_with', ?)", (current,))
+        return False
+    return stored[0] != current
+
+
 def waiting(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM articles WHERE cluster_id IS NULL").fetchone()[0]
 
@@ -339,13 +356,21 @@ def run(
         forget_all(conn)
     count_new(conn)
     stage = ClusterStage(conn, config)
+    changed = _settings_changed(conn, stage)
     # BLAS on one thread: a second one competes with this thread's SQLite work for the second
     # core (100k bench: 11.8 s wall, 20.5 s CPU with two threads; 10.3 s, 12.2 s with one).
     with threadpool_limits(1, user_api="blas"):
         done = run_stage_overlapped(stage, conn, BATCH, progress, workers=1, in_flight=2,
                                     name="cluster")
         stage.flush(conn)
-    details = {"new stories": stage.counts["created"], "joined": stage.counts["joined"]}
+    details: dict[str, object] = {
+        "new stories": stage.counts["created"], "joined": stage.counts["joined"]
+    }
+    if changed:
+        details["note"] = (
+            "settings or models changed since the stories were built; "
+            "`aggregator cluster --rebuild` applies them to all"
+        )
     left = waiting(conn)
     return StageReport("cluster", done=done, skipped=left, details=details)
 
