@@ -415,3 +415,13 @@ def sort_within(values, payload, counts):  # pragma: no cover - compiled
             values[start : start + count] = group[order]
             payload[start : start + count] = payload[start : start + count][order]
         start += count
+
+
+@njit(cache=True, nogil=True)
+def add_to_slots(rows, slots, multi, slot_sum, slot_live):  # pragma: no cover - compiled
+    """Each row's vector into its slot's sum, and one more live row there, in row order."""
+    for i in range(len(rows)):
+        slot = slots[i]
+        for d in range(multi.shape[1]):
+            slot_sum[slot, d] += multi[rows[i], d]
+        slot_live[slot] += 1

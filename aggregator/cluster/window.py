@@ -245,23 +245,23 @@ class Window:
 
     def join(self, rows: np.ndarray, story_ids: list[int]) -> None:
         """Put appended rows into their (already clustered) stories, in row order."""
-        slots = np.array([self._slot(story_id) for story_id in story_ids], dtype=np.int64)
+        fresh = [story_id for story_id in dict.fromkeys(story_ids)
+                 if story_id not in self.slot_of]
+        if fresh:
+            spare = self.spare(len(fresh))
+            self.took(spare, len(fresh))
+            slots = spare[: len(fresh)]
+            self.slot_story[slots] = fresh
+            self.slot_sum[slots] = 0
+            self.slot_live[slots] = 0
+            self.slot_of.update(zip(fresh, slots.tolist(), strict=True))
+        slot_of = self.slot_of
+        slots = np.fromiter((slot_of[story_id] for story_id in story_ids), dtype=np.int64,
+                            count=len(story_ids))
         self.row_slot[rows] = slots
         self.alive[rows] = True
-        np.add.at(self.slot_sum, slots, self.multi[rows])
-        np.add.at(self.slot_live, slots, 1)
+        kernel.add_to_slots(rows, slots, self.multi, self.slot_sum, self.slot_live)
         self._relink()
-
-    def _slot(self, story_id: int) -> int:
-        slot = self.slot_of.get(story_id)
-        if slot is None:
-            slot = self.spare(1)[0]
-            self.took(np.array([slot]), 1)
-            self.slot_story[slot] = story_id
-            self.slot_sum[slot] = 0
-            self.slot_live[slot] = 0
-            self.slot_of[story_id] = slot
-        return slot
 
     def _relink(self) -> None:
         kernel.relink(self.size, self.t, self.alive, self.row_slot, self.next_row,
