@@ -468,3 +468,26 @@ def test_parsing_a_big_feed_leaves_the_event_loop_free(server, conn):
     assert len(result.parsed.entries) == 5000
     assert elapsed > 0.5  # long enough that a frozen loop would show
     assert max(gaps) < 0.4, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+def test_a_json_feed_is_polled_like_rss(server, conn):
+    body = json.dumps({
+        "version": "https://jsonfeed.org/version/1.1", "title": "Lupe", "language": "de",
+        "items": [
+            {"id": "k1", "url": "https://lupe.example/k1", "title": "Hafen wieder offen",
+             "content_html": "<p>Der Hafen ist <em>wieder</em> offen.</p>",
+             "date_published": "2026-11-21T09:30:00+01:00"},
+            {"id": "k2", "url": "https://lupe.example/k2", "title": "Neue Fähre",
+             "content_text": "Die Fähre fährt ab Montag."},
+        ],
+    }).encode()
+    url = server.route("/feed.json", body=body, headers={"Content-Type": "application/feed+json"})
+    report = poll(conn, make_config(url))
+    assert (report.done, report.failed, report.details["new articles"]) == (1, 0, 2)
+    rows = {row["guid"]: row for row in articles(conn)}
+    assert rows["k1"]["title"] == "Hafen wieder offen"
+    assert rows["k1"]["summary"] == "Der Hafen ist wieder offen."
+    assert rows["k1"]["published_at"] == "2026-11-21T08:30:00Z"
+    assert (rows["k1"]["language"], rows["k1"]["language_source"]) == ("de", "feed")
+    assert rows["k2"]["url"] == "https://lupe.example/k2" and rows["k2"]["published_at"] is None
+    assert feed_row(conn, url)["title"] == "Lupe"

@@ -1,4 +1,5 @@
-"""Feed bytes → normalised entries (feedparser does the XML, encodings and date formats).
+"""Feed bytes → normalised entries (feedparser does the XML, encodings and date formats;
+aggregator/poll/jsonfeed.py does JSON Feed).
 
 Everything an entry says is untrusted: text is sanitised, links must be http(s), dates must be
 plausible, and languages are normalised to ISO 639-1 with how they were obtained.
@@ -19,7 +20,7 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from aggregator import language, sanitize
-from aggregator.poll import dedupe, schedule
+from aggregator.poll import dedupe, jsonfeed, schedule
 from aggregator.timeutil import to_iso
 
 EARLIEST = datetime(1991, 1, 1, tzinfo=UTC)  # before the web: a generator's zero date, not news
@@ -69,6 +70,14 @@ def parse(
     # Content-Type (charset) only: no base URL, so feedparser leaves relative links and GUIDs as
     # written; links are resolved against `url` here, and a GUID never turns into a fake link.
     content_type = {k.lower(): v for k, v in (headers or {}).items() if k.lower() == "content-type"}
+    if jsonfeed.looks_like_json(body, content_type.get("content-type", "")):
+        document = jsonfeed.load(body)
+        if document is not None:
+            fields = jsonfeed.feed_fields(document)
+            return _feed(fields["title"], fields["language"], jsonfeed.entries(document), url,
+                         config_language, now)
+        if "json" in content_type.get("content-type", "").lower():
+            raise NotAFeed("not a feed: JSON, but not a JSON Feed")
     parsed = feedparser.parse(
         body,
         response_headers=content_type or {"content-type": "application/xml"},
@@ -79,21 +88,34 @@ def parse(
     problem = _problem(parsed)
     if not parsed.entries and (problem or not parsed.get("version")):
         raise NotAFeed(f"not a feed: {problem or 'no feed elements found'}")
-    feed_language = language.normalise(parsed.feed.get("language"))
+    hours, days = _skips(body)
+    return _feed(parsed.feed.get("title"), parsed.feed.get("language"), parsed.entries, url,
+                 config_language, now, problem=problem,
+                 ttl_minutes=_positive_int(parsed.feed.get("ttl")), skip_hours=hours,
+                 skip_days=days)
+
+
+def _feed(
+    title: Any, declared_language: Any, raw_entries: list, url: str,
+    config_language: str | None, now: datetime, *, problem: str | None = None,
+    ttl_minutes: int | None = None, skip_hours: frozenset[int] = frozenset(),
+    skip_days: frozenset[int] = frozenset(),
+) -> ParsedFeed:
+    """Normalise a feed's entries (feedparser's, or JSON Feed's in the same shape)."""
+    feed_language = language.normalise(declared_language)
     entries = []
-    for raw in parsed.entries:
+    for raw in raw_entries:
         entry = _entry(raw, url, config_language, feed_language, now)
         if entry is not None:
             entries.append(entry)
-    hours, days = _skips(body)
     return ParsedFeed(
-        title=sanitize.to_text(parsed.feed.get("title")) or None,
+        title=sanitize.to_text(title) or None,
         language=feed_language,
         entries=entries,
         problem=problem,
-        ttl_minutes=_positive_int(parsed.feed.get("ttl")),
-        skip_hours=hours,
-        skip_days=days,
+        ttl_minutes=ttl_minutes,
+        skip_hours=skip_hours,
+        skip_days=skip_days,
     )
 
 

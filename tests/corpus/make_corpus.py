@@ -593,14 +593,31 @@ def not_a_feed_cases() -> Iterator[Case]:
                '<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/'
                'envelope/"><soap:Body><soap:Fault>x</soap:Fault></soap:Body></soap:Envelope>',
                "text/xml")
-    json_feed = json.dumps({
+
+
+def json_feed_cases() -> Iterator[Case]:
+    def case(label: str, body: str, ctype: str, expect: Expect) -> Case:
+        return Case(f"jsonfeed-{label}", body.encode("utf-8"), ctype, expect)
+
+    yield case("basic", json.dumps({
         "version": "https://jsonfeed.org/version/1.1",
         "title": "JSON corpus feed",
         "items": [{"id": "1", "url": f"{SITE}/json/1", "title": "JSON Feed item one",
                    "content_html": "<p>Hi <script>alert(1)</script></p>"}],
-    })
-    yield case("json-feed", json_feed, "application/feed+json",
-               Expect(max_articles=1))
+    }), "application/feed+json", Expect(articles=1, feed_ok=True,
+                                        expect_text=["JSON Feed item one"]))
+    yield case("version-1-author", json.dumps({
+        "version": "https://jsonfeed.org/version/1", "title": "Old JSON feed",
+        "author": {"name": "Desk"},
+        "items": [{"id": n, "url": f"{SITE}/json1/{n}", "title": f"Version one item {n}",
+                   "summary": "Short", "author": {"name": "Reporter"}} for n in (1, 2)],
+    }), "application/json", Expect(articles=2, feed_ok=True, expect_text=["Version one item 2"]))
+    yield case("items-not-a-list", json.dumps({
+        "version": "https://jsonfeed.org/version/1.1", "title": "Odd", "items": "none today",
+    }), "application/feed+json", Expect(articles=0, feed_ok=True))
+    yield case("deep-nesting",
+               '{"version": "https://jsonfeed.org/version/1.1", "items": ' + "[" * 200_000,
+               "application/feed+json", Expect(articles=0, feed_ok=False))
 
 
 def deep_nesting_cases() -> Iterator[Case]:
@@ -636,6 +653,7 @@ def all_cases() -> list[Case]:
     for fmt in ("rss20", "atom10"):
         cases.extend(charset_conflict_cases(fmt))
     cases.extend(not_a_feed_cases())
+    cases.extend(json_feed_cases())
     cases.extend(deep_nesting_cases())
     cases.extend(rss091_doctype_case())
     names = [case.name for case in cases]
