@@ -37,22 +37,10 @@ def strength(multi, has_english, english, has_keywords, keywords, min_multi, thr
 
 
 @njit(cache=True, nogil=True)
-def coverage_same(a_ids, a_weights, a_total, b_ids):  # pragma: no cover - compiled
-    """Share of a's keyword weight whose identity b carries (both id arrays sorted)."""
-    if a_total <= 0:
-        return 0.0
-    i = j = 0
-    found = 0.0
-    while i < len(a_ids) and j < len(b_ids):
-        if a_ids[i] < b_ids[j]:
-            i += 1
-        elif a_ids[i] > b_ids[j]:
-            j += 1
-        else:
-            found += a_weights[i]
-            i += 1
-            j += 1
-    return found / a_total
+def coverage_same(a_ids, a_weights, a_total, b_ids, marks):  # pragma: no cover - compiled
+    """Share of a's keyword weight whose identity b carries (both id arrays sorted; an id is
+    its own item)."""
+    return coverage_cross(a_ids, np.arange(len(a_ids)), a_weights, a_total, b_ids, marks)
 
 
 @njit(cache=True, nogil=True)
@@ -95,7 +83,7 @@ def _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total,
     if kw_lang[a] == kw_lang[b]:
         ids_b = id_start[b]
         return coverage_same(ids_pool[ids_a : ids_a + id_count[a]], weights, kw_total[a],
-                             ids_pool[ids_b : ids_b + id_count[b]])
+                             ids_pool[ids_b : ids_b + id_count[b]], marks)
     alts_a, alts_b = alt_start[a], alt_start[b]
     return coverage_cross(alts_pool[alts_a : alts_a + alt_count[a]],
                           owners_pool[alts_a : alts_a + alt_count[a]], weights, kw_total[a],

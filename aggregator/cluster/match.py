@@ -44,8 +44,9 @@ def coverage(a: Keywords, a_weights: np.ndarray, b: Keywords) -> float:
     """The share of a's keyword weight that b carries: by identity in the same keying language,
     else by any shared alternative (what the compiled loop computes, for one pair)."""
     total = float(a_weights.sum())
+    marks = np.zeros(len(a.ids), dtype=bool)
     if a.language == b.language:
-        return kernel.coverage_same(a.ids, a_weights, total, b.ids)
+        return kernel.coverage_same(a.ids, a_weights, total, b.ids, marks)
     order = np.argsort(a.alts, kind="stable")
     return kernel.coverage_cross(a.alts[order], a.owners[order], a_weights, total,
-                                 np.sort(b.alts), np.zeros(len(a.ids), dtype=bool))
+                                 np.sort(b.alts), marks)
