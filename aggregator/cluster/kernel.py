@@ -310,14 +310,7 @@ def assign_batch(
         for d in range(multi.shape[1]):
             slot_sum[slot, d] += multi[row, d]
         slot_live[slot] += 1
-        slot_tmin[slot] = min(slot_tmin[slot], ti)
-        slot_tmax[slot] = max(slot_tmax[slot], ti)
-        next_row[row] = -1
-        if slot_tail[slot] >= 0:
-            next_row[slot_tail[slot]] = row
-        else:
-            slot_head[slot] = row
-        slot_tail[slot] = row
+        _append(row, slot, t, next_row, slot_head, slot_tail, slot_tmin, slot_tmax)
         row_slot[row] = slot
         alive[row] = True
         story_out[i], slot_out[i] = slot_story[slot], slot
@@ -352,15 +345,21 @@ def relink(size, t, alive, row_slot, next_row, slot_head, slot_tail, slot_tmin,
     for row in range(size):
         if not alive[row]:
             continue
-        slot = row_slot[row]
-        next_row[row] = -1
-        if slot_tail[slot] >= 0:
-            next_row[slot_tail[slot]] = row
-        else:
-            slot_head[slot] = row
-        slot_tail[slot] = row
-        slot_tmin[slot] = min(slot_tmin[slot], t[row])
-        slot_tmax[slot] = max(slot_tmax[slot], t[row])
+        _append(row, row_slot[row], t, next_row, slot_head, slot_tail, slot_tmin, slot_tmax)
+
+
+@njit(cache=True, nogil=True)
+def _append(row, slot, t, next_row, slot_head, slot_tail, slot_tmin,
+            slot_tmax):  # pragma: no cover - compiled
+    """Put `row` last in its story's member list, and widen the story's time span to it."""
+    next_row[row] = -1
+    if slot_tail[slot] >= 0:
+        next_row[slot_tail[slot]] = row
+    else:
+        slot_head[slot] = row
+    slot_tail[slot] = row
+    slot_tmin[slot] = min(slot_tmin[slot], t[row])
+    slot_tmax[slot] = max(slot_tmax[slot], t[row])
 
 
 @njit(cache=True, nogil=True)
