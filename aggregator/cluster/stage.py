@@ -367,7 +367,7 @@ def run(
         "new stories": stage.counts["created"], "joined": stage.counts["joined"]
     }
     if changed:
-        details["note"] = (
+        details["note:"] = (
             "settings or models changed since the stories were built; "
             "`aggregator cluster --rebuild` applies them to all"
         )
