@@ -44,6 +44,11 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+# How a signature's arrays are stored (article_keywords.ids, .alts, .owners).
+HASH_DTYPE = np.dtype("<i8")
+OWNER_DTYPE = np.dtype("<i4")
+
+
 @dataclass
 class Keywords:
     """An article's signature. `language` is the keying language ("en" when keyed from the
@@ -57,9 +62,9 @@ class Keywords:
 
     def to_blobs(self) -> tuple[bytes, bytes, bytes]:
         return (
-            self.ids.astype("<i8").tobytes(),
-            self.alts.astype("<i8").tobytes(),
-            self.owners.astype("<i4").tobytes(),
+            self.ids.astype(HASH_DTYPE).tobytes(),
+            self.alts.astype(HASH_DTYPE).tobytes(),
+            self.owners.astype(OWNER_DTYPE).tobytes(),
         )
 
     @classmethod
@@ -69,9 +74,9 @@ class Keywords:
         return cls(
             language,
             bool(glossed),
-            np.frombuffer(ids, dtype="<i8"),
-            np.frombuffer(alts, dtype="<i8"),
-            np.frombuffer(owners, dtype="<i4"),
+            np.frombuffer(ids, dtype=HASH_DTYPE),
+            np.frombuffer(alts, dtype=HASH_DTYPE),
+            np.frombuffer(owners, dtype=OWNER_DTYPE),
         )
 
 

@@ -12,7 +12,15 @@ import numpy as np
 from aggregator.cluster import kernel
 from aggregator.cluster.weights import DocumentFrequency
 from aggregator.cluster.window import Article, LanguageFirst, Rows, Story
-from aggregator.embed.stage import ENGLISH, HAS_ENGLISH, HAS_TEXT, MULTILINGUAL, SETTLED
+from aggregator.embed.stage import (
+    ENGLISH,
+    HAS_ENGLISH,
+    HAS_TEXT,
+    MULTILINGUAL,
+    SETTLED,
+    from_blob,
+)
+from aggregator.keywords import HASH_DTYPE, OWNER_DTYPE
 
 # Article time: publication, else fetch time; a publication date in the future is not trusted.
 AT = (
@@ -97,13 +105,14 @@ def to_rows(
                         for blob, language in zip(columns[IDS], columns[KEY_LANGUAGE],
                                                   strict=True)], dtype=np.int32)
     kw_glossed = np.array(columns[GLOSSED], dtype=object).astype(bool)
-    id_count = np.fromiter(map(len, ids_blobs), dtype=np.int64, count=n) // 8
-    alt_count = np.fromiter(map(len, alts_blobs), dtype=np.int64, count=n) // 8
-    ids = np.frombuffer(b"".join(ids_blobs), dtype="<i8").astype(np.int64)
+    size = HASH_DTYPE.itemsize
+    id_count = np.fromiter(map(len, ids_blobs), dtype=np.int64, count=n) // size
+    alt_count = np.fromiter(map(len, alts_blobs), dtype=np.int64, count=n) // size
+    ids = np.frombuffer(b"".join(ids_blobs), dtype=HASH_DTYPE).astype(np.int64)
     weights = frequency.weights_of(ids)
     kw_total = np.bincount(np.repeat(np.arange(n), id_count), weights=weights, minlength=n)
-    alts = np.frombuffer(b"".join(alts_blobs), dtype="<i8").astype(np.int64)
-    owners = np.frombuffer(b"".join(blob or b"" for blob in columns[OWNERS]), dtype="<i4")
+    alts = np.frombuffer(b"".join(alts_blobs), dtype=HASH_DTYPE).astype(np.int64)
+    owners = np.frombuffer(b"".join(blob or b"" for blob in columns[OWNERS]), dtype=OWNER_DTYPE)
     owners = owners.astype(np.int32)
     kernel.sort_within(alts, owners, alt_count)
     return Rows(
@@ -119,7 +128,7 @@ def _vectors(blobs: tuple[bytes | None, ...], dim: int) -> tuple[np.ndarray, np.
     matrix = np.zeros((len(blobs), dim), dtype=np.float32)
     if present.any():
         joined = b"".join(blob for blob in blobs if blob is not None)
-        matrix[present] = np.frombuffer(joined, dtype=np.float32).reshape(-1, dim)
+        matrix[present] = from_blob(joined).reshape(-1, dim)  # one decode for all of them
     return matrix, present
 
 
@@ -128,7 +137,7 @@ def dims(conn: sqlite3.Connection, found: list[tuple], params: dict) -> tuple[in
     def dim(space: str, model: str, column: int) -> int:
         for record in found:
             if record[column] is not None:
-                return len(record[column]) // 4
+                return len(from_blob(record[column]))
         stored = conn.execute(
             "SELECT dim FROM embeddings WHERE space = ? AND model = ? LIMIT 1", (space, model)
         ).fetchone()

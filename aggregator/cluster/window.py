@@ -163,8 +163,8 @@ SLOT_ARRAYS = {
 }
 
 
-def _grown(array: np.ndarray, capacity: int, used: int, fill: float = 0) -> np.ndarray:
-    bigger = np.full((capacity, *array.shape[1:]), fill, dtype=array.dtype)
+def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:
+    bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
     bigger[:used] = array[:used]
     return bigger
 
