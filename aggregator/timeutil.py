@@ -21,3 +21,13 @@ def now_iso() -> str:
 
 def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def from_epoch(seconds: float) -> str:
+    """Epoch seconds as a stored time."""
+    return to_iso(datetime.fromtimestamp(float(seconds), UTC))
+
+
+def to_epoch(text: str) -> float:
+    """A stored time as epoch seconds."""
+    return from_iso(text).timestamp()

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from aggregator import keywords, store  # noqa: E402
 from aggregator.config import parse  # noqa: E402
 from aggregator.embed import models  # noqa: E402
-from aggregator.timeutil import to_iso  # noqa: E402
+from aggregator.timeutil import from_epoch, to_epoch  # noqa: E402
 
 DIM = 384
 DAYS = 30
@@ -112,7 +112,7 @@ def build(path: Path, n: int, extra: int) -> None:
     config = parse("feeds: []")
     multi_id = models.identity(config.settings.embedding.multilingual_model)
     english_id = models.identity(config.settings.embedding.model)
-    now = to_iso_s(START)
+    now = from_epoch(START)
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO feeds (id, url, name, language, country, added_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -122,7 +122,7 @@ def build(path: Path, n: int, extra: int) -> None:
     rows, vectors_rows, signature_rows = [], [], []
     for i in range(n + extra):
         lang = str(data["language"][i])
-        at = to_iso_s(data["t"][i])
+        at = from_epoch(data["t"][i])
         has_en = lang in ENGLISH_SHARE
         title = f"story {data['story'][i]} article {i}"
         rows.append((i + 1, int(data["feed"][i]) + 1, f"g{i}", f"h{i}", title, lang, at, at,
@@ -158,12 +158,6 @@ def build(path: Path, n: int, extra: int) -> None:
     )
     conn.executemany("INSERT INTO bench_late VALUES (?)", [(i + 1,) for i in sorted(late)])
     conn.close()
-
-
-def to_iso_s(seconds: float) -> str:
-    from datetime import UTC, datetime
-
-    return to_iso(datetime.fromtimestamp(float(seconds), UTC))
 
 
 CHILD = """
@@ -206,15 +200,13 @@ def show_late(db: Path) -> None:
 
 def multilingual_vectors(db: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times in epoch seconds, story numbers, vectors) of every article, in time order."""
-    from aggregator.timeutil import from_iso
-
     conn = store.connect(db)
     rows = conn.execute(
         "SELECT a.published_at, a.title, e.vector FROM articles a JOIN embeddings e "
         "ON e.article_id = a.id AND e.space = 'multilingual' ORDER BY a.published_at"
     ).fetchall()
     conn.close()
-    t = np.array([from_iso(r[0]).timestamp() for r in rows])
+    t = np.array([to_epoch(r[0]) for r in rows])
     story = np.array([int(r[1].split()[1]) for r in rows])  # "story S article I"
     matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
     return t, story, matrix

@@ -32,7 +32,7 @@ from aggregator.errors import UserError
 from aggregator.pipeline import StageReport
 from aggregator.stage import Progress, run_stage_overlapped
 from aggregator.store import transaction
-from aggregator.timeutil import now_iso, to_iso
+from aggregator.timeutil import from_epoch, now_iso
 
 BATCH = 512
 SAVE_EVERY = 4096  # articles per write transaction: each commit costs ~10 ms at any size
@@ -122,8 +122,8 @@ class ClusterStage:
         """The clustered articles within the window of this batch that no earlier batch read
         (the window slides forward with the canonical order), and their stories."""
         times = [article.t for article in batch.rows.articles]
-        low = to_iso_s(min(times) - self.window_s)
-        high = to_iso_s(max(times) + self.window_s)
+        low = from_epoch(min(times) - self.window_s)
+        high = from_epoch(max(times) + self.window_s)
         start = low if self.loaded_until is None else max(low, self.loaded_until)
         if self.loaded_until is not None and high <= self.loaded_until:
             return
@@ -302,12 +302,6 @@ def _central(window: Window, rows: np.ndarray, vectors: np.ndarray, attribute: s
         if value:
             return value
     return None
-
-
-def to_iso_s(seconds: float) -> str:
-    from datetime import UTC, datetime
-
-    return to_iso(datetime.fromtimestamp(seconds, UTC))
 
 
 def forget_all(conn: sqlite3.Connection) -> None:

@@ -17,11 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aggregator.cluster import kernel
-from aggregator.timeutil import from_iso
-
-
-def epoch(iso: str) -> float:
-    return from_iso(iso).timestamp()
+from aggregator.timeutil import to_epoch
 
 
 @dataclass(slots=True)
@@ -136,10 +132,10 @@ class Story:
         }
 
     def language_rows(self) -> list[tuple]:
-        start = epoch(self.first_seen_at)
+        start = to_epoch(self.first_seen_at)
         return [
             (self.id, lang, first.first_seen_at, first.first_article_id, first.first_feed_id,
-             first.article_count, int(round(epoch(first.first_seen_at) - start)))
+             first.article_count, int(round(to_epoch(first.first_seen_at) - start)))
             for lang, first in self.languages.items()
         ]
 
