@@ -121,9 +121,9 @@ class ClusterStage:
     def _read_window(self, conn: sqlite3.Connection, batch: Batch) -> None:
         """The clustered articles within the window of this batch that no earlier batch read
         (the window slides forward with the canonical order), and their stories."""
-        times = [article.t for article in batch.rows.articles]
-        low = from_epoch(min(times) - self.window_s)
-        high = from_epoch(max(times) + self.window_s)
+        earliest, latest = batch.rows.time_range()
+        low = from_epoch(earliest - self.window_s)
+        high = from_epoch(latest + self.window_s)
         start = low if self.loaded_until is None else max(low, self.loaded_until)
         if self.loaded_until is not None and high <= self.loaded_until:
             return
@@ -140,8 +140,7 @@ class ClusterStage:
         if self.window is None:
             self.window = Window(*self.dims)
         self._extend_window(batch)
-        times = [article.t for article in batch.rows.articles]
-        dropped = self.window.forget_before(min(times) - self.window_s)
+        dropped = self.window.forget_before(batch.rows.time_range()[0] - self.window_s)
         self.in_window.difference_update(dropped)
         touched, outcome = self._assign(batch)
         self._headlines(touched)

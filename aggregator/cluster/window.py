@@ -58,6 +58,11 @@ class Rows:
     def __len__(self) -> int:
         return len(self.articles)
 
+    def time_range(self) -> tuple[float, float]:
+        """The earliest and latest article time, in epoch seconds."""
+        times = [article.t for article in self.articles]
+        return min(times), max(times)
+
 
 @dataclass
 class LanguageFirst:
@@ -297,10 +302,10 @@ class Window:
         batch_rows = np.full(len(rows), -1, dtype=np.int64)
         batch_rows[with_vector] = self.append(rows, with_vector)
         slots, sums = self.centroids()
-        times = [article.t for article in rows.articles]
+        earliest, latest = rows.time_range()
         window_s = params[kernel.WINDOW_S]
-        col_ok = ((self.slot_tmax[slots] >= min(times) - window_s)
-                  & (self.slot_tmin[slots] <= max(times) + window_s))
+        col_ok = ((self.slot_tmax[slots] >= earliest - window_s)
+                  & (self.slot_tmin[slots] <= latest + window_s))
         spare = self.spare(len(rows))
         story_out = np.empty(len(rows), dtype=np.int64)
         slot_out = np.empty(len(rows), dtype=np.int64)
