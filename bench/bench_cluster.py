@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from aggregator import keywords, store  # noqa: E402
 from aggregator.config import parse  # noqa: E402
-from aggregator.embed import models  # noqa: E402
+from aggregator.embed import from_blob, models, to_blob  # noqa: E402
 from aggregator.timeutil import from_epoch, to_epoch  # noqa: E402
 
 DIM = 384
@@ -128,11 +128,11 @@ def build(path: Path, n: int, extra: int) -> None:
         rows.append((i + 1, int(data["feed"][i]) + 1, f"g{i}", f"h{i}", title, lang, at, at,
                      title if has_en else None, "copy" if has_en else f"none:no-model-for-{lang}",
                      at))
-        vectors_rows.append((i + 1, "multilingual", multi_id, DIM, data["multi"][i].tobytes(),
+        vectors_rows.append((i + 1, "multilingual", multi_id, DIM, to_blob(data["multi"][i]),
                              "x", at))
         if has_en:
             vectors_rows.append((i + 1, "english", english_id, DIM,
-                                 data["english"][i].tobytes(), "x", at))
+                                 to_blob(data["english"][i]), "x", at))
         sig = signature(rng, int(data["story"][i]), int(data["topic"][i]), lang)
         version = keywords.version("en" if has_en else lang)
         signature_rows.append((i + 1, version, sig.language, 1, *sig.to_blobs(), at))
@@ -208,7 +208,7 @@ def multilingual_vectors(db: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     conn.close()
     t = np.array([to_epoch(r[0]) for r in rows])
     story = np.array([int(r[1].split()[1]) for r in rows])  # "story S article I"
-    matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+    matrix = np.stack([from_blob(r[2]) for r in rows])
     return t, story, matrix
 
 
@@ -267,7 +267,7 @@ def sqlite_vec_comparison(db: Path, queries: int = 1000) -> tuple[float, float] 
         "SELECT e.vector FROM articles a JOIN embeddings e ON e.article_id = a.id "
         "AND e.space = 'multilingual' ORDER BY a.published_at DESC LIMIT 10000"
     ).fetchall()
-    matrix = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
+    matrix = np.stack([from_blob(r[0]) for r in rows])
     conn.execute(f"CREATE VIRTUAL TABLE temp.window USING vec0(v float[{DIM}])")
     conn.executemany("INSERT INTO temp.window (rowid, v) VALUES (?, ?)",
                      [(i, r[0]) for i, r in enumerate(rows)])

@@ -13,6 +13,7 @@ import sqlite3
 
 import numpy as np
 
+from aggregator.keywords import HASH_DTYPE
 from aggregator.store import transaction
 
 BUCKETS = 1 << 21
@@ -68,7 +69,7 @@ def count_new(conn: sqlite3.Connection) -> int:
         if not rows:
             return 0
         frequency = DocumentFrequency.load(conn)
-        frequency.add_many([np.frombuffer(row[1], dtype="<i8") for row in rows])
+        frequency.add_many([np.frombuffer(row[1], dtype=HASH_DTYPE) for row in rows])
         frequency.save(conn)
         conn.executemany("INSERT INTO keywords_counted (article_id) VALUES (?)",
                          [(row[0],) for row in rows])
