@@ -135,29 +135,20 @@ def assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
 
 def demo_rows() -> list[dict]:
     """The demo's gold stories as rows: one per sample item, keyed by (feed file, guid)."""
-    import yaml
+    from aggregator.demo import gold_stories
 
-    from aggregator.demo import STORIES
-
-    stories = yaml.safe_load(STORIES.read_text(encoding="utf-8"))["stories"]
-    items = sorted((item["feed"], item["guid"], key)
-                   for key, story in stories.items() for item in story["items"])
-    return [{"index": i, "story": key, "key": (feed, guid)}
-            for i, (feed, guid, key) in enumerate(items)]
+    return [{"index": i, "story": story, "key": key}
+            for i, (key, story) in enumerate(sorted(gold_stories().items()))]
 
 
 def demo_assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
-    index = {row["key"]: row["index"] for row in rows}
+    from aggregator.demo import clustered_items
+
     conn = store.connect(db_path)
-    found = {}
-    for url, guid, cluster_id in conn.execute(
-        "SELECT f.url, a.guid, a.cluster_id FROM articles a JOIN feeds f ON f.id = a.feed_id"
-    ):
-        key = (url.rsplit("/", 1)[1], guid)
-        if key in index and cluster_id is not None:
-            found[index[key]] = cluster_id
+    found = clustered_items(conn)
     conn.close()
-    return found
+    return {row["index"]: found[row["key"]] for row in rows
+            if found.get(row["key"]) is not None}
 
 
 def run_demo_pipeline(db_path: Path) -> object:

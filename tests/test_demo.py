@@ -9,10 +9,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
 
 from aggregator.cluster.metrics import pairwise_scores
-from aggregator.demo import STORIES
+from aggregator.demo import clustered_items, gold_stories
 from tests.clirun import run_cli
 
 pytestmark = pytest.mark.slow
@@ -27,26 +26,10 @@ def demo_db(tmp_path_factory) -> Path:
     return db
 
 
-def gold_labels() -> dict[tuple[str, str], str]:
-    stories = yaml.safe_load(STORIES.read_text())["stories"]
-    return {
-        (item["feed"], item["guid"]): key
-        for key, story in stories.items()
-        for item in story["items"]
-    }
-
-
-def predicted(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
-    rows = conn.execute(
-        "SELECT f.url, a.guid, a.cluster_id FROM articles a JOIN feeds f ON f.id = a.feed_id"
-    )
-    return {(url.rsplit("/", 1)[1], guid): cluster_id for url, guid, cluster_id in rows}
-
-
 def test_every_sample_item_is_polled_translated_or_explained_and_clustered(demo_db):
     conn = sqlite3.connect(demo_db)
-    gold = gold_labels()
-    assert set(predicted(conn)) == set(gold)
+    gold = gold_stories()
+    assert set(clustered_items(conn)) == set(gold)
     assert conn.execute("SELECT count(*) FROM fetches WHERE error IS NOT NULL").fetchone()[0] == 0
     backends = dict(
         conn.execute("SELECT language, min(translation_backend) FROM articles GROUP BY language")
@@ -70,8 +53,8 @@ def test_every_sample_item_is_polled_translated_or_explained_and_clustered(demo_
 
 def test_clusters_match_the_gold_stories(demo_db):
     conn = sqlite3.connect(demo_db)
-    gold = gold_labels()
-    found = predicted(conn)
+    gold = gold_stories()
+    found = clustered_items(conn)
     keys = sorted(gold)
     result = pairwise_scores(
         {i: found[k] for i, k in enumerate(keys)}, {i: gold[k] for i, k in enumerate(keys)}

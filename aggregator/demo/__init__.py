@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from aggregator import config as config_module
 from aggregator import pipeline, store
 from aggregator.demo.server import PREFERRED_PORT, FeedServer
@@ -43,6 +45,21 @@ def build(
         store.sync_feeds(conn, config.feeds, now_iso())
         reports = pipeline.run_all(conn, config, progress_factory, poll={"force": True})
     return conn, reports
+
+
+def gold_stories() -> dict[tuple[str, str], str]:
+    """The story each sample item belongs to (stories.yaml), keyed by (feed file, guid)."""
+    stories = yaml.safe_load(STORIES.read_text(encoding="utf-8"))["stories"]
+    return {(item["feed"], item["guid"]): key
+            for key, story in stories.items() for item in story["items"]}
+
+
+def clustered_items(conn: sqlite3.Connection) -> dict[tuple[str, str], int | None]:
+    """The cluster of each polled item, keyed like `gold_stories`."""
+    rows = conn.execute(
+        "SELECT f.url, a.guid, a.cluster_id FROM articles a JOIN feeds f ON f.id = a.feed_id"
+    )
+    return {(url.rsplit("/", 1)[1], guid): cluster_id for url, guid, cluster_id in rows}
 
 
 def summary(conn: sqlite3.Connection) -> list[str]:
