@@ -36,6 +36,7 @@ def load(body: bytes) -> dict | None:
 
 
 def feed_fields(document: dict) -> dict:
+    """The feed's own title and language (either may be None)."""
     return {"title": _text(document.get("title")), "language": _text(document.get("language"))}
 
 
@@ -64,10 +65,9 @@ def _entry(item: dict) -> dict:
         "author": _author(item),
         "language": _text(item.get("language")),
     }
-    for key in ("published", "updated"):
-        text = _text(item.get(f"date_{key}" if key == "published" else "date_modified"))
-        entry[key] = text
-        entry[f"{key}_parsed"] = _moment(text)
+    for key, name in (("published", "date_published"), ("updated", "date_modified")):
+        entry[key] = _text(item.get(name))
+        entry[f"{key}_parsed"] = _moment(entry[key])
     return entry
 
 
