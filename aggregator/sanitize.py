@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import nh3
 
@@ -47,6 +48,36 @@ _ANY_TAG = re.compile(r"<(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
 _LOOKS_LIKE_MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>|<!--")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def valid_text(text: str) -> str:
+    """`text` with every lone surrogate (U+D800-U+DFFF) replaced by U+FFFD.
+
+    No UTF-8 can carry a surrogate, but a JSON escape ("\\ud800") or a feed parser can put one
+    in a str; then SQLite, hashing and nh3 all fail to encode it."""
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def scrub(value: Any) -> Any:
+    """`value` with `valid_text` applied to every string in it, through dicts and lists (changed
+    in place, so a parsed feed's tree is not copied)."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            cleaned = scrub(item)
+            if cleaned is not item:
+                dict.__setitem__(value, key, cleaned)  # not a subclass's key aliasing
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            cleaned = scrub(item)
+            if cleaned is not item:
+                value[index] = cleaned
+    return value
 
 
 def to_text(markup: str | None) -> str:

@@ -336,13 +336,13 @@ def _redirect_target(url: str, response: httpx.Response, seen: set[str]) -> str:
 async def read_capped(response: httpx.Response, cap: int) -> bytes:
     """The decoded body, refusing anything over `cap` bytes as it streams in, compressed or not:
     a gzip body that expands past the cap is cut off without ever being inflated in memory."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise FetchError(
-            "too_large",
-            f"body too large ({int(declared):,} bytes, cap {cap:,})",
-            response.status_code,
-        )
+    declared = response.headers.get("content-length", "").strip().lstrip("0")
+    # ASCII digits only (isdigit() takes "²", which int() refuses), and no int() of a huge one
+    if declared.isascii() and declared.isdigit() and (
+        len(declared) > len(str(cap)) or int(declared) > cap
+    ):
+        size = f"{int(declared):,} bytes" if len(declared) <= 30 else f"{len(declared)}-digit size"
+        raise FetchError("too_large", f"body too large ({size}, cap {cap:,})", response.status_code)
     decoder = Decoder(response.headers.get("content-encoding", ""), response.status_code)
     body = bytearray()
     async for chunk in response.aiter_raw(CHUNK):

@@ -13,6 +13,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from aggregator.sanitize import valid_text
+
 VERSION_PREFIX = "https://jsonfeed.org/version/"
 
 
@@ -53,11 +55,12 @@ def _entry(item: dict) -> dict:
     if isinstance(identifier, bool) or not isinstance(identifier, str | int | float):
         identifier = None
     content = _text(item.get("content_html"))
-    if content is None and _text(item.get("content_text")) is not None:
-        content = html.escape(item["content_text"])
+    text = _text(item.get("content_text"))
+    if content is None and text is not None:
+        content = html.escape(text)
     summary = _text(item.get("summary"))
     entry: dict[str, Any] = {
-        "id": str(identifier) if identifier is not None else None,
+        "id": valid_text(str(identifier)) if identifier is not None else None,
         "title": _text(item.get("title")),
         "link": _text(item.get("url")) or _text(item.get("external_url")),
         "summary": html.escape(summary) if summary else None,
@@ -76,8 +79,9 @@ def _author(item: dict) -> str | None:
     if not isinstance(authors, list):
         authors = [item.get("author")]  # JSON Feed 1
     for author in authors:
-        if isinstance(author, dict) and _text(author.get("name")):
-            return author["name"]
+        name = _text(author.get("name")) if isinstance(author, dict) else None
+        if name:
+            return name
     return None
 
 
@@ -99,4 +103,5 @@ def _moment(text: str | None):
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
+    """A string value (lone surrogates, which JSON's "\\ud800" escapes can make, as U+FFFD)."""
+    return valid_text(value) if isinstance(value, str) and value.strip() else None

@@ -23,6 +23,11 @@ from aggregator import language, sanitize
 from aggregator.poll import dedupe, jsonfeed, schedule
 from aggregator.timeutil import to_iso
 
+# A character reference that could name no character: a surrogate, or past U+10FFFF. Only refs
+# of 4+ hex or 5+ decimal digits can be one, so the common ones (&#8217;) never reach _char_ref.
+_SUSPECT_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}));")
+# <ttl> and Cache-Control beyond this would be capped by schedule.after_success anyway.
+MAX_TTL_MINUTES = int(schedule.MAX_HINT.total_seconds()) // 60
 EARLIEST = datetime(1991, 1, 1, tzinfo=UTC)  # before the web: a generator's zero date, not news
 FUTURE_SLACK = timedelta(days=2)
 
@@ -78,6 +83,7 @@ def parse(
                          config_language, now)
         if "json" in content_type.get("content-type", "").lower():
             raise NotAFeed("not a feed: JSON, but not a JSON Feed")
+    body = _valid_char_refs(body)
     parsed = feedparser.parse(
         body,
         response_headers=content_type or {"content-type": "application/xml"},
@@ -91,7 +97,7 @@ def parse(
     hours, days = _skips(body)
     return _feed(parsed.feed.get("title"), parsed.feed.get("language"), parsed.entries, url,
                  config_language, now, problem=problem,
-                 ttl_minutes=_positive_int(parsed.feed.get("ttl")), skip_hours=hours,
+                 ttl_minutes=_ttl(parsed.feed.get("ttl")), skip_hours=hours,
                  skip_days=days)
 
 
@@ -102,9 +108,11 @@ def _feed(
     skip_days: frozenset[int] = frozenset(),
 ) -> ParsedFeed:
     """Normalise a feed's entries (feedparser's, or JSON Feed's in the same shape)."""
+    # Valid Unicode first: every later step (hashing, nh3, lingua, SQLite) encodes to UTF-8.
+    title, declared_language = sanitize.scrub(title), sanitize.scrub(declared_language)
     feed_language = language.normalise(declared_language)
     entries = []
-    for raw in raw_entries:
+    for raw in sanitize.scrub(raw_entries):
         entry = _entry(raw, url, config_language, feed_language, now)
         if entry is not None:
             entries.append(entry)
@@ -253,12 +261,31 @@ def _possible_iso_fields(text: Any) -> bool:
     return offset is None or (int(offset[2]) <= 14 and int(offset[3]) < 60)
 
 
-def _positive_int(value: Any) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
+def _ttl(value: Any) -> int | None:
+    """<ttl> minutes: ASCII digits, capped at MAX_TTL_MINUTES (it is stored as an integer)."""
+    if not isinstance(value, str):
         return None
-    return number if number > 0 else None
+    return schedule.bounded_int(value.strip(), MAX_TTL_MINUTES) or None
+
+
+def _valid_char_refs(body: bytes) -> bytes:
+    """The body with character references to no character (&#xD800;, &#x110000;) as &#xFFFD;.
+
+    Expat refuses them (so the feed falls to feedparser's loose parser), and the loose parser
+    raises on them (chr() of a surrogate cannot be encoded). Only ASCII-compatible encodings
+    are covered: in UTF-16 the reference is other bytes, and the stage records the failure."""
+    if b"&#" not in body:
+        return body
+    return _SUSPECT_CHAR_REF.sub(_char_ref, body)
+
+
+def _char_ref(match: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = match.groups()
+    digits = hex_digits or decimal
+    if len(digits) > 8:
+        return b"&#xFFFD;"
+    code = int(digits, 16 if hex_digits else 10)
+    return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group(0)
 
 
 def _skips(body: bytes) -> tuple[frozenset[int], frozenset[int]]:

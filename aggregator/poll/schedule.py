@@ -16,8 +16,13 @@ DEAD_CHECK_EVERY = timedelta(days=1)  # a dead feed is still checked, daily
 # Longest wait a server or feed may ask for (ttl, max-age, Expires, Retry-After): beyond a day a
 # feed that came back to life would go unnoticed for too long.
 MAX_HINT = timedelta(days=1)
+# Longest wait of any kind (an interval or backoff from feeds.yaml too): far past any sensible
+# setting and far inside what a datetime can add, so no number, however large, overflows.
+MAX_WAIT = timedelta(days=366)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+# HTTP's DIGIT is ASCII only: \d and str.isdigit() also take "²" or "٣", which int() refuses.
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?([0-9]+)", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,10 @@ class Plan:
 
 def after_success(now: datetime, interval_s: int, hints: Hints) -> datetime:
     """The larger of the configured interval and every freshness hint, outside skipped slots."""
-    delay = timedelta(seconds=interval_s)
+    delay = seconds(interval_s)
     hinted = [
-        timedelta(minutes=hints.ttl_minutes) if hints.ttl_minutes else None,
-        timedelta(seconds=hints.max_age_s) if hints.max_age_s else None,
+        seconds(hints.ttl_minutes * 60) if hints.ttl_minutes else None,
+        seconds(hints.max_age_s) if hints.max_age_s else None,
         hints.expires - now if hints.expires else None,
         hints.retry_after - now if hints.retry_after else None,
     ]
@@ -60,7 +65,23 @@ def backoff_delay(error_count: int, interval_s: int, max_backoff_s: int) -> time
     """interval, 2x, 4x, ... per consecutive error, up to the ceiling (never below the interval)."""
     ceiling = max(max_backoff_s, interval_s)
     exponent = min(max(error_count - 1, 0), 32)  # 2**32 intervals is past any ceiling
-    return timedelta(seconds=min(interval_s * 2**exponent, ceiling))
+    return seconds(min(interval_s * 2**exponent, ceiling))
+
+
+def seconds(count: int) -> timedelta:
+    """A wait of `count` seconds, held within 0..MAX_WAIT (timedelta overflows past ~2**46 s)."""
+    return timedelta(seconds=min(max(count, 0), int(MAX_WAIT.total_seconds())))
+
+
+def bounded_int(digits: str | None, ceiling: int) -> int | None:
+    """ASCII digits as a number of at most `ceiling`; None for anything else ("²", "٣", "-1",
+    "1_000", which int() would take). Never int() on thousands of digits (Python refuses)."""
+    if digits is None or not _DIGITS.fullmatch(digits):
+        return None
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(ceiling)):
+        return ceiling
+    return min(int(significant), ceiling)
 
 
 def after_error(
@@ -109,7 +130,8 @@ def max_age(cache_control: str | None) -> int | None:
     if not cache_control:
         return None
     match = _MAX_AGE.search(cache_control)
-    return int(match.group(1)) if match else None
+    # capped here: after_success would cap it anyway, and a huge value overflows a timedelta
+    return bounded_int(match.group(1), int(MAX_HINT.total_seconds())) if match else None
 
 
 def http_date(value: str | None) -> datetime | None:
@@ -118,11 +140,12 @@ def http_date(value: str | None) -> datetime | None:
         return None
     try:
         moment = parsedate_to_datetime(value.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # inside the try: year 9999 at -01:00 is past datetime.max in UTC (OverflowError)
+        return moment.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def retry_after(value: str | None, now: datetime) -> datetime | None:
@@ -130,8 +153,9 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return now + timedelta(seconds=min(int(value), int(MAX_HINT.total_seconds())))
+    delay = bounded_int(value, int(MAX_HINT.total_seconds()))
+    if delay is not None:
+        return now + timedelta(seconds=delay)
     return http_date(value)
 
 
@@ -139,9 +163,9 @@ def skip_hours(values: list[str]) -> frozenset[int]:
     """<skipHours><hour> values: 0-23 GMT (24, used by some feeds for midnight, is 0)."""
     hours = set()
     for value in values:
-        value = value.strip()
-        if value.isdigit() and 0 <= int(value) <= 24:
-            hours.add(int(value) % 24)
+        hour = bounded_int(value.strip(), 25)
+        if hour is not None and hour <= 24:
+            hours.add(hour % 24)
     return frozenset(hours)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -31,8 +32,11 @@ from aggregator.stage import Progress
 from aggregator.store import transaction
 from aggregator.timeutil import from_iso, to_iso, utcnow
 
+log = logging.getLogger(__name__)
+
 PARALLEL_FROM = 64  # feeds in a run before parsing moves to worker processes
 MAX_WORKERS = 8
+MAX_STATUS_CHARS = 500  # an internal error's status: the exception's message may be long
 
 FEED_COLUMNS = (
     "id, url, name, language, poll_interval_s, etag, last_modified, content_hash, "
@@ -153,19 +157,27 @@ class PollStage:
     async def _one(
         self, fetcher: Fetcher, pool: Executor, in_hand: asyncio.Semaphore, job: FeedJob
     ) -> FeedResult:
-        # The host's politeness slot first: feeds queued behind a slow host hold no body slot,
-        # so they never starve the other hosts.
-        async with fetcher.gate(job.url).slot(), in_hand:
-            unconditional = schedule.needs_unconditional(job.last_unconditional_at, self.clock())
-            etag, modified = (None, None) if unconditional else (job.etag, job.last_modified)
-            fetched = await fetcher.fetch(job.url, etag, modified, gated=False)
-            now = self.clock()
-            parsed = None
-            if needs_parsing(job, fetched):
-                # only the CPU-heavy parse goes to a worker: the body there, entries back
-                work = parse_call(fetched, job, now)
-                parsed = await asyncio.get_running_loop().run_in_executor(pool, work)
-            return outcome(job, fetched, now, self.settings, parsed)
+        """One feed's fetch, parse and plan. Whatever goes wrong in them is this feed's recorded
+        error (`internal`), never the run's: one hostile feed must not stop the others."""
+        step, fetched, now = "fetching", None, self.clock()
+        try:
+            # The host's politeness slot first: feeds queued behind a slow host hold no body
+            # slot, so they never starve the other hosts.
+            async with fetcher.gate(job.url).slot(), in_hand:
+                unconditional = schedule.needs_unconditional(job.last_unconditional_at, now)
+                etag, modified = (None, None) if unconditional else (job.etag, job.last_modified)
+                fetched = await fetcher.fetch(job.url, etag, modified, gated=False)
+                now = self.clock()
+                parsed = None
+                if needs_parsing(job, fetched):
+                    step = "parsing"
+                    # only the CPU-heavy parse goes to a worker: the body there, entries back
+                    work = parse_call(fetched, job, now)
+                    parsed = await asyncio.get_running_loop().run_in_executor(pool, work)
+                step = "scheduling"
+                return outcome(job, fetched, now, self.settings, parsed)
+        except Exception as exc:  # noqa: BLE001 (contained: see the docstring)
+            return internal_failure(job, fetched, now, self.settings, step, exc)
 
     def save(self, conn: sqlite3.Connection, results: Sequence[FeedResult]) -> int:
         for result in results:
@@ -179,6 +191,32 @@ class PollStage:
             record_fetch(conn, result, new)
             update_feed(conn, result)
         return new
+
+    def save_contained(
+        self, conn: sqlite3.Connection, result: FeedResult
+    ) -> tuple[int, FeedResult]:
+        """`save_one`, with a failure to store this feed's outcome (text SQLite refuses, a value
+        out of range, a constraint) recorded as this feed's `internal` error, in a second
+        transaction, instead of ending the run. Return the new articles and what was stored.
+
+        Failures of the database itself (disk full, I/O error, corrupt file) still end the run:
+        they are no one feed's fault, and every other feed would fail the same way. If even the
+        error cannot be recorded, the feed stays due and the run goes on."""
+        try:
+            return self.save_one(conn, result), result
+        except Exception as exc:
+            if database_failure(exc):
+                raise
+            failed = internal_failure(
+                result.job, result.fetch, result.fetched_at, self.settings, "saving", exc
+            )
+        try:
+            self.save_one(conn, failed)
+        except Exception as exc:
+            if database_failure(exc):
+                raise
+            log.warning("feed %s: could not record its error: %s", result.job.url, exc)
+        return 0, failed
 
 
 def outcome(
@@ -229,6 +267,47 @@ def parse_call(fetched: FetchResult, job: FeedJob, now: datetime) -> partial[Par
         config_language=job.language,
         now=now,
     )
+
+
+def internal_failure(
+    job: FeedJob,
+    fetched: FetchResult | None,
+    now: datetime,
+    settings: Settings,
+    step: str,
+    exc: BaseException,
+) -> FeedResult:
+    """An exception nobody foresaw while handling one feed, as that feed's error: kind
+    `internal`, the step, the exception's type and message in the status; backoff as for any
+    error (no server hints: reading them may be what failed)."""
+    message = f"internal error while {step}: {type(exc).__name__}: {exc}"[:MAX_STATUS_CHARS]
+    # backslashreplace: the message may quote the very text that could not be encoded
+    status = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    count = job.error_count + 1
+    try:
+        plan = schedule.after_error(
+            now,
+            count,
+            job.interval_s,
+            settings.max_backoff_s,
+            settings.dead_after_errors,
+            schedule.Hints(),
+        )
+    except Exception:  # noqa: BLE001 (planning may be what failed: a plain, safe delay)
+        plan = schedule.Plan("backoff", count, now + schedule.DEAD_CHECK_EVERY)
+    if plan.state == "dead":
+        status += " (dead: checked daily)"
+    # kind "error": an unfinished feed keeps its old validators and body hash, so the next
+    # poll fetches and parses it again instead of trusting what was not stored
+    base = FetchResult(job.url, "error", status, 0) if fetched is None else fetched
+    lean = replace(base, kind="error", body=None, error="internal")
+    return FeedResult(job, now, lean, "error", status, "internal", plan)
+
+
+def database_failure(exc: BaseException) -> bool:
+    """A failure of the database itself (full, I/O, locked, corrupt), not of one feed's data:
+    OperationalError, or the bare DatabaseError SQLite gives for a corrupt file."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def _lean(fetched: FetchResult) -> FetchResult:
@@ -408,9 +487,10 @@ def run(
         async for result in stage.stream(jobs):
             # in a thread too, so a big feed's insert doesn't stall fetches in flight; saves
             # still happen one at a time, each in its own transaction
-            tally["new articles"] += await asyncio.to_thread(stage.save_one, conn, result)
-            tally[result.outcome] += 1
-            tally["dead"] += result.plan.state == "dead"
+            new, saved = await asyncio.to_thread(stage.save_contained, conn, result)
+            tally["new articles"] += new
+            tally[saved.outcome] += 1
+            tally["dead"] += saved.plan.state == "dead"
             if progress is not None:
                 progress(1)
 
