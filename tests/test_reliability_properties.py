@@ -8,6 +8,7 @@ what holds for *any* input, hostile or garbage: what comes out is safe, well-for
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -21,7 +22,7 @@ from aggregator import store
 from aggregator.config import Config, Feed, Settings
 from aggregator.poll import schedule, stage
 from aggregator.poll.dedupe import content_hash, http_url, url_key
-from aggregator.poll.parse import parse
+from aggregator.poll.parse import ParsedFeed, parse
 from aggregator.timeutil import now_iso
 from tests.corpus.checks import plausible_published_at
 
@@ -200,3 +201,138 @@ def test_whatever_a_server_says_the_next_poll_is_in_the_future_and_within_bounds
                   schedule.DEAD_CHECK_EVERY)
     assert NOW < plan.next_poll_at <= NOW + ceiling + week
     assert plan.state in ("backoff", "dead") and plan.error_count == errors
+
+
+# --- any Unicode, any integer (issue 10: one feed's header or element used to abort the poll) --
+
+# All of Unicode, surrogates included, with the characters that broke parsing made frequent:
+# superscript and other non-ASCII digits (str.isdigit() is true for "²", int() refuses it; int()
+# takes "٣"), signs, underscores, and the separators headers use.
+TRICKY = st.sampled_from(["\ud800", "\udfff", "\u00b2", "\u00b3", "\u00b9", "\u0663", "\u07c1",
+                          "\uff10", "\U0001d7d8", "\u216b", "\u00bd", "-", "+", "_", " ", ",",
+                          "=", '"', "0", "9", "\x00"])
+# st.text() never yields a surrogate, whatever its alphabet: characters are joined by hand.
+ANY_CHAR = st.characters() | st.characters(categories=["Cs"]) | TRICKY
+ANY_TEXT = st.lists(ANY_CHAR, max_size=40).map("".join)
+ANY_INT = st.integers()  # unbounded: hypothesis draws past 2**64 and negatives
+# An integer written out in ASCII, in another script's digits, or as thousands of nines.
+DIGIT_SCRIPTS = {"ascii": "0123456789", "arabic-indic": "٠١٢٣٤٥٦٧٨٩",
+                 "fullwidth": "０１２３４５６７８９", "superscript": "⁰¹²³⁴⁵⁶⁷⁸⁹"}
+NUMERALS = st.one_of(
+    st.tuples(st.integers(min_value=0), st.sampled_from(sorted(DIGIT_SCRIPTS))).map(
+        lambda pair: (pair[1], str(pair[0]).translate(str.maketrans("0123456789",
+                                                                    DIGIT_SCRIPTS[pair[1]])))),
+    st.integers(1, 6000).map(lambda n: ("ascii", "9" * n)),
+)
+ANY_MOMENT = st.datetimes(timezones=st.just(UTC))  # datetime.min to datetime.max
+DAY_S = int(schedule.MAX_HINT.total_seconds())
+
+
+def header_values() -> st.SearchStrategy[str]:
+    return st.one_of(ANY_TEXT, NUMERALS.map(lambda pair: pair[1]),
+                     st.builds(lambda a, b: a + b, ANY_TEXT, NUMERALS.map(lambda p: p[1])),
+                     ANY_INT.map(str))
+
+
+@given(header_values())
+def test_header_parsers_take_any_text_and_return_a_value_or_none(value):
+    age = schedule.max_age(value)
+    assert age is None or 0 <= age <= DAY_S
+    for prefixed in ("max-age=" + value, 'public, max-age="' + value):
+        age = schedule.max_age(prefixed)
+        assert age is None or 0 <= age <= DAY_S
+    retry = schedule.retry_after(value, NOW)
+    assert retry is None or retry.tzinfo is not None
+    moment = schedule.http_date(value)
+    assert moment is None or moment.utcoffset() == timedelta(0)
+    assert schedule.skip_hours([value, " " + value]) <= frozenset(range(24))
+    assert schedule.skip_days([value]) <= frozenset(range(7))
+
+
+@given(NUMERALS)
+def test_numbers_in_headers_count_only_in_ascii_digits_and_are_capped(numeral):
+    script, text = numeral
+    number = int(text) if script == "ascii" and len(text) < 4000 else None
+    expected = None if script != "ascii" else min(number, DAY_S) if number is not None else DAY_S
+    assert schedule.max_age(f"max-age={text}") == expected
+    retry = schedule.retry_after(text, NOW)
+    assert retry == (None if expected is None else NOW + timedelta(seconds=expected))
+    hours = schedule.skip_hours([text])
+    assert hours == (frozenset({number % 24}) if number is not None and number <= 24
+                     else frozenset())
+
+
+@given(ANY_MOMENT, header_values())
+def test_any_date_header_parses_to_a_utc_moment_or_none(now, value):
+    for text in (value, f"Fri, 31 Dec 9999 23:00:00 {value}", f"Mon, 01 Jan 0001 00:00:00 {value}"):
+        moment = schedule.http_date(text)
+        assert moment is None or moment.utcoffset() == timedelta(0)
+    retry = schedule.retry_after(value, now.replace(year=min(now.year, 9998)))
+    assert retry is None or retry.tzinfo is not None
+
+
+WEEK = timedelta(days=7)
+
+
+@given(MOMENTS, ANY_INT, st.none() | ANY_INT, st.none() | ANY_INT, st.none() | ANY_MOMENT,
+       st.none() | ANY_MOMENT, st.frozensets(st.integers(0, 23)), st.frozensets(st.integers(0, 6)),
+       ANY_INT, ANY_INT, ANY_INT)
+def test_schedules_from_numbers_of_any_size_stay_within_bounds(
+        now, interval, ttl, age, expires, retry, hours, days, errors, ceiling, dead_after):
+    hints = schedule.Hints(ttl_minutes=ttl, max_age_s=age, expires=expires, retry_after=retry,
+                           skip_hours=hours, skip_days=days)
+    ok = schedule.after_success(now, interval, hints)
+    assert now <= ok <= now + schedule.MAX_WAIT + WEEK
+    assert timedelta(0) <= schedule.backoff_delay(errors, interval, ceiling) <= schedule.MAX_WAIT
+    plan = schedule.after_error(now, errors, interval, ceiling, dead_after, hints)
+    assert now <= plan.next_poll_at <= now + schedule.MAX_WAIT + WEEK
+    assert plan.state in ("backoff", "dead") and plan.error_count == errors
+
+
+def rss_with(title: str = "Story", channel: str = "", extra: str = "") -> bytes:
+    return (f"<rss version='2.0'><channel><title>t</title><language>en</language>{channel}"
+            f"<item><title>{title}</title><link>https://news.example/1</link>{extra}</item>"
+            "</channel></rss>").encode()
+
+
+def storable(parsed: ParsedFeed) -> None:
+    """Every text a parsed feed would store encodes as UTF-8 (what SQLite needs)."""
+    texts = [parsed.title, parsed.problem]
+    for entry in parsed.entries:
+        texts += [entry.guid, entry.url, entry.title, entry.summary, entry.summary_html,
+                  entry.author, entry.published_at]
+    for text in texts:
+        if text is not None:
+            text.encode("utf-8")
+
+
+@given(ANY_INT, st.booleans())
+def test_a_character_reference_to_any_number_parses_to_valid_text(number, hexadecimal):
+    reference = f"&#x{number:x};" if hexadecimal else f"&#{number};"
+    if number < 0:
+        reference = reference.replace("-", "")  # "&#-5;" is no reference: its number then
+    parsed = parse(rss_with(f"A {reference} B", extra=f"<author>{reference}</author>"),
+                   url="https://news.example/feed", now=NOW)
+    storable(parsed)
+
+
+@given(ANY_TEXT, ANY_TEXT)
+def test_json_feed_text_and_dates_of_any_unicode_parse_to_valid_text(title, date):
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": title,
+                       "items": [{"id": title or "1", "url": "https://news.example/1",
+                                  "title": title + "x", "summary": title, "date_published": date,
+                                  "authors": [{"name": title}]}]}).encode()
+    parsed = parse(body, url="https://news.example/feed", config_language="en", now=NOW)
+    storable(parsed)
+    assert plausible_published_at(parsed.entries[0].published_at, NOW)
+
+
+@given(header_values())
+def test_any_ttl_or_skip_hour_text_gives_a_bounded_schedule(value):
+    text = escape(value.encode("utf-8", "replace").decode("utf-8")
+                  .translate({c: None for c in range(32)}))  # what XML can carry
+    parsed = parse(rss_with(channel=f"<ttl>{text}</ttl><skipHours><hour>{text}</hour>"
+                                    f"</skipHours>"),
+                   url="https://news.example/feed", now=NOW)
+    assert parsed.ttl_minutes is None or 1 <= parsed.ttl_minutes <= DAY_S // 60
+    assert parsed.skip_hours <= frozenset(range(24))
