@@ -221,6 +221,67 @@ def test_one_bad_text_fails_alone_and_the_batch_goes_on(tmp_path, models_dir, mo
     assert len(Flaky.calls[0]) == 4, "tried as one batch first"
 
 
+class Garbling(Flaky):
+    """Translates a text containing GARBLE into a lone surrogate: text SQLite cannot store."""
+
+    name = "garbling"
+
+    def translate(self, texts, source_lang):
+        return [t.upper().replace("GARBLE", "\ud800") for t in texts]
+
+
+def inject_translate_fault(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """Make `step` fail for one article's text, as a bug there would."""
+    if step == "prepare":
+        original_truncate = stage.segment.truncate
+
+        def truncate(text, max_chars):
+            if "POISON" in text:
+                raise RuntimeError("injected fault")
+            return original_truncate(text, max_chars)
+
+        monkeypatch.setattr(stage.segment, "truncate", truncate)
+    elif step == "cache":
+        original_key = stage.cache.key
+
+        def key(text, *args):
+            if "POISON" in text:
+                raise RuntimeError("injected fault")
+            return original_key(text, *args)
+
+        monkeypatch.setattr(stage.cache, "key", key)
+    elif step == "save":  # a real failure: the backend's output cannot be encoded for SQLite
+        monkeypatch.setattr(base, "_REGISTRY", {**base.backend_classes(), "flaky": Garbling})
+
+
+@pytest.mark.parametrize(
+    ("step", "title", "error"),
+    [
+        ("prepare", "POISON Titel", "internal error: RuntimeError: injected fault"),
+        ("cache", "POISON Titel", "internal error: RuntimeError: injected fault"),
+        ("save", "GARBLE Titel", "internal error: UnicodeEncodeError: 'utf-8' codec can't "
+         "encode character '\\ud800' in position 0: surrogates not allowed"),
+    ],
+)
+def test_an_exception_on_one_article_is_its_error_and_the_others_are_translated(
+    tmp_path, models_dir, monkeypatch, step, title, error
+):
+    monkeypatch.setattr(base, "_REGISTRY", {**base.backend_classes(), "flaky": Flaky})
+    cfg, conn = setup(tmp_path, models_dir, {"per_language": {"de": ["flaky"]}})
+    ok = [add_article(conn, "de", f"Titel {i}") for i in range(3)]
+    bad = add_article(conn, "de", title)
+    with pytest.MonkeyPatch.context() as fault:
+        inject_translate_fault(fault, step)
+        report = stage.run(conn, cfg)
+    assert (report.done, report.failed) == (3, 1)
+    assert [article(conn, i)["title_en"] for i in ok] == ["TITEL 0", "TITEL 1", "TITEL 2"]
+    row = article(conn, bad)
+    assert row["translation_error"] == error
+    assert (row["title_en"], row["translated_at"], row["translation_attempts"]) == (None, None, 1)
+    assert stage.run(conn, cfg).done == 1  # fault gone: the next run translates it
+    assert article(conn, bad)["translation_error"] is None
+
+
 def test_a_language_without_a_model_reopens_when_one_is_installed(tmp_path, models_dir, ct2_model):
     cfg, conn = setup(tmp_path, models_dir, {"order": ["argos"]}, feeds={"nl": "nl"})
     article_id = add_article(conn, "nl", "Een zin.", "Nog een.")

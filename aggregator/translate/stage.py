@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 from collections import Counter
@@ -27,6 +28,8 @@ from aggregator.translate import cache, segment
 from aggregator.translate.base import Backend, BackendError, create_backends
 from aggregator.translate.models import models_dir
 from aggregator.translate.routing import COPY, NO_MODEL, Route, Router
+
+log = logging.getLogger(__name__)
 
 TITLE, SUMMARY = "title", "summary"
 PASS_NAMES = {TITLE: "titles", SUMMARY: "summaries"}
@@ -52,6 +55,7 @@ class Item:
     route: Route
     finishes: bool  # completes the article (sets translated_at)
     sources: dict[str, Source | None] = field(default_factory=dict)  # None: no text
+    error: str | None = None  # preparing it failed: recorded as its translation_error
 
 
 @dataclass
@@ -100,7 +104,12 @@ class TranslateStage:
         if self.remaining is not None:
             self.remaining -= len(rows)
         self.skip.update(row["id"] for row in rows)
-        items = [self._item(row) for row in rows]
+        items = []
+        for row in rows:
+            try:
+                items.append(self._item(row))
+            except Exception as exc:  # noqa: BLE001 (one bad article is its own error)
+                items.append(Item(row["id"], row["language"], FAILED, True, error=describe(exc)))
         self._attach_cached(conn, items)
         return items
 
@@ -130,47 +139,67 @@ class TranslateStage:
         return Source(prepared, truncated) if prepared else None
 
     def _attach_cached(self, conn: sqlite3.Connection, items: list[Item]) -> None:
-        sources = [
-            (item, source)
-            for item in items
-            if item.route.translates
-            for source in item.sources.values()
-            if source is not None
-        ]
-        for item, source in sources:
-            assert item.route.model is not None and item.language is not None
-            source.key = cache.key(source.text, item.language, item.route.backend, item.route.model)
+        sources = []
+        for item in items:
+            if item.error is not None or not item.route.translates:
+                continue
+            try:
+                assert item.route.model is not None and item.language is not None
+                for source in item.sources.values():
+                    if source is not None:
+                        route = item.route
+                        source.key = cache.key(source.text, item.language, route.backend,
+                                               route.model)
+                        sources.append((item, source))
+            except Exception as exc:  # noqa: BLE001 (one bad article is its own error)
+                item.error = describe(exc)
         found = cache.lookup(conn, [source.key for _, source in sources if source.key])
         for _, source in sources:
             source.cached = found.get(source.key) if source.key else None
 
     # -- process: translate cache misses, grouped per backend and language (no database) ----
     def process(self, batch: Sequence[Item]) -> list[Result]:
-        results = [Result(item) for item in batch]
+        results = [Result(item, error=item.error) for item in batch]
         wanted: dict[tuple[str, str], dict[str, list[tuple[Result, str]]]] = {}
         for result in results:
-            item = result.item
-            for name, source in item.sources.items():
-                if source is None:
-                    result.english[name] = None
-                elif not item.route.translates:
-                    result.english[name] = source.text
-                elif source.cached is not None:
-                    result.english[name] = _finish(source.cached, source)
-                    result.cached += 1
-                else:
-                    group = wanted.setdefault((item.route.backend, str(item.language)), {})
-                    group.setdefault(source.text, []).append((result, name))
+            if result.error is None:
+                try:
+                    self._gather(result, wanted)
+                except Exception as exc:  # noqa: BLE001 (one bad article is its own error)
+                    result.error = describe(exc)
         for (backend_name, language), texts in wanted.items():
-            translations = self._translate(backend_name, language, list(texts))
+            try:
+                translations = self._translate(backend_name, language, list(texts))
+            except Exception as exc:  # noqa: BLE001 (backends' own failures are per text already)
+                translations = dict.fromkeys(texts, exc)
             for text, outcome in translations.items():
                 for result, name in texts[text]:
                     self._apply(result, name, text, outcome)
         return results
 
+    def _gather(
+        self, result: Result, wanted: dict[tuple[str, str], dict[str, list[tuple[Result, str]]]]
+    ) -> None:
+        """The article's texts that are known already (copied, cached, none) into `result`;
+        the others into `wanted`, grouped per backend and language."""
+        item = result.item
+        for name, source in item.sources.items():
+            if source is None:
+                result.english[name] = None
+            elif not item.route.translates:
+                result.english[name] = source.text
+            elif source.cached is not None:
+                result.english[name] = _finish(source.cached, source)
+                result.cached += 1
+            else:
+                group = wanted.setdefault((item.route.backend, str(item.language)), {})
+                group.setdefault(source.text, []).append((result, name))
+
     def _apply(self, result: Result, name: str, text: str, outcome: str | Exception) -> None:
+        if result.error is not None:
+            return  # the other text of a failed article: nothing of it is stored
         if isinstance(outcome, Exception):
-            result.error = f"{name}: {outcome}"[:MAX_ERROR_CHARS]
+            result.error = storable(f"{name}: {outcome}")
             return
         source = result.item.sources[name]
         assert source is not None
@@ -210,12 +239,28 @@ class TranslateStage:
 
     # -- save: one transaction per batch ------------------------------------------------------
     def save(self, conn: sqlite3.Connection, results: Sequence[Result]) -> int:
+        """One transaction for the batch; if one article's results cannot be stored (text SQLite
+        refuses), each article in its own, and the one that fails is stored as its error.
+        Failures of the database itself (disk full, corrupt) still end the run."""
         now = now_iso()
+        try:
+            self._save_batch(conn, results, now)
+        except Exception as exc:
+            if is_database_failure(exc):
+                raise
+            results = [self._save_alone(conn, result, now) for result in results]
+        for result in results:
+            if result.error is None:
+                self.skip.discard(result.item.article_id)
+        fresh = {key for result in results if result.error is None for key in result.fresh}
+        self._count(results, len(fresh))
+        return sum(1 for result in results if result.error is None)
+
+    def _save_batch(self, conn: sqlite3.Connection, results: Sequence[Result], now: str) -> None:
         fresh: dict[cache.Key, str] = {}
         updates: dict[str, list[list[object]]] = {}  # one executemany per statement shape
         for result in results:
             if result.error is None:
-                self.skip.discard(result.item.article_id)
                 fresh.update(result.fresh)
             sql, values = _update(result, now)
             updates.setdefault(sql, []).append(values)
@@ -223,8 +268,23 @@ class TranslateStage:
             for sql, rows in updates.items():
                 conn.executemany(sql, rows)
             cache.store(conn, fresh, now)
-        self._count(results, len(fresh))
-        return sum(1 for result in results if result.error is None)
+
+    def _save_alone(self, conn: sqlite3.Connection, result: Result, now: str) -> Result:
+        try:
+            self._save_batch(conn, [result], now)
+            return result
+        except Exception as exc:
+            if is_database_failure(exc):
+                raise
+            failed = Result(result.item, error=describe(exc))
+        try:
+            self._save_batch(conn, [failed], now)
+        except Exception as exc:
+            if is_database_failure(exc):
+                raise
+            # not even its error could be stored: it stays pending, for the next run
+            log.warning("article %s: could not record its error: %s", result.item.article_id, exc)
+        return failed
 
     def _count(self, results: Sequence[Result], translated: int) -> None:
         for result in results:
@@ -240,6 +300,25 @@ class TranslateStage:
             elif not item.route.translates:
                 self.stats[item.route.backend] += 1
         self.stats["translated"] += translated
+
+
+# The route of an article whose preparation failed (never stored: its error is).
+FAILED = Route("none:internal-error")
+
+
+def describe(exc: BaseException) -> str:
+    """An exception nobody foresaw, as an article's translation_error."""
+    return storable(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def storable(message: str) -> str:
+    """At most MAX_ERROR_CHARS, and encodable: the message may quote the text that failed."""
+    return message[:MAX_ERROR_CHARS].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """The database itself failed (full, I/O, locked, corrupt), not one article's data."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def _copy_source(text: str | None) -> Source | None:
