@@ -16,8 +16,9 @@ import yaml
 
 from aggregator.publish import queries
 
+# Everything else (language_means, the caches, the FTS shadow tables...) is hidden.
 PUBLIC_TABLES = ("feeds", "fetches", "articles", "articles_by_outlet", "clusters",
-                 "cluster_languages")  # fmt: skip
+                 "cluster_languages", "article_versions", "cluster_merges")  # fmt: skip
 
 
 def static_metadata() -> dict[str, Any]:

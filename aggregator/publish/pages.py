@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from datasette.app import Datasette
 from datasette.utils.asgi import NotFound, Request, Response
 
-from aggregator.publish import charts, queries
+from aggregator.publish import charts, queries, redirects
 from aggregator.publish.display import (
     codes,
     format_clock,
@@ -60,7 +60,11 @@ async def story(datasette: Datasette, request: Request) -> Response:
     story_id = _story_id(request)
     found = (await db.execute(queries.STORY, {"id": story_id})).first()
     if found is None:
-        raise NotFound(f"No story {story_id}")
+        target = await redirects.moved_to(db, story_id)
+        if target is None:
+            raise NotFound(f"No story {story_id}")
+        return Response.redirect(datasette.urls.path(f"/-/story/{target}"),
+                                 status=redirects.STATUS)
     pickup = [dict(row) for row in (await db.execute(queries.PICKUP, {"id": story_id})).rows]
     params = {"id": story_id}
     articles = [_article(row) for row in
@@ -70,6 +74,7 @@ async def story(datasette: Datasette, request: Request) -> Response:
         "pickup": [_pickup(row) for row in pickup],
         "timeline": charts.story_timeline(_lanes(pickup, articles)),
         "articles": articles,
+        "entries": _version_groups(articles),
         "json_url": _query_url(datasette, db.name, queries.STORY_ARTICLES, params, "json"),
         "row_url": datasette.urls.row(db.name, "clusters", str(story_id)),
     }
@@ -158,7 +163,64 @@ def _article(row: Any) -> dict[str, Any]:
         "title_en": row["title_en"] if row["translation_backend"] != "copy" else None,
         "summary": row["summary"],
         "translation": translation_note(row["translation_backend"], row["translation_model"]),
+        "version_of": row["version_of"],
+        "version_kind": row["version_kind"],
+        "version_score": row["version_score"],
+        "version_role": None,  # set by _version_groups: "original", "translation" or "copy"
     }
+
+
+def _version_groups(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The story's articles as cards, versions of one article (article_versions) together.
+
+    Each entry is one card ({"articles": [article]}) or one group of versions, placed where its
+    first article appeared: the original (the earliest, `version_of`) first, then its versions.
+    """
+    by_id = {article["id"]: article for article in articles}
+    groups: dict[int, list[dict[str, Any]]] = {}
+    entries: list[dict[str, Any]] = []
+    for article in articles:
+        root = _original(article, by_id)
+        if root not in groups:
+            groups[root] = []
+            entries.append({"root": root, "articles": groups[root]})
+        groups[root].append(article)
+    for entry in entries:
+        members = entry["articles"]
+        original = by_id.get(entry["root"])
+        if len(members) < 2:
+            if members[0]["version_kind"] is not None and original is not members[0]:
+                members[0]["version_role"] = members[0]["version_kind"]
+            entry["versions"] = None
+            continue
+        # The original leads even if a version carries an earlier time than it.
+        members.sort(key=lambda article: article is not original)
+        for article in members:
+            article["version_role"] = ("original" if article is original
+                                       else article["version_kind"] or "copy")
+        entry["versions"] = {
+            "count": len(members),
+            "languages": [(code, language_name(code)) for code in
+                          dict.fromkeys(article["language"] or "??" for article in members)],
+        }
+    return entries
+
+
+def _original(article: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> int:
+    """The article whose versions `article` belongs to (itself when it is no version).
+
+    version_of names the group's original directly; a chain is followed anyway, with a guard
+    against cycles, so a hand-edited table cannot hang or break the page.
+    """
+    seen = {article["id"]}
+    current = article
+    while current["version_of"] is not None and current["version_of"] not in seen:
+        seen.add(current["version_of"])
+        parent = by_id.get(current["version_of"])
+        if parent is None:
+            return current["version_of"]
+        current = parent
+    return current["id"]
 
 
 def _pickup(row: dict[str, Any]) -> dict[str, Any]:
@@ -197,10 +259,10 @@ def _search_hit(row: Any) -> dict[str, Any]:
 
 
 def _story_id(request: Request) -> int:
-    try:
-        return int(request.url_vars["id"])
-    except (KeyError, ValueError):
-        raise NotFound("Stories are numbered: /-/story/123") from None
+    story_id = redirects.parse_id(request.url_vars.get("id"))
+    if story_id is None:
+        raise NotFound("Stories are numbered: /-/story/123")
+    return story_id
 
 
 def _query_url(datasette: Datasette, database: str, query: queries.Query,

@@ -11,7 +11,7 @@ from typing import Any
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
-from aggregator.publish import facets, fts, pages
+from aggregator.publish import facets, fts, pages, redirects
 from aggregator.publish.display import clean_html, codes, language_name
 
 STATIC_MOUNT = "-/publish"
@@ -24,6 +24,12 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/-/story/(?P<id>[0-9]+)$", pages.story),
         (r"^/-/find$", pages.find),
     ]
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    """Datasette's pages for a merged story (row, articles query) redirect to the survivor."""
+    return lambda app: redirects.MergeRedirects(app, datasette)
 
 
 @hookimpl
@@ -62,6 +68,9 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, datasette:
     if story is not None and column in ("headline_en", "story_headline"):
         href = _story_path(datasette, story)
         return Markup(f'<a href="{escape(href)}">{escape(value)}</a>')
+    if table == "cluster_merges" and column in ("cluster_id", "merged_into"):
+        # A merged id's page redirects to the surviving story, so both columns link there.
+        return Markup(f'<a href="{escape(_story_path(datasette, value))}">story {value}</a>')
     if column == "story" and table is None and isinstance(value, int):
         return Markup(f'<a href="{escape(_story_path(datasette, value))}">story {value}</a>')
     return None

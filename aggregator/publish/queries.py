@@ -71,13 +71,17 @@ STORY_ARTICLES = Query(
     "story_articles",
     "Every article of one story",
     "The articles of story `id` (clusters.id) in the order they appeared, with outlet, country, "
-    "language, original and English text and how the English text was made.",
+    "language, original and English text and how the English text was made. An article that is "
+    "a version of another one (a translation, a rewrite, a wire copy: article_versions) names "
+    "its original in `version_of`, with `version_kind` and `version_score`.",
     """
 SELECT a.id AS article, coalesce(a.published_at, a.fetched_at) AS seen_at, a.published_at,
        a.language, f.country, f.name AS outlet, a.title, a.title_en, a.summary, a.summary_en,
-       a.url, a.translation_backend, a.translation_model, a.feed_id
+       a.url, a.translation_backend, a.translation_model, a.feed_id,
+       v.version_of_id AS version_of, v.kind AS version_kind, v.score AS version_score
 FROM articles a
 JOIN feeds f ON f.id = a.feed_id
+LEFT JOIN article_versions v ON v.article_id = a.id
 WHERE a.cluster_id = CAST(:id AS INTEGER)
 ORDER BY seen_at, a.id
 """,
@@ -211,6 +215,19 @@ STORY = """
 SELECT c.*, f.name AS first_outlet
 FROM clusters c LEFT JOIN feeds f ON f.id = c.first_feed_id
 WHERE c.id = :id
+"""
+
+# The story an id stands for now: itself while its row exists, else the end of its chain of
+# merges (A into B, later B into C). The depth cap ends a cycle, which has no surviving story.
+SURVIVOR = """
+WITH RECURSIVE chain(id, depth) AS (
+    SELECT :id, 0
+    UNION ALL
+    SELECT m.merged_into, chain.depth + 1
+    FROM cluster_merges m JOIN chain ON m.cluster_id = chain.id
+    WHERE chain.depth < 64
+)
+SELECT chain.id FROM chain JOIN clusters c ON c.id = chain.id ORDER BY chain.depth LIMIT 1
 """
 
 # When each language picked the story up, and through which outlet.
