@@ -11,7 +11,8 @@ from aggregator import config, store
 from aggregator.cli import cli
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-PUBLIC_TABLES = ["feeds", "fetches", "articles", "clusters", "cluster_languages"]
+PUBLIC_TABLES = ["feeds", "fetches", "articles", "clusters", "cluster_languages",
+                 "article_versions", "cluster_merges"]
 
 
 Commands = list[tuple[str, click.Command]]
