@@ -143,3 +143,53 @@ def test_a_model_that_is_not_there_is_one_line(conn):
         embed.run(conn, settings(model=str(Path("/nonexistent/model"))))
     assert "\n" not in str(error.value)
     assert conn.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 0
+
+
+POISONED = ("en", "POISON pill in the harbour", "A story nothing can embed.", None, None)
+
+
+def inject_embed_fault(patch: pytest.MonkeyPatch, conn, step: str, poisoned: int) -> None:
+    """Make `step` fail for the POISON article only, as a bug there would."""
+    if step == "keywords":
+        original_extract = embed.stage.keywords.extract
+
+        def extract(content, language):
+            if "POISON" in content:
+                raise RuntimeError("injected fault")
+            return original_extract(content, language)
+
+        patch.setattr(embed.stage.keywords, "extract", extract)
+    elif step == "encode":
+        original_load = models.load
+
+        class Refusing:
+            def __init__(self, inner):
+                self.inner, self.identity = inner, inner.identity
+
+            def encode(self, texts):
+                if any("POISON" in t for t in texts):
+                    raise RuntimeError("injected fault")
+                return self.inner.encode(texts)
+
+        patch.setattr(models, "load", lambda *args: Refusing(original_load(*args)))
+    elif step == "save":  # a real refusal by SQLite, for that article's rows only
+        conn.execute(f"CREATE TRIGGER refuse AFTER INSERT ON embeddings WHEN NEW.article_id = "
+                     f"{poisoned} BEGIN SELECT RAISE(ABORT, 'refused'); END")
+
+
+@pytest.mark.parametrize("step", ["keywords", "encode", "save"])
+def test_an_exception_on_one_article_skips_it_and_the_others_are_embedded(conn, step):
+    ids = add_articles(conn)
+    poisoned = add_articles(conn, [POISONED])[0]
+    with pytest.MonkeyPatch.context() as patch:
+        inject_embed_fault(patch, conn, step, poisoned)
+        report = embed.run(conn, settings())
+    assert (report.done, report.failed) == (3, 1)
+    assert set(vectors(conn, "multilingual")) == set(ids)
+    assert set(vectors(conn, "english")) == set(ids[:2])
+    signed = {row[0] for row in conn.execute("SELECT article_id FROM article_keywords")}
+    assert signed == set(ids)  # nothing of the failed article, not even its signature
+    conn.execute("DROP TRIGGER IF EXISTS refuse")
+    again = embed.run(conn, settings())  # the fault gone, it is retried and embedded
+    assert (again.done, again.failed) == (1, 0)
+    assert poisoned in vectors(conn, "english")

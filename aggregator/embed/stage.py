@@ -14,6 +14,7 @@ change or a new translation re-embeds, nothing else does.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
@@ -25,10 +26,13 @@ from aggregator import keywords
 from aggregator.boilerplate import NONE, FeedBoilerplate
 from aggregator.config import Config, EmbeddingSettings
 from aggregator.embed import models, text
+from aggregator.errors import internal_error, is_database_failure
 from aggregator.pipeline import StageReport
 from aggregator.stage import Progress, run_stage
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso
+
+log = logging.getLogger(__name__)
 
 MULTILINGUAL, ENGLISH = "multilingual", "english"
 BOILERPLATE_SAMPLE = 200  # recent articles per feed to learn its boilerplate from
@@ -70,6 +74,7 @@ class Result:
     vectors: dict[str, tuple[str, np.ndarray, str]] = field(default_factory=dict)
     signature: keywords.Keywords | None = None
     signature_version: str = ""
+    error: str | None = None  # this article failed: nothing of it is stored, it is retried
 
 
 def keyword_versions(conn: sqlite3.Connection) -> list[str]:
@@ -119,26 +124,60 @@ class EmbedStage:
         results = [Result(item.row["id"]) for item in batch]
         todo: dict[str, list[tuple[int, str, str]]] = {MULTILINGUAL: [], ENGLISH: []}
         for index, item in enumerate(batch):
-            row, boilerplate = item.row, item.boilerplate
-            original = text.original(row["title"], row["summary"], boilerplate)
-            english = text.english(row["title_en"], row["summary_en"], boilerplate)
-            self._want(todo[MULTILINGUAL], index, original, row["multi_model"], row["multi_hash"],
-                       MULTILINGUAL)
-            if row["settled"] and english:
-                self._want(todo[ENGLISH], index, english, row["en_model"], row["en_hash"], ENGLISH)
-            if row["sign"] and (english or original):
-                language = "en" if english else (row["language"] or "und")
-                signature = keywords.extract(english or original, language)
-                results[index].signature = signature
-                results[index].signature_version = keywords.version(language)
+            wants: dict[str, list[tuple[int, str, str]]] = {MULTILINGUAL: [], ENGLISH: []}
+            try:
+                self._prepare(item, index, results[index], wants)
+            except Exception as exc:  # noqa: BLE001 (one bad article is its own failure)
+                results[index].error = internal_error(exc)
+                continue
+            for space, wanted in wants.items():
+                todo[space] += wanted
         for space, wanted in todo.items():
             if not wanted:
                 continue
+            # a missing or broken model is the run's problem (one line), not an article's
             encoder = models.load(self.models[space], self.settings.batch_size)
-            vectors = encoder.encode([text.dense(t) for _, t, _ in wanted])
-            for (index, _, digest), vector in zip(wanted, vectors, strict=True):
-                results[index].vectors[space] = (encoder.identity, vector, digest)
+            for (index, _, digest), vector in zip(wanted, self._encode(encoder, wanted),
+                                                  strict=True):
+                if isinstance(vector, Exception):
+                    results[index].error = results[index].error or internal_error(vector)
+                else:
+                    results[index].vectors[space] = (encoder.identity, vector, digest)
         return results
+
+    def _prepare(
+        self, item: Item, index: int, result: Result, todo: dict[str, list[tuple[int, str, str]]]
+    ) -> None:
+        """One article's texts to embed (into `todo`) and its keyword signature."""
+        row, boilerplate = item.row, item.boilerplate
+        original = text.original(row["title"], row["summary"], boilerplate)
+        english = text.english(row["title_en"], row["summary_en"], boilerplate)
+        self._want(todo[MULTILINGUAL], index, original, row["multi_model"], row["multi_hash"],
+                   MULTILINGUAL)
+        if row["settled"] and english:
+            self._want(todo[ENGLISH], index, english, row["en_model"], row["en_hash"], ENGLISH)
+        if row["sign"] and (english or original):
+            language = "en" if english else (row["language"] or "und")
+            result.signature = keywords.extract(english or original, language)
+            result.signature_version = keywords.version(language)
+
+    def _encode(
+        self, encoder: models.Encoder, wanted: list[tuple[int, str, str]]
+    ) -> list[np.ndarray | Exception]:
+        """Vectors as one batch; if that fails, text by text, so one bad text fails alone."""
+        texts = [text.dense(t) for _, t, _ in wanted]
+        try:
+            return list(encoder.encode(texts))
+        except Exception as exc:  # noqa: BLE001 (retried one by one below)
+            if len(texts) == 1:
+                return [exc]
+        outcomes: list[np.ndarray | Exception] = []
+        for one in texts:
+            try:
+                outcomes.append(encoder.encode([one])[0])
+            except Exception as exc:  # noqa: BLE001 (this text's failure)
+                outcomes.append(exc)
+        return outcomes
 
     def _want(
         self,
@@ -156,7 +195,32 @@ class EmbedStage:
             todo.append((index, content, new_digest))
 
     def save(self, conn: sqlite3.Connection, results: Sequence[Result]) -> int:
+        """One transaction for the batch; if one article's rows cannot be stored, each article
+        in its own. Failed articles are logged and counted (there is no column to record them
+        in) and retried on the next run. Failures of the database itself end the run.
+        Return the articles handled, failed ones included: the batch loop goes on past them."""
         now = now_iso()
+        try:
+            self._save_batch(conn, [r for r in results if r.error is None], now)
+        except Exception as exc:
+            if is_database_failure(exc):
+                raise
+            for result in results:
+                if result.error is None:
+                    try:
+                        self._save_batch(conn, [result], now)
+                    except Exception as alone:
+                        if is_database_failure(alone):
+                            raise
+                        result.error = internal_error(alone)
+        for result in results:
+            if result.error is not None:
+                self.counts["failed"] += 1
+                log.warning("embed: article %s skipped: %s", result.article_id, result.error)
+        return len(results)
+
+    def _save_batch(self, conn: sqlite3.Connection, results: Sequence[Result], now: str) -> None:
+        counts: Counter[str] = Counter()
         with transaction(conn):
             for result in results:
                 for space, (model, vector, digest) in result.vectors.items():
@@ -166,7 +230,7 @@ class EmbedStage:
                         (result.article_id, space, model, len(vector), to_blob(vector), digest,
                          now),
                     )
-                    self.counts[space] += 1
+                    counts[space] += 1
                 if result.signature is not None:
                     ids, alts, owners = result.signature.to_blobs()
                     # A new signature is counted afresh by the next cluster run.
@@ -180,8 +244,8 @@ class EmbedStage:
                          result.signature.language, int(result.signature.glossed), ids, alts,
                          owners, now),
                     )
-                    self.counts["keywords"] += 1
-        return len(results)
+                    counts["keywords"] += 1
+        self.counts += counts  # only once committed
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -211,8 +275,9 @@ def run(
 ) -> StageReport:
     """Embed and sign every article that lacks a vector or signature for the current models."""
     stage = EmbedStage(conn, config.settings.embedding)
-    done = run_stage(stage, conn, batch_size=config.settings.embedding.batch_size,
-                     progress=progress)
+    handled = run_stage(stage, conn, batch_size=config.settings.embedding.batch_size,
+                        progress=progress)
+    failed = stage.counts["failed"]
     waiting = conn.execute(
         "SELECT count(*) FROM articles a WHERE NOT " + SETTLED
     ).fetchone()[0]
@@ -220,4 +285,4 @@ def run(
     details["keyword signatures"] = stage.counts["keywords"]
     if waiting:
         details["waiting for translation"] = waiting
-    return StageReport("embed", done=done, details=details)
+    return StageReport("embed", done=handled - failed, failed=failed, details=details)

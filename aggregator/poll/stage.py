@@ -24,6 +24,7 @@ from datetime import datetime
 from functools import partial
 
 from aggregator.config import Config, Settings
+from aggregator.errors import internal_error, is_database_failure
 from aggregator.pipeline import StageReport
 from aggregator.poll import dedupe, schedule
 from aggregator.poll.fetch import Fetcher, FetchResult
@@ -205,7 +206,7 @@ class PollStage:
         try:
             return self.save_one(conn, result), result
         except Exception as exc:
-            if database_failure(exc):
+            if is_database_failure(exc):
                 raise
             failed = internal_failure(
                 result.job, result.fetch, result.fetched_at, self.settings, "saving", exc
@@ -213,7 +214,7 @@ class PollStage:
         try:
             self.save_one(conn, failed)
         except Exception as exc:
-            if database_failure(exc):
+            if is_database_failure(exc):
                 raise
             log.warning("feed %s: could not record its error: %s", result.job.url, exc)
         return 0, failed
@@ -280,9 +281,7 @@ def internal_failure(
     """An exception nobody foresaw while handling one feed, as that feed's error: kind
     `internal`, the step, the exception's type and message in the status; backoff as for any
     error (no server hints: reading them may be what failed)."""
-    message = f"internal error while {step}: {type(exc).__name__}: {exc}"[:MAX_STATUS_CHARS]
-    # backslashreplace: the message may quote the very text that could not be encoded
-    status = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    status = internal_error(exc, f"while {step}", MAX_STATUS_CHARS)
     count = job.error_count + 1
     try:
         plan = schedule.after_error(
@@ -302,12 +301,6 @@ def internal_failure(
     base = FetchResult(job.url, "error", status, 0) if fetched is None else fetched
     lean = replace(base, kind="error", body=None, error="internal")
     return FeedResult(job, now, lean, "error", status, "internal", plan)
-
-
-def database_failure(exc: BaseException) -> bool:
-    """A failure of the database itself (full, I/O, locked, corrupt), not of one feed's data:
-    OperationalError, or the bare DatabaseError SQLite gives for a corrupt file."""
-    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def _lean(fetched: FetchResult) -> FetchResult:

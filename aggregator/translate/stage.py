@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aggregator.config import Config, TranslationSettings
+from aggregator.errors import internal_error, is_database_failure
 from aggregator.pipeline import StageReport
 from aggregator.stage import Progress, run_stage_overlapped
 from aggregator.store import transaction
@@ -308,17 +309,12 @@ FAILED = Route("none:internal-error")
 
 def describe(exc: BaseException) -> str:
     """An exception nobody foresaw, as an article's translation_error."""
-    return storable(f"internal error: {type(exc).__name__}: {exc}")
+    return internal_error(exc, limit=MAX_ERROR_CHARS)
 
 
 def storable(message: str) -> str:
     """At most MAX_ERROR_CHARS, and encodable: the message may quote the text that failed."""
     return message[:MAX_ERROR_CHARS].encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def is_database_failure(exc: BaseException) -> bool:
-    """The database itself failed (full, I/O, locked, corrupt), not one article's data."""
-    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def _copy_source(text: str | None) -> Source | None:
