@@ -71,17 +71,22 @@ class EmbeddingSettings:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """Incremental clustering: time window and per-signal thresholds (README: how they were
-    chosen). A pair of articles is the same story when the multilingual cosine reaches
-    `min_multi`, the English cosine reaches `threshold_en` (when both have English text), and
-    their keyword coverage reaches `threshold_keywords`; a pair whose languages share no keyword
-    space (no translation, no dictionary) needs a multilingual cosine of `threshold_multi`."""
+    """Incremental clustering: time window and per-signal thresholds (docs/clustering.md: what
+    a story is, and how each was chosen). Two articles are the same event when their
+    language-centred multilingual cosine reaches `threshold_event` (same language) or
+    `threshold_event_cross` (different languages), and, when both have English text, their
+    English cosine reaches `threshold_en`. One is a version of the other (translation, rewrite,
+    wire copy) when their keyword coverage reaches `threshold_keywords`, or, with no shared
+    keyword space, their centred cosine reaches `threshold_version`. An article that is the
+    same event as two stories, each by at least `merge_margin` above the bar, merges them."""
 
     window_days: float = 3.0
-    threshold_en: float = 0.5
-    threshold_multi: float = 0.85
-    min_multi: float = 0.84
+    threshold_event: float = 0.45
+    threshold_event_cross: float = 0.45
+    threshold_en: float = 0.3
     threshold_keywords: float = 0.34
+    threshold_version: float = 0.8
+    merge_margin: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -262,7 +262,33 @@ INSERT INTO keywords_counted (article_id)
 ALTER TABLE article_keywords DROP COLUMN df_counted;
 """
 
-MIGRATIONS: list[Migration] = [_script(SCHEMA_V1), _script(SCHEMA_V2)]
+# Stories as events (docs/clustering.md): which articles are versions of which (translations,
+# rewrites, wire copies), stories merged into older ones (a redirect, so links never break),
+# and the per-language sums of multilingual vectors that clustering centres vectors with.
+SCHEMA_V3 = """
+CREATE TABLE article_versions (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    version_of_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    score REAL NOT NULL
+);
+CREATE INDEX idx_article_versions_of ON article_versions(version_of_id);
+CREATE TABLE cluster_merges (
+    cluster_id INTEGER PRIMARY KEY,
+    merged_into INTEGER NOT NULL,
+    merged_at TEXT NOT NULL
+);
+CREATE INDEX idx_cluster_merges_into ON cluster_merges(merged_into);
+CREATE TABLE language_means (
+    model TEXT NOT NULL,
+    language TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    sum BLOB NOT NULL,
+    PRIMARY KEY (model, language)
+);
+"""
+
+MIGRATIONS: list[Migration] = [_script(SCHEMA_V1), _script(SCHEMA_V2), _script(SCHEMA_V3)]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -16,24 +16,34 @@ import numpy as np
 from numba import njit
 
 NONE = -np.inf  # "no match": below every strength
+VERSION = 1.0  # added to a version's strength: a version of an article outranks any event match
 
 # Indices into the float parameters of `assign_batch`.
-MIN_MULTI, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_MULTI, WINDOW_S, GATE = range(6)
+(THRESHOLD_EVENT, THRESHOLD_EVENT_CROSS, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_VERSION,
+ WINDOW_S, GATE, MIN_CANDIDATE, THRESHOLD_MERGE) = range(9)
+PARAM_COUNT = 9
 
 
 @njit(cache=True, nogil=True)
-def strength(multi, has_english, english, has_keywords, keywords, min_multi, threshold_en,
-             threshold_keywords, threshold_multi):  # pragma: no cover - compiled
-    """How far a pair is above the bar (higher is better), or NONE below it."""
-    if multi < min_multi:
-        return NONE
-    if has_english and english < threshold_en:
-        return NONE
+def strength(multi, cross, has_english, english, has_keywords, keywords,
+             params):  # pragma: no cover - compiled
+    """How far a pair is above the bar (higher is better; NONE below it), and whether one is
+    a version of the other (a translation, rewrite or wire copy).
+
+    multi: the language-centred multilingual cosine; cross: the two are in different
+    languages; keywords: keyword coverage, the smaller direction (when they share a keyword
+    space)."""
+    if has_english and english < params[THRESHOLD_EN]:
+        return NONE, False
     if has_keywords:
-        return keywords if keywords >= threshold_keywords else NONE
-    if multi >= threshold_multi:
-        return threshold_keywords + (multi - threshold_multi)
-    return NONE
+        if keywords >= params[THRESHOLD_KEYWORDS] and multi >= params[MIN_CANDIDATE]:
+            return VERSION + keywords, True
+    elif multi >= params[THRESHOLD_VERSION]:
+        return VERSION + (multi - params[THRESHOLD_VERSION]), True
+    bar = params[THRESHOLD_EVENT_CROSS] if cross else params[THRESHOLD_EVENT]
+    if multi >= bar:
+        return multi - bar, False
+    return NONE, False
 
 
 @njit(cache=True, nogil=True)
@@ -91,19 +101,19 @@ def _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total,
 
 
 @njit(cache=True, nogil=True)
-def _judge(a, b, multi_sim, params, english, has_english, kw_lang, kw_glossed, id_start,
+def _judge(a, b, multi_sim, params, lang, english, has_english, kw_lang, kw_glossed, id_start,
            id_count, alt_start, alt_count, kw_total, ids_pool, w_pool, alts_pool, owners_pool,
            marks):  # pragma: no cover - compiled
-    """The strength of rows a and b as one story, computing the costly signals only while
-    they can still change the answer."""
-    if multi_sim < params[MIN_MULTI]:
-        return NONE
+    """The strength of rows a and b as one story and whether they are versions of one article
+    (`strength`), computing the costly signals only while they can still change the answer."""
+    if multi_sim < params[MIN_CANDIDATE]:
+        return NONE, False
     both_english = has_english[a] and has_english[b]
     english_sim = 0.0
     if both_english:
         english_sim = _dot(english[a], english[b])
         if english_sim < params[THRESHOLD_EN]:
-            return NONE
+            return NONE, False
     has_keywords = (kw_lang[a] >= 0 and kw_lang[b] >= 0
                     and (kw_lang[a] == kw_lang[b] or (kw_glossed[a] and kw_glossed[b])))
     keywords = 0.0
@@ -114,9 +124,8 @@ def _judge(a, b, multi_sim, params, english, has_english, kw_lang, kw_glossed, i
             backward = _coverage(b, a, kw_lang, id_start, id_count, alt_start, alt_count,
                                  kw_total, ids_pool, w_pool, alts_pool, owners_pool, marks)
             keywords = min(keywords, backward)
-    return strength(multi_sim, both_english, english_sim, has_keywords, keywords,
-                    params[MIN_MULTI], params[THRESHOLD_EN], params[THRESHOLD_KEYWORDS],
-                    params[THRESHOLD_MULTI])
+    return strength(multi_sim, lang[a] != lang[b], both_english, english_sim, has_keywords,
+                    keywords, params)
 
 
 @njit(cache=True, nogil=True)
@@ -152,7 +161,7 @@ def _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax, slot_
 @njit(cache=True, nogil=True)
 def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live, slot_head,
                 next_row):  # pragma: no cover - compiled
-    """The articles of the nearest stories that reach `min_multi` and are within the window
+    """The articles of the nearest stories that reach the lowest event bar and are within the window
     of time ti, as (cosine, story rank, row), best first (ties: nearer story, older row)."""
     size = 0
     for rank in range(n_near):
@@ -167,7 +176,7 @@ def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live,
         member = slot_head[slot]
         while member >= 0:
             sim = top_sim[rank] if single else _dot(multi[row], multi[member])
-            if sim >= params[MIN_MULTI] and abs(t[member] - ti) <= params[WINDOW_S]:
+            if sim >= params[MIN_CANDIDATE] and abs(t[member] - ti) <= params[WINDOW_S]:
                 position = n
                 while position > 0 and (
                     sims[position - 1] < sim
@@ -187,11 +196,11 @@ def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live,
 @njit(cache=True, nogil=True)
 def assign_batch(
     batch_rows, raw, col_norm2, col_slot, col_ok, gram, spare, next_id, params, k, per_story,
-    t, multi, english, has_english, row_slot, next_row, alive,
+    t, multi, lang, english, has_english, row_slot, next_row, alive,
     kw_lang, kw_glossed, kw_total, id_start, id_count, alt_start, alt_count,
     ids_pool, w_pool, alts_pool, owners_pool,
     slot_sum, slot_tmin, slot_tmax, slot_live, slot_head, slot_tail, slot_story,
-    story_out, slot_out, new_out,
+    story_out, slot_out, new_out, version_out, version_score_out, merged_out,
 ):  # pragma: no cover - compiled
     """Assign each article of the batch, in order, to a story (see ClusterStage.process).
 
@@ -199,9 +208,12 @@ def assign_batch(
     of its own). raw, col_norm2, col_slot, col_ok: the batch against the stories in the window
     at its start (dot products with their vector sums, the sums' squared norms, their slots,
     whether they overlap the batch's time range). gram: the batch's own dot products. spare:
-    slots for new stories, in order of use. Returns (next story id, spare slots used); the
-    story, slot and is-new of each article are written to the *_out arrays, and the window's
-    arrays are updated as articles join.
+    slots for new stories, in order of use. lang: each row's language (a number). Returns
+    (next story id, spare slots used, stories merged); the story, slot, is-new, the row it is
+    a version of (-1: none) and that version's keyword score of each article are written to
+    the *_out arrays, each merge to merged_out (story merged away, story kept, freed slot, at
+    which article),
+    and the window's arrays are updated as articles join.
     """
     n_batch = len(batch_rows)
     n_cols = len(col_slot)
@@ -212,14 +224,18 @@ def assign_batch(
     for col in range(n_cols):
         if col_ok[col]:
             col_scale[col] = 1.0 / max(np.sqrt(col_norm2[col]), 1e-12)
-    scale = np.zeros(n_batch, dtype=np.float64)  # 1 / |sum| of the changed stories
     slot_col = np.full(len(slot_live), -1, dtype=np.int64)
     for col in range(n_cols):
         slot_col[col_slot[col]] = col
-    changed = np.empty(n_batch, dtype=np.int64)  # stories changed in this batch, by slot
+    # Stories changed in this batch, by slot: each article changes one, a merge one more.
+    changed = np.empty(2 * n_batch, dtype=np.int64)
     slot_changed = np.full(len(slot_live), -1, dtype=np.int64)
-    dots = np.zeros((n_batch, n_batch), dtype=np.float64)  # changed x batch: x . sum
-    norm2 = np.zeros(n_batch, dtype=np.float64)
+    dots = np.zeros((2 * n_batch, n_batch), dtype=np.float64)  # changed x batch: x . sum
+    norm2 = np.zeros(2 * n_batch, dtype=np.float64)
+    scale = np.zeros(2 * n_batch, dtype=np.float64)  # 1 / |sum| of the changed stories
+    n_merged = 0
+    rank_value = np.empty(k, dtype=np.float64)
+    rank_version = np.empty(k, dtype=np.int64)
     n_changed = 0
     used = 0
     marks = np.zeros(max(1, np.max(id_count) if len(id_count) else 1), dtype=np.bool_)
@@ -235,6 +251,7 @@ def assign_batch(
         row = batch_rows[i]
         if row < 0:
             story_out[i], slot_out[i], new_out[i] = next_id, -1, True
+            version_out[i] = -1
             next_id += 1
             continue
         ti = t[row]
@@ -261,23 +278,40 @@ def assign_batch(
             n_near = _insert(top_sim, top_key, top_slot, n_near, k, found_sim[j], found_key[j],
                              found_slot[j])
 
-        # 2. Their closest articles, pair by pair: a story of one article is its centroid.
+        # 2. Their closest articles, pair by pair: a story of one article is its centroid. A
+        #    story's value is that of its best pair.
         cand_sim, cand_rank, cand_row = _candidates(row, ti, top_sim, top_slot, n_near, params,
                                                     t, multi, slot_live, slot_head, next_row)
-        best_slot, best_strength = -1, NONE
         examined[:] = 0
+        rank_value[:] = NONE
+        rank_version[:] = -1
         for c in range(len(cand_row)):
             rank = cand_rank[c]
             if examined[rank] == per_story:
                 continue
             examined[rank] += 1
-            value = _judge(row, cand_row[c], cand_sim[c], params, english, has_english, kw_lang,
-                           kw_glossed, id_start, id_count, alt_start, alt_count, kw_total,
-                           ids_pool, w_pool, alts_pool, owners_pool, marks)
-            if value > best_strength:
-                best_slot, best_strength = top_slot[rank], value
+            value, is_version = _judge(row, cand_row[c], cand_sim[c], params, lang, english,
+                                       has_english, kw_lang, kw_glossed, id_start, id_count,
+                                       alt_start, alt_count, kw_total, ids_pool, w_pool,
+                                       alts_pool, owners_pool, marks)
+            if value > rank_value[rank]:
+                rank_value[rank] = value
+                rank_version[rank] = cand_row[c] if is_version else -1
+        best, second = -1, -1
+        for rank in range(n_near):
+            if rank_value[rank] == NONE:
+                continue
+            if best < 0 or rank_value[rank] > rank_value[best]:
+                best, second = rank, best
+            elif second < 0 or rank_value[rank] > rank_value[second]:
+                second = rank
+        best_slot = top_slot[best] if best >= 0 else -1
+        version_out[i] = rank_version[best] if best >= 0 else -1
+        version_score_out[i] = rank_value[best] - VERSION if version_out[i] >= 0 else 0.0
 
-        # 3. Join the best story, or start one; from now on it is compared exactly.
+        # 3. Join the best story, or start one; from now on it is compared exactly. When the
+        #    article is the same event as two stories, strongly, they are one: the older id
+        #    (smaller) absorbs the other.
         if best_slot < 0:
             best_slot = spare[used]
             used += 1
@@ -290,19 +324,29 @@ def assign_batch(
             new_out[i] = True
         else:
             new_out[i] = False
+        if (second >= 0 and rank_value[second] >= params[THRESHOLD_MERGE]
+                and rank_value[best] >= params[THRESHOLD_MERGE]):
+            keep, gone = best_slot, top_slot[second]
+            if slot_story[gone] < slot_story[keep]:
+                keep, gone = gone, keep
+            c_keep, n_changed = _track(keep, i, n_batch, n_changed, changed, slot_changed,
+                                       slot_col, col_off, col_norm2, norm2, dots, raw)
+            c_gone, n_changed = _track(gone, i, n_batch, n_changed, changed, slot_changed,
+                                       slot_col, col_off, col_norm2, norm2, dots, raw)
+            norm2[c_keep] += norm2[c_gone] + 2.0 * _dot(slot_sum[keep], slot_sum[gone])
+            for other in range(i, n_batch):
+                dots[c_keep, other] += dots[c_gone, other]
+            scale[c_gone] = np.nan  # never passes the gate again
+            _absorb(keep, gone, t, row_slot, next_row, slot_sum, slot_live, slot_head,
+                    slot_tail, slot_tmin, slot_tmax)
+            merged_out[n_merged, 0], merged_out[n_merged, 1] = slot_story[gone], slot_story[keep]
+            merged_out[n_merged, 2], merged_out[n_merged, 3] = gone, i
+            n_merged += 1
+            best_slot = keep
         slot = best_slot
-        c = slot_changed[slot]
-        if c < 0:
-            c = n_changed
-            n_changed += 1
-            changed[c] = slot
-            slot_changed[slot] = c
-            col = slot_col[slot]
-            if col >= 0 and not new_out[i]:
-                col_off[col] = True
-                norm2[c] = col_norm2[col]
-                for other in range(i, n_batch):
-                    dots[c, other] = raw[other, col]
+        c, n_changed = _track(slot, i if not new_out[i] else n_batch, n_batch, n_changed,
+                              changed, slot_changed, slot_col, col_off, col_norm2, norm2, dots,
+                              raw)
         norm2[c] += 2.0 * dots[c, i] + gram[i, i]
         scale[c] = 1.0 / max(np.sqrt(norm2[c]), 1e-12)
         for other in range(i + 1, n_batch):
@@ -314,7 +358,62 @@ def assign_batch(
         row_slot[row] = slot
         alive[row] = True
         story_out[i], slot_out[i] = slot_story[slot], slot
-    return next_id, used
+    return next_id, used, n_merged
+
+
+@njit(cache=True, nogil=True)
+def _track(slot, i, n_batch, n_changed, changed, slot_changed, slot_col, col_off, col_norm2,
+           norm2, dots, raw):  # pragma: no cover - compiled
+    """The row of `slot` among the stories changed in this batch (made one, from its column of
+    `raw` from article i on, if it was unchanged so far; i = n_batch: a new story, no column);
+    return it and the new count of changed stories."""
+    c = slot_changed[slot]
+    if c >= 0:
+        return c, n_changed
+    c = n_changed
+    changed[c] = slot
+    slot_changed[slot] = c
+    norm2[c] = 0.0
+    dots[c, :] = 0.0
+    col = slot_col[slot]
+    if col >= 0 and i < n_batch:
+        col_off[col] = True
+        norm2[c] = col_norm2[col]
+        for other in range(i, n_batch):
+            dots[c, other] = raw[other, col]
+    return c, n_changed + 1
+
+
+@njit(cache=True, nogil=True)
+def _absorb(keep, gone, t, row_slot, next_row, slot_sum, slot_live, slot_head, slot_tail,
+            slot_tmin, slot_tmax):  # pragma: no cover - compiled
+    """Move every row of slot `gone` into slot `keep` (member lists merged, rows ascending);
+    `gone` is left empty."""
+    for d in range(slot_sum.shape[1]):
+        slot_sum[keep, d] += slot_sum[gone, d]
+    slot_sum[gone, :] = 0
+    slot_live[keep] += slot_live[gone]
+    slot_live[gone] = 0
+    a, b = slot_head[keep], slot_head[gone]
+    head = tail = -1
+    while a >= 0 or b >= 0:
+        if b < 0 or (a >= 0 and a < b):
+            row, a = a, next_row[a]
+        else:
+            row, b = b, next_row[b]
+        row_slot[row] = keep
+        if tail >= 0:
+            next_row[tail] = row
+        else:
+            head = row
+        tail = row
+    if tail >= 0:
+        next_row[tail] = -1
+    slot_head[keep], slot_tail[keep] = head, tail
+    slot_head[gone] = slot_tail[gone] = -1
+    slot_tmin[keep] = min(slot_tmin[keep], slot_tmin[gone])
+    slot_tmax[keep] = max(slot_tmax[keep], slot_tmax[gone])
+    slot_tmin[gone], slot_tmax[gone] = np.inf, -np.inf
 
 
 @njit(cache=True, nogil=True)

@@ -10,6 +10,7 @@ import sqlite3
 import numpy as np
 
 from aggregator.cluster import kernel
+from aggregator.cluster.centering import LanguageMeans
 from aggregator.cluster.weights import DocumentFrequency
 from aggregator.cluster.window import Article, LanguageFirst, Rows, Story
 from aggregator.embed.stage import (
@@ -42,7 +43,8 @@ ARTICLE_JOINS = f"""
         ON e.article_id = a.id AND e.space = '{ENGLISH}' AND e.model = :english
     LEFT JOIN article_keywords k ON k.article_id = a.id"""
 READY = f"""
-SELECT a.id, {AT} AS at FROM articles a {ARTICLE_JOINS}
+SELECT a.id, {AT} AS at, COALESCE(a.language, f.language, 'und') AS language, m.vector
+FROM articles a {ARTICLE_JOINS}
 WHERE a.cluster_id IS NULL AND {SETTLED} AND (NOT {HAS_TEXT} OR (
     m.article_id IS NOT NULL
     AND k.version IN (SELECT value FROM json_each(:versions))
@@ -58,8 +60,11 @@ def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[tuple]:
     return cursor.execute(sql, params).fetchall()
 
 
-def ready_ids(conn: sqlite3.Connection, params: dict) -> list[int]:
-    return [row[0] for row in records(conn, READY, params)]
+def ready(conn: sqlite3.Connection, params: dict) -> tuple[list[int], list[str], list]:
+    """The articles ready to be clustered, in canonical order: ids, languages and multilingual
+    vectors (blobs; None for an article without text)."""
+    found = records(conn, READY, params)
+    return [r[0] for r in found], [r[2] for r in found], [r[3] for r in found]
 
 
 def articles(conn: sqlite3.Connection, ids: list[int], params: dict) -> list[tuple]:
@@ -89,18 +94,23 @@ def clustered(conn: sqlite3.Connection, low: str, high: str, params: dict) -> li
 
 def to_rows(
     found: list[tuple], frequency: DocumentFrequency, codes: dict[str, int],
-    dims: tuple[int, int],
+    dims: tuple[int, int], means: LanguageMeans | None = None,
 ) -> Rows:
-    """Records as columns. `codes` numbers the keying languages (grown as new ones appear)."""
+    """Records as columns, multilingual vectors centred by `means`. `codes` numbers the
+    languages and keying languages (grown as new ones appear)."""
     n = len(found)
     columns = list(zip(*found, strict=True)) if found else [()] * 15
     articles = list(map(Article, *(columns[c] for c in (0, 1, 5, 3, 4, 6, 7, 2))))
     multi, has_multi = _vectors(columns[MULTI], dims[0])
+    languages = [article.language for article in articles]
+    if means is not None:
+        multi = means.centre(languages, multi, has_multi)
     english, has_english = _vectors(columns[ENGLISH_VECTOR], dims[1])
     ids_blobs = [blob or b"" for blob in columns[IDS]]
     alts_blobs = [blob or b"" for blob in columns[ALTS]]
-    for language in set(columns[KEY_LANGUAGE]) - set(codes) - {None}:
+    for language in (set(columns[KEY_LANGUAGE]) | set(languages)) - set(codes) - {None}:
         codes[language] = len(codes)
+    lang = np.array([codes[language] for language in languages], dtype=np.int32)
     kw_lang = np.array([-1 if blob is None else codes[language]
                         for blob, language in zip(columns[IDS], columns[KEY_LANGUAGE],
                                                   strict=True)], dtype=np.int32)
@@ -116,7 +126,7 @@ def to_rows(
     owners = owners.astype(np.int32)
     kernel.sort_within(alts, owners, alt_count)
     return Rows(
-        articles=articles, multi=multi, has_multi=has_multi, english=english,
+        articles=articles, multi=multi, has_multi=has_multi, lang=lang, english=english,
         has_english=has_english, kw_lang=kw_lang, kw_glossed=kw_glossed, kw_total=kw_total,
         id_count=id_count, ids=ids, weights=weights, alt_count=alt_count,
         alts=alts, owners=owners,

@@ -1,16 +1,17 @@
-"""When two articles are the same story, and how strongly.
+"""When two articles are the same story, and how strongly: the rule `kernel.strength`
+compiles, for one pair.
 
 The signals, per pair of articles:
-- multilingual cosine (original texts): every pair must reach `min_multi`;
+- the language-centred multilingual cosine (aggregator/cluster/centering.py): the same event
+  when it reaches `threshold_event`, or `threshold_event_cross` for two languages;
 - English cosine (English texts), when both have one: must reach `threshold_en`;
-- keyword coverage (aggregator/keywords.py), when the two share a keyword space: must reach
-  `threshold_keywords`. It is what separates a story from another story about the same event,
-  which dense vectors cannot do (measured: README, "How the thresholds were chosen");
-- for a pair with no shared keyword space (a language with neither a translation nor a
-  dictionary), the multilingual cosine alone must reach `threshold_multi`.
+- keyword coverage (aggregator/keywords.py), when the two share a keyword space: at
+  `threshold_keywords` one is a *version* of the other (a translation, rewrite or wire copy:
+  most of its words are the other's). Without a shared keyword space, a centred cosine of
+  `threshold_version` marks a version.
 
-A match's strength (to pick the best story) is the keyword coverage, or for a multilingual-
-only match the same margin above its threshold.
+A match's strength (to pick the best story) is its margin above the event bar; a version's is
+1 + its keyword coverage, so an article joins the story of its own original first.
 """
 
 from __future__ import annotations
@@ -20,24 +21,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.cluster import kernel
-from aggregator.config import ClusterSettings
 from aggregator.keywords import Keywords
 
 
 @dataclass(frozen=True)
 class Pair:
-    multi: float
+    multi: float  # centred multilingual cosine
     english: float | None
     keywords: float | None
+    cross: bool = False  # in two different languages
 
-    def strength(self, settings: ClusterSettings) -> float | None:
-        """How far the pair is above the bar (higher is better), or None below it."""
-        value = kernel.strength(
-            self.multi, self.english is not None, self.english or 0.0,
-            self.keywords is not None, self.keywords or 0.0, settings.min_multi,
-            settings.threshold_en, settings.threshold_keywords, settings.threshold_multi,
+    def judge(self, params: np.ndarray) -> tuple[float | None, bool]:
+        """How far the pair is above the bar (higher is better; None below it), and whether
+        one is a version of the other. `params` as ClusterStage.parameters()."""
+        value, version = kernel.strength(
+            self.multi, self.cross, self.english is not None, self.english or 0.0,
+            self.keywords is not None, self.keywords or 0.0, params,
         )
-        return None if value == kernel.NONE else value
+        return (None if value == kernel.NONE else value), bool(version)
 
 
 def coverage(a: Keywords, a_weights: np.ndarray, b: Keywords) -> float:

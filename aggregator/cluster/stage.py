@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from aggregator.cluster import load
+from aggregator.cluster import kernel, load
+from aggregator.cluster.centering import LanguageMeans
 from aggregator.cluster.weights import DocumentFrequency, count_new
-from aggregator.cluster.window import Rows, Story, Window, warm_up
+from aggregator.cluster.window import Assignment, Rows, Story, Window, warm_up
 from aggregator.config import ClusterSettings, Config
 from aggregator.embed import models
 from aggregator.embed.stage import keyword_versions
@@ -38,7 +39,7 @@ BATCH = 512
 SAVE_EVERY = 4096  # articles per write transaction: each commit costs ~10 ms at any size
 CANDIDATE_STORIES = 4  # stories examined pair by pair, best centroids first
 CANDIDATE_ARTICLES = 2  # closest articles per story examined
-CENTROID_SLACK = 0.05  # a centroid sits below its closest member: look a little lower
+CENTROID_SLACK = 0.1  # a centroid sits below its closest member: look a little lower
 DAY = 86400.0
 STORY_COLUMNS = (
     "id", "headline_en", "headline", "first_seen_at", "last_seen_at", "article_count",
@@ -50,6 +51,7 @@ STORY_COLUMNS = (
 @dataclass
 class Batch:
     rows: Rows  # the articles to assign, in canonical order
+    sums: LanguageMeans  # their raw multilingual vectors, summed per language
     known: Rows | None = None  # clustered articles newly within the window
     known_stories: list[int] = field(default_factory=list)  # the story of each of `known`
     stored: dict[int, Story] = field(default_factory=dict)  # those stories as stored
@@ -67,6 +69,9 @@ class Outcome:
     assignments: list[tuple[int, int, str]] = field(default_factory=list)  # article, story, at
     stories: dict[int, tuple[dict, list[tuple]]] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
+    merges: list[tuple[int, int]] = field(default_factory=list)  # story gone, story kept
+    versions: list[tuple[int, int, str, float]] = field(default_factory=list)  # article_versions
+    sums: LanguageMeans | None = None
 
 
 class ClusterStage:
@@ -86,6 +91,10 @@ class ClusterStage:
             "versions": json.dumps(keyword_versions(conn)),
         }
         self.queue: list[int] | None = None
+        # Per-language means: as stored (what clustered articles added), and as this run
+        # centres with (those plus the articles it is about to cluster).
+        self.stored_means = LanguageMeans.load(conn, self.params["multi"])
+        self.means: LanguageMeans | None = None
         self.position = 0
         self.frequency = DocumentFrequency.load(conn)
         self.codes: dict[str, int] = {}  # keying language -> number, for the compiled loop
@@ -103,7 +112,9 @@ class ClusterStage:
     # -- pending: the next articles in canonical order, and the window around them ----------
     def pending(self, conn: sqlite3.Connection, limit: int) -> Batch | None:
         if self.queue is None:
-            self.queue = load.ready_ids(conn, self.params)
+            self.queue, languages, vectors = load.ready(conn, self.params)
+            self.means = self.stored_means.copy()
+            self.means.add_blobs(languages, vectors)
         ids = self.queue[self.position : self.position + limit]
         self.position += len(ids)
         if not ids:
@@ -111,12 +122,14 @@ class ClusterStage:
         found = load.articles(conn, ids, self.params)
         if self.dims is None:
             self.dims = load.dims(conn, found, self.params)
-        batch = Batch(self._rows(found))
+        sums = LanguageMeans(self.params["multi"])
+        sums.add_blobs([record[5] for record in found], [record[load.MULTI] for record in found])
+        batch = Batch(self._rows(found), sums)
         self._read_window(conn, batch)
         return batch
 
     def _rows(self, found: list[tuple]) -> Rows:
-        return load.to_rows(found, self.frequency, self.codes, self.dims)
+        return load.to_rows(found, self.frequency, self.codes, self.dims, self.means)
 
     def _read_window(self, conn: sqlite3.Connection, batch: Batch) -> None:
         """The clustered articles within the window of this batch that no earlier batch read
@@ -143,6 +156,7 @@ class ClusterStage:
         dropped = self.window.forget_before(batch.rows.time_range()[0] - self.window_s)
         self.in_window.difference_update(dropped)
         touched, outcome = self._assign(batch)
+        outcome.sums = batch.sums
         self._headlines(touched)
         now = now_iso()
         outcome.stories = {story.id: (story.row(now), story.language_rows()) for story in touched}
@@ -169,24 +183,44 @@ class ClusterStage:
         first with the story centroids of the window (those passing the gate, nearest first),
         then pair by pair with the closest articles of the best CANDIDATE_STORIES
         (aggregator/cluster/kernel.py, rules in aggregator/cluster/match.py)."""
-        rows, settings = batch.rows, self.settings
-        params = np.array([settings.min_multi, settings.threshold_en, settings.threshold_keywords,
-                           settings.threshold_multi, self.window_s,
-                           settings.min_multi - CENTROID_SLACK])
-        story_out, slot_out, new_out, self.next_id = self.window.assign(
-            rows, params, self.next_id, CANDIDATE_STORIES, CANDIDATE_ARTICLES
-        )
-        return self._summaries(rows, story_out, slot_out, new_out)
+        result = self.window.assign(batch.rows, self.parameters(), self.next_id,
+                                    CANDIDATE_STORIES, CANDIDATE_ARTICLES)
+        self.next_id = result.next_id
+        return self._summaries(batch.rows, result)
 
-    def _summaries(self, rows: Rows, story_ids: list[int], slots: list[int],
-                   new: list[bool]) -> tuple[list[Story], Outcome]:
-        """The stories' summaries, kept current as the batch's articles joined them; return
-        the stories touched, and the outcome."""
+    def parameters(self) -> np.ndarray:
+        """The settings as the compiled loop takes them (kernel.THRESHOLD_EVENT...)."""
+        settings = self.settings
+        lowest = min(settings.threshold_event, settings.threshold_event_cross)
+        params = np.zeros(kernel.PARAM_COUNT)
+        params[kernel.THRESHOLD_EVENT] = settings.threshold_event
+        params[kernel.THRESHOLD_EVENT_CROSS] = settings.threshold_event_cross
+        params[kernel.THRESHOLD_EN] = settings.threshold_en
+        params[kernel.THRESHOLD_KEYWORDS] = settings.threshold_keywords
+        params[kernel.THRESHOLD_VERSION] = settings.threshold_version
+        params[kernel.WINDOW_S] = self.window_s
+        params[kernel.GATE] = lowest - CENTROID_SLACK
+        params[kernel.MIN_CANDIDATE] = lowest
+        params[kernel.THRESHOLD_MERGE] = settings.merge_margin
+        return params
+
+    def _summaries(self, rows: Rows, result: Assignment) -> tuple[list[Story], Outcome]:
+        """The stories' summaries, kept current as the batch's articles joined them (and as
+        stories merged); return the stories touched, and the outcome."""
         window = self.window
         outcome = Outcome()
         touched: dict[int, Story] = {}
-        for article, story_id, slot, is_new in zip(rows.articles, story_ids, slots, new,
-                                                   strict=True):
+        merges: dict[int, list[tuple[int, int]]] = {}
+        for index, gone, keep in result.merges:
+            merges.setdefault(index, []).append((gone, keep))
+        versions = {index: (row, score) for index, row, score in result.versions}
+        for index, (article, story_id, slot, is_new) in enumerate(zip(
+                rows.articles, result.stories, result.slots, result.new, strict=True)):
+            for gone, keep in merges.get(index, ()):
+                window.stories[keep].absorb(window.stories.pop(gone))
+                touched.pop(gone, None)
+                touched[keep] = window.stories[keep]
+                outcome.merges.append((gone, keep))
             if is_new:
                 story = Story.start(story_id, article)
                 outcome.created.add(story_id)
@@ -200,6 +234,11 @@ class ClusterStage:
             outcome.assignments.append((article.id, story_id, article.at))
             if slot >= 0:
                 self.in_window.add(article.id)
+            if index in versions:
+                row, score = versions[index]
+                original = window.articles[row]
+                kind = "translation" if original.language != article.language else "copy"
+                outcome.versions.append((article.id, original.id, kind, round(score, 4)))
         return list(touched.values()), outcome
 
     def _headlines(self, stories: list[Story]) -> None:
@@ -237,15 +276,32 @@ class ClusterStage:
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write every kept outcome in one transaction: each touched story once, as it stood
-        after the last batch that touched it."""
+        after the last batch that touched it; merged stories redirected to the story they
+        joined; versions; the language means with the articles now clustered."""
         if not self.unsaved:
             return
         stories: dict[int, tuple[dict, list[tuple]]] = {}
         created: set[int] = set()
+        merged_into: dict[int, int] = {}
         for outcome in self.unsaved:
             stories.update(outcome.stories)
             created |= outcome.created
-        assignments = [item for outcome in self.unsaved for item in outcome.assignments]
+            for gone, keep in outcome.merges:
+                merged_into[gone] = keep
+        for gone in merged_into:
+            stories.pop(gone, None)
+
+        def final(story_id: int) -> int:
+            while story_id in merged_into:
+                story_id = merged_into[story_id]
+            return story_id
+
+        assignments = [(article, final(story), at) for outcome in self.unsaved
+                       for article, story, at in outcome.assignments]
+        means = self.stored_means.copy()
+        for outcome in self.unsaved:
+            for language, (count, total) in outcome.sums.sums.items():
+                means.add_sum(language, count, total)
         try:
             with transaction(conn):
                 conn.executemany(
@@ -258,15 +314,49 @@ class ClusterStage:
                     "WHERE id = :id",
                     [row for story_id, (row, _) in stories.items() if story_id not in created],
                 )
+                self._save_merges(conn, merged_into, final)
                 self._save_members(conn, stories, assignments)
+                self._save_versions(conn, [v for o in self.unsaved for v in o.versions])
+                means.save(conn)
         except sqlite3.IntegrityError:
             raise UserError(
                 "stories changed under this run (is another `aggregator cluster` running?); "
                 "run it again"
             ) from None
+        self.stored_means = means
         self.unsaved, self.unsaved_count = [], 0
-        self.counts["created"] += len(created)
+        self.counts["created"] += len(created - set(merged_into))
         self.counts["joined"] += len(assignments) - len(created)
+        self.counts["merged"] += len(merged_into)
+
+    @staticmethod
+    def _save_merges(conn: sqlite3.Connection, merged_into: dict[int, int], final) -> None:
+        """Stories found to be one event: the older id keeps every article, the other id
+        redirects to it (cluster_merges, flattened so each redirect is one step)."""
+        now = now_iso()
+        for gone in merged_into:
+            keep = final(gone)
+            conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", (keep, gone))
+            conn.execute("UPDATE cluster_members SET cluster_id = ? WHERE cluster_id = ?",
+                         (keep, gone))
+            conn.execute("DELETE FROM cluster_languages WHERE cluster_id = ?", (gone,))
+            conn.execute("DELETE FROM clusters WHERE id = ?", (gone,))
+            conn.execute("UPDATE cluster_merges SET merged_into = ? WHERE merged_into = ?",
+                         (keep, gone))
+            conn.execute("INSERT OR REPLACE INTO cluster_merges (cluster_id, merged_into, "
+                         "merged_at) VALUES (?, ?, ?)", (gone, keep, now))
+
+    @staticmethod
+    def _save_versions(conn: sqlite3.Connection,
+                       versions: list[tuple[int, int, str, float]]) -> None:
+        """Each version points at the original of the article it matched (in order, so a
+        version saved earlier in the same list is seen)."""
+        conn.executemany(
+            "INSERT OR REPLACE INTO article_versions (article_id, version_of_id, kind, score) "
+            "VALUES (?1, COALESCE((SELECT version_of_id FROM article_versions "
+            "WHERE article_id = ?2), ?2), ?3, ?4)",
+            versions,
+        )
 
     def _save_members(self, conn: sqlite3.Connection, stories: dict[int, tuple[dict, list]],
                       assignments: list[tuple[int, int, str]]) -> None:
@@ -312,6 +402,9 @@ def forget_all(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM clusters")
         conn.execute("DELETE FROM cluster_state")
         conn.execute("DELETE FROM keywords_counted")
+        conn.execute("DELETE FROM article_versions")
+        conn.execute("DELETE FROM cluster_merges")
+        conn.execute("DELETE FROM language_means")
 
 
 def _settings_changed(conn: sqlite3.Connection, stage: ClusterStage) -> bool:
@@ -357,7 +450,8 @@ def run(
                                     name="cluster")
         stage.flush(conn)
     details: dict[str, object] = {
-        "new stories": stage.counts["created"], "joined": stage.counts["joined"]
+        "new stories": stage.counts["created"], "joined": stage.counts["joined"],
+        "merged": stage.counts["merged"],
     }
     if changed:
         details["note:"] = (

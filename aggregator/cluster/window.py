@@ -11,6 +11,7 @@ up half of them, and a story's slot is reused once its last article has left.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -41,8 +42,9 @@ class Rows:
     alternatives are sorted, with the item (`owners`) each belongs to."""
 
     articles: list[Article]
-    multi: np.ndarray  # float32 (n, dim); zeros where has_multi is False
+    multi: np.ndarray  # float32 (n, dim), centred per language; zeros where has_multi is False
     has_multi: np.ndarray
+    lang: np.ndarray  # int32: the article's language as a number (cluster/load.py numbers them)
     english: np.ndarray  # float32 (n, dim); zeros where has_english is False
     has_english: np.ndarray
     kw_lang: np.ndarray  # int32 keying-language code, -1 without a signature
@@ -116,6 +118,27 @@ class Story:
         if article.country and article.country not in self.countries:
             self.countries.append(article.country)
 
+    def absorb(self, other: Story) -> None:
+        """Take in the summary of a story found to be the same event (merged into this one)."""
+        self.article_count += other.article_count
+        if other.first_seen_at < self.first_seen_at:
+            self.first_seen_at = other.first_seen_at
+            self.first_language = other.first_language
+            self.first_feed_id = other.first_feed_id
+            self.first_article_id = other.first_article_id
+        self.last_seen_at = max(self.last_seen_at, other.last_seen_at)
+        for language, theirs in other.languages.items():
+            ours = self.languages.get(language)
+            if ours is None:
+                self.languages[language] = dataclasses.replace(theirs)
+                continue
+            ours.article_count += theirs.article_count
+            if theirs.first_seen_at < ours.first_seen_at:
+                ours.first_seen_at = theirs.first_seen_at
+                ours.first_article_id = theirs.first_article_id
+                ours.first_feed_id = theirs.first_feed_id
+        self.countries += [c for c in other.countries if c not in self.countries]
+
     def language_order(self) -> list[str]:
         return sorted(self.languages, key=lambda lang: (self.languages[lang].first_seen_at, lang))
 
@@ -148,7 +171,7 @@ class Story:
 # name: (dtype, columns); columns "multi"/"english" means a row per item holds a vector.
 ROW_ARRAYS = {
     "t": (np.float64, None), "alive": (bool, None), "row_slot": (np.int64, None),
-    "next_row": (np.int64, None), "multi": (np.float32, "multi"),
+    "next_row": (np.int64, None), "multi": (np.float32, "multi"), "lang": (np.int32, None),
     "english": (np.float32, "english"), "has_english": (bool, None),
     "kw_lang": (np.int32, None), "kw_glossed": (bool, None), "kw_total": (np.float64, None),
     "id_start": (np.int64, None), "id_count": (np.int64, None), "alt_start": (np.int64, None),
@@ -162,6 +185,20 @@ SLOT_ARRAYS = {
     "slot_head": (np.int64, None), "slot_tail": (np.int64, None),
     "slot_story": (np.int64, None),
 }
+
+
+@dataclass
+class Assignment:
+    """What `Window.assign` decided for a batch, article by article (in batch order)."""
+
+    stories: list[int]  # the story each joined or started
+    slots: list[int]  # its slot (-1: no vector, so not in the window)
+    new: list[bool]  # whether it started its story
+    next_id: int  # the next free story id
+    versions: list[tuple[int, int, float]]  # (batch index, window row it is a version of, score)
+    # (batch index, story merged away, story it was merged into), in order: the article at
+    # that index showed the two are one
+    merges: list[tuple[int, int, int]]
 
 
 def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:
@@ -210,6 +247,7 @@ class Window:
         self.row_slot[new] = -1
         self.next_row[new] = -1
         self.multi[new] = rows.multi[which]
+        self.lang[new] = rows.lang[which]
         self.english[new] = rows.english[which]
         self.has_english[new] = rows.has_english[which]
         self.kw_lang[new] = rows.kw_lang[which]
@@ -294,10 +332,10 @@ class Window:
 
     # -- assignment ---------------------------------------------------------------------------
     def assign(self, rows: Rows, params: np.ndarray, next_id: int, candidate_stories: int,
-               candidate_articles: int) -> tuple[list[int], list[int], list[bool], int]:
+               candidate_articles: int) -> Assignment:
         """Each of `rows`, in order, joins its best story or starts one (kernel.assign_batch;
-        params as kernel.MIN_MULTI...GATE). Return each one's story id, slot (-1: no vector, so
-        not in the window) and whether its story is new, and the next free story id."""
+        params as kernel.THRESHOLD_EVENT...). Stories found to be one are merged into the
+        older; their summaries are merged here too."""
         with_vector = np.flatnonzero(rows.has_multi)
         batch_rows = np.full(len(rows), -1, dtype=np.int64)
         batch_rows[with_vector] = self.append(rows, with_vector)
@@ -307,22 +345,35 @@ class Window:
         col_ok = ((self.slot_tmax[slots] >= earliest - window_s)
                   & (self.slot_tmin[slots] <= latest + window_s))
         spare = self.spare(len(rows))
-        story_out = np.empty(len(rows), dtype=np.int64)
-        slot_out = np.empty(len(rows), dtype=np.int64)
-        new_out = np.empty(len(rows), dtype=bool)
-        next_id, used = kernel.assign_batch(
+        n = len(rows)
+        story_out = np.empty(n, dtype=np.int64)
+        slot_out = np.empty(n, dtype=np.int64)
+        new_out = np.empty(n, dtype=bool)
+        version_out = np.full(n, -1, dtype=np.int64)
+        version_score_out = np.zeros(n, dtype=np.float64)
+        merged_out = np.empty((n, 4), dtype=np.int64)
+        next_id, used, n_merged = kernel.assign_batch(
             batch_rows, rows.multi @ sums.T, np.einsum("ij,ij->i", sums, sums, dtype=np.float64),
             slots, col_ok, rows.multi @ rows.multi.T, spare, next_id, params,
             candidate_stories, candidate_articles,
-            self.t, self.multi, self.english, self.has_english, self.row_slot, self.next_row,
-            self.alive, self.kw_lang, self.kw_glossed, self.kw_total, self.id_start,
-            self.id_count, self.alt_start, self.alt_count, self.ids_pool, self.w_pool,
-            self.alts_pool, self.owners_pool, self.slot_sum, self.slot_tmin, self.slot_tmax,
-            self.slot_live, self.slot_head, self.slot_tail, self.slot_story,
-            story_out, slot_out, new_out,
+            self.t, self.multi, self.lang, self.english, self.has_english, self.row_slot,
+            self.next_row, self.alive, self.kw_lang, self.kw_glossed, self.kw_total,
+            self.id_start, self.id_count, self.alt_start, self.alt_count, self.ids_pool,
+            self.w_pool, self.alts_pool, self.owners_pool, self.slot_sum, self.slot_tmin,
+            self.slot_tmax, self.slot_live, self.slot_head, self.slot_tail, self.slot_story,
+            story_out, slot_out, new_out, version_out, version_score_out, merged_out,
         )
         self.took(spare, used)
-        return story_out.tolist(), slot_out.tolist(), new_out.tolist(), next_id
+        merges = [tuple(m) for m in merged_out[:n_merged].tolist()]
+        for gone_id, _, gone_slot, _ in merges:
+            self.slot_of.pop(gone_id, None)
+            self.free.append(gone_slot)
+        return Assignment(
+            story_out.tolist(), slot_out.tolist(), new_out.tolist(), next_id,
+            [(i, int(version_out[i]), float(version_score_out[i]))
+             for i in np.flatnonzero(version_out >= 0).tolist()],
+            [(index, gone, keep) for gone, keep, _, index in merges],
+        )
 
     def members(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live rows of each slot (ascending), concatenated, and where each slot starts."""
@@ -384,7 +435,8 @@ def toy_rows(times: list[float], dim: int = 2) -> Rows:
     return Rows(
         articles=[Article(i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", t)
                   for i, t in enumerate(times)],
-        multi=multi, has_multi=np.ones(n, dtype=bool), english=multi.copy(),
+        multi=multi, has_multi=np.ones(n, dtype=bool), lang=np.zeros(n, dtype=np.int32),
+        english=multi.copy(),
         has_english=np.ones(n, dtype=bool), kw_lang=np.zeros(n, dtype=np.int32),
         kw_glossed=np.ones(n, dtype=bool), kw_total=np.ones(n), id_count=counts,
         ids=np.arange(n, dtype=np.int64), weights=np.ones(n), alt_count=counts,
@@ -399,7 +451,7 @@ def warm_up() -> None:
     rows = toy_rows([0.0, 1.0, 2.0])
     kernel.sort_within(rows.alts, rows.owners, rows.alt_count)
     window.join(window.append(rows, np.arange(1)), [1])
-    params = np.array([0.5, 0.5, 0.5, 0.9, 10.0, 0.45])
-    _, slots, _, _ = window.assign(toy_rows([1.0, 2.0]), params, 2, 4, 2)
-    window.members(np.array(slots, dtype=np.int64))
+    params = np.array([0.5, 0.5, 0.5, 0.5, 0.9, 10.0, 0.45, 0.5, 0.0])
+    result = window.assign(toy_rows([1.0, 2.0]), params, 2, 4, 2)
+    window.members(np.array(result.slots, dtype=np.int64))
     window.forget_before(1.5)
