@@ -77,12 +77,14 @@ class ClusterSettings:
     `threshold_event_cross` (different languages), and, when both have English text, their
     English cosine reaches `threshold_en`. One is a version of the other (translation, rewrite,
     wire copy) when their keyword coverage reaches `threshold_keywords`, or, with no shared
-    keyword space, their centred cosine reaches `threshold_version`. An article that is the
-    same event as two stories, each by at least `merge_margin` above the bar, merges them."""
+    keyword space, their centred cosine reaches `threshold_version`. An article joins a story
+    of several articles as an event only when it is like two of them (against chaining). An
+    article that is the same event as two stories, each by at least `merge_margin` above the
+    bar, merges them."""
 
     window_days: float = 3.0
-    threshold_event: float = 0.45
-    threshold_event_cross: float = 0.45
+    threshold_event: float = 0.4
+    threshold_event_cross: float = 0.4
     threshold_en: float = 0.3
     threshold_keywords: float = 0.34
     threshold_version: float = 0.8

@@ -3,8 +3,9 @@
 The reference recomputes everything from scratch for every article (centroids from the live
 members, coverage with Python sets), in float64; the compiled loop keeps running sums, Gram-
 matrix dot products, sorted-array merges and reused slots. On random windows with expiry, slot
-reuse, stories changing within a batch, articles without vectors, English and keyword signals
-in three keying languages, both must give every article the same story.
+reuse, stories changing within a batch, stories merging, articles without vectors, English and
+keyword signals in three languages, both must give every article the same story, and find the
+same versions and merges.
 """
 
 from __future__ import annotations
@@ -17,11 +18,20 @@ from aggregator.cluster.window import Article, Rows, Window
 
 DIM = 16
 DAY = 86400.0
-MIN_MULTI, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_MULTI = 0.8, 0.5, 0.3, 0.9
+EVENT, EVENT_CROSS, THRESHOLD_EN, THRESHOLD_KEYWORDS, VERSION = 0.86, 0.84, 0.5, 0.45, 0.95
+MERGE = 0.03
 WINDOW_S = 1.0 * DAY
-GATE = MIN_MULTI - 0.05
+MIN_CANDIDATE = min(EVENT, EVENT_CROSS)
+GATE = MIN_CANDIDATE - 0.05
 K, PER_STORY = 4, 2
-PARAMS = np.array([MIN_MULTI, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_MULTI, WINDOW_S, GATE])
+PARAMS = np.zeros(kernel.PARAM_COUNT)
+for index, value in ((kernel.THRESHOLD_EVENT, EVENT), (kernel.THRESHOLD_EVENT_CROSS, EVENT_CROSS),
+                     (kernel.THRESHOLD_EN, THRESHOLD_EN),
+                     (kernel.THRESHOLD_KEYWORDS, THRESHOLD_KEYWORDS),
+                     (kernel.THRESHOLD_VERSION, VERSION), (kernel.WINDOW_S, WINDOW_S),
+                     (kernel.GATE, GATE), (kernel.MIN_CANDIDATE, MIN_CANDIDATE),
+                     (kernel.THRESHOLD_MERGE, MERGE)):
+    PARAMS[index] = value
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -75,28 +85,33 @@ def coverage(a: dict, b: dict) -> float:
     return sum(a["weights"][item] for item, alts in a["items"].items() if alts & b_alts) / total
 
 
-def strength(a: dict, b: dict, multi: float) -> float | None:
-    if multi < MIN_MULTI:
-        return None
-    english = None
+def strength(a: dict, b: dict, multi: float) -> tuple[float | None, bool]:
+    """The documented pair rule (aggregator/cluster/match.py): (strength or None, version)."""
+    if multi < MIN_CANDIDATE:
+        return None, False
     if a["english"] is not None and b["english"] is not None:
-        english = float(a["english"] @ b["english"])
-        if english < THRESHOLD_EN:
-            return None
+        if float(a["english"] @ b["english"]) < THRESHOLD_EN:
+            return None, False
     if a["language"] == b["language"] or (a["glossed"] and b["glossed"]):
         keywords = coverage(a, b)
         if keywords > 0 and keywords >= THRESHOLD_KEYWORDS:
             keywords = min(keywords, coverage(b, a))
-        return keywords if keywords >= THRESHOLD_KEYWORDS else None
-    if multi >= THRESHOLD_MULTI:
-        return THRESHOLD_KEYWORDS + multi - THRESHOLD_MULTI
-    return None
+        if keywords >= THRESHOLD_KEYWORDS:
+            return 1.0 + keywords, True
+    elif multi >= VERSION:
+        return 1.0 + multi - VERSION, True
+    bar = EVENT_CROSS if a["language"] != b["language"] else EVENT
+    return (multi - bar, False) if multi >= bar else (None, False)
 
 
-def reference(data: dict) -> list[int]:
+def reference(data: dict) -> tuple[list[int], list[tuple], list[tuple]]:
+    """Each article's story; the versions (article, the article it is a version of) and the
+    merges (story gone, story kept), in order."""
     articles, size = data["articles"], data["batch"]
-    members: dict[int, list[int]] = {}  # story -> live articles (indices, insertion order)
+    members: dict[int, list[int]] = {}  # story -> live articles (indices)
     out: list[int] = []
+    versions: list[tuple] = []
+    merges: list[tuple] = []
     next_id = 1
 
     def span(story: int) -> tuple[float, float]:
@@ -117,14 +132,14 @@ def reference(data: dict) -> list[int]:
         times = [articles[i]["t"] for i in batch]
         low, high = min(times) - WINDOW_S, max(times) + WINDOW_S
         for story in list(members):
-            members[story] = [m for m in members[story] if articles[m]["t"] >= low]
+            members[story] = sorted(m for m in members[story] if articles[m]["t"] >= low)
             if not members[story]:
                 del members[story]
         static = {story for story in members if span(story)[1] >= low and span(story)[0] <= high}
         changed: list[int] = []
         for i in batch:
             a = articles[i]
-            best, best_strength = None, -np.inf
+            best = None
             if a["multi"] is not None:
                 x = a["multi"]
                 near = top([(centroid_cosine(s, x), s) for s in static if s not in changed
@@ -137,16 +152,40 @@ def reference(data: dict) -> list[int]:
                     single = len(members[story]) == 1
                     for m in members[story]:
                         cosine = sim if single else float(x @ articles[m]["multi"])
-                        if cosine >= MIN_MULTI and abs(articles[m]["t"] - a["t"]) <= WINDOW_S:
+                        if cosine >= MIN_CANDIDATE and abs(articles[m]["t"] - a["t"]) <= WINDOW_S:
                             candidates.append((cosine, rank, m))
                 examined = [0] * K
+                value = [None] * len(near)
+                version_of = [None] * len(near)
+                links = [0] * len(near)
                 for cosine, rank, m in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
                     if examined[rank] == PER_STORY:
                         continue
                     examined[rank] += 1
-                    value = strength(a, articles[m], cosine)
-                    if value is not None and value > best_strength:
-                        best, best_strength = near[rank][1], value
+                    pair, is_version = strength(a, articles[m], cosine)
+                    links[rank] += pair is not None
+                    if pair is not None and (value[rank] is None or pair > value[rank]):
+                        value[rank], version_of[rank] = pair, (m if is_version else None)
+                for rank, (_, story) in enumerate(near):  # two links to join a larger story
+                    if version_of[rank] is None and links[rank] < 2 and len(members[story]) > 1:
+                        value[rank] = None
+                ranked = [r for r in range(len(near)) if value[r] is not None]
+                ranked.sort(key=lambda r: (-value[r], r))
+                if ranked:
+                    best = near[ranked[0]][1]
+                    if version_of[ranked[0]] is not None:
+                        versions.append((i, version_of[ranked[0]]))
+                if len(ranked) > 1 and value[ranked[1]] >= MERGE and value[ranked[0]] >= MERGE:
+                    keep, gone = sorted((best, near[ranked[1]][1]))
+                    members[keep] = sorted(members[keep] + members.pop(gone))
+                    static.discard(gone)
+                    static.discard(keep)
+                    if gone in changed:
+                        changed.remove(gone)
+                    if keep not in changed:
+                        changed.append(keep)
+                    merges.append((gone, keep))
+                    best = keep
             if best is None:
                 best, next_id = next_id, next_id + 1
             out.append(best)
@@ -154,11 +193,19 @@ def reference(data: dict) -> list[int]:
                 members.setdefault(best, []).append(i)
                 if best not in changed:
                     changed.append(best)
-    return out
+    return [_final(story, merges) for story in out], versions, merges
+
+
+def _final(story: int, merges: list[tuple]) -> int:
+    for gone, keep in merges:
+        if story == gone:
+            story = keep
+    return story
 
 
 # -- the implementation ----------------------------------------------------------------------
-def rows_of(articles: list[dict]) -> Rows:
+def rows_of(articles: list[dict], first: int = 0) -> Rows:
+    """The articles as the window takes them; article ids count from `first`."""
     n = len(articles)
     ids, weights, alts, owners, id_count, alt_count = [], [], [], [], [], []
     for a in articles:
@@ -173,11 +220,12 @@ def rows_of(articles: list[dict]) -> Rows:
         alt_count.append(len(pairs))
     weights_array = np.array(weights)
     return Rows(
-        articles=[Article(i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", a["t"])
+        articles=[Article(first + i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", a["t"])
                   for i, a in enumerate(articles)],
         multi=np.array([a["multi"] if a["multi"] is not None else np.zeros(DIM)
                         for a in articles], dtype=np.float32),
         has_multi=np.array([a["multi"] is not None for a in articles]),
+        lang=np.array([a["language"] for a in articles], dtype=np.int32),
         english=np.array([a["english"] if a["english"] is not None else np.zeros(DIM)
                           for a in articles], dtype=np.float32),
         has_english=np.array([a["english"] is not None for a in articles]),
@@ -191,28 +239,44 @@ def rows_of(articles: list[dict]) -> Rows:
     )
 
 
-def compiled(data: dict) -> tuple[list[int], Window]:
+def compiled(data: dict) -> tuple[list[int], list[tuple], list[tuple], Window]:
     articles, size = data["articles"], data["batch"]
     window = Window(DIM, DIM)
     out: list[int] = []
+    versions: list[tuple] = []
+    merges: list[tuple] = []
     next_id = 1
     for start in range(0, len(articles), size):
         batch = articles[start : start + size]
         window.forget_before(min(a["t"] for a in batch) - WINDOW_S)
-        story_ids, _, _, next_id = window.assign(rows_of(batch), PARAMS, next_id, K, PER_STORY)
-        out += story_ids
-    return out, window
+        result = window.assign(rows_of(batch, start), PARAMS, next_id, K, PER_STORY)
+        next_id = result.next_id
+        out += result.stories
+        versions += [(start + index, window.articles[row].id) for index, row, _ in
+                     result.versions]
+        merges += [(gone, keep) for _, gone, keep in result.merges]
+    return [_final(story, merges) for story in out], versions, merges, window
 
 
 @pytest.mark.parametrize("seed", range(24))
 def test_the_compiled_loop_assigns_like_the_reference(seed):
     data = synthetic(seed)
-    expected = reference(data)
-    got, window = compiled(data)
+    expected, expected_versions, expected_merges = reference(data)
+    got, versions, merges, window = compiled(data)
     assert got == expected
+    assert merges == expected_merges
+    assert versions == expected_versions
     # The data exercise what they should: joins, several stories, expiry and slot reuse.
     assert len(set(expected)) < len(expected) - 20
     assert window.free or window.slots_used < len(set(expected))
+
+
+def test_the_synthetic_windows_exercise_merges_and_versions():
+    """Across the seeds, stories do merge and versions are found (else the comparison above
+    would not cover them)."""
+    found = [reference(synthetic(seed)) for seed in range(24)]
+    assert sum(len(merges) for _, _, merges in found) >= 5
+    assert sum(len(versions) for _, versions, _ in found) >= 50
 
 
 def test_coverage_merges_like_sets():

@@ -236,6 +236,7 @@ def assign_batch(
     n_merged = 0
     rank_value = np.empty(k, dtype=np.float64)
     rank_version = np.empty(k, dtype=np.int64)
+    rank_links = np.zeros(k, dtype=np.int64)
     n_changed = 0
     used = 0
     marks = np.zeros(max(1, np.max(id_count) if len(id_count) else 1), dtype=np.bool_)
@@ -283,6 +284,7 @@ def assign_batch(
         cand_sim, cand_rank, cand_row = _candidates(row, ti, top_sim, top_slot, n_near, params,
                                                     t, multi, slot_live, slot_head, next_row)
         examined[:] = 0
+        rank_links[:] = 0
         rank_value[:] = NONE
         rank_version[:] = -1
         for c in range(len(cand_row)):
@@ -294,9 +296,17 @@ def assign_batch(
                                        has_english, kw_lang, kw_glossed, id_start, id_count,
                                        alt_start, alt_count, kw_total, ids_pool, w_pool,
                                        alts_pool, owners_pool, marks)
+            if value != NONE:
+                rank_links[rank] += 1
             if value > rank_value[rank]:
                 rank_value[rank] = value
                 rank_version[rank] = cand_row[c] if is_version else -1
+        for rank in range(n_near):
+            # Against chaining (A like B, B like C, C unlike A): an article joins a story of
+            # several articles as an event when it is like two of them, not just one.
+            if (rank_version[rank] < 0 and rank_links[rank] < 2
+                    and slot_live[top_slot[rank]] >= 2):
+                rank_value[rank] = NONE
         best, second = -1, -1
         for rank in range(n_near):
             if rank_value[rank] == NONE:
