@@ -89,9 +89,9 @@ def strength(a: dict, b: dict, multi: float) -> tuple[float | None, bool]:
     """The documented pair rule (aggregator/cluster/match.py): (strength or None, version)."""
     if multi < MIN_CANDIDATE:
         return None, False
-    if a["english"] is not None and b["english"] is not None:
-        if float(a["english"] @ b["english"]) < THRESHOLD_EN:
-            return None, False
+    both_english = a["english"] is not None and b["english"] is not None
+    if both_english and float(a["english"] @ b["english"]) < THRESHOLD_EN:
+        return None, False
     if a["language"] == b["language"] or (a["glossed"] and b["glossed"]):
         keywords = coverage(a, b)
         if keywords > 0 and keywords >= THRESHOLD_KEYWORDS:
