@@ -3,6 +3,8 @@ dictionaries, boilerplate removal, and the pair rule."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -88,15 +90,38 @@ SETTINGS = ClusterSettings()
 
 
 @pytest.mark.parametrize(
-    ("pair", "matches"),
+    ("pair", "same_event", "version"),
     [
-        (Pair(multi=0.9, english=None, keywords=0.45), True),
-        (Pair(multi=0.9, english=None, keywords=0.2), False),  # same event, another article
-        (Pair(multi=0.7, english=None, keywords=0.9), False),  # below the multilingual gate
-        (Pair(multi=0.9, english=0.3, keywords=0.9), False),  # English texts disagree
-        (Pair(multi=0.9, english=None, keywords=None), True),  # no shared keyword space
-        (Pair(multi=0.84, english=None, keywords=None), False),  # below threshold_multi
+        # a translation: most keywords shared
+        (Pair(multi=0.7, english=None, keywords=0.45), True, True),
+        # another article about the same event: few shared keywords, close in meaning
+        (Pair(multi=0.55, english=None, keywords=0.2), True, False),
+        (Pair(multi=0.41, english=None, keywords=0.1, cross=True), True, False),
+        # the same topic, another event: below the event bar whatever the keywords
+        (Pair(multi=0.3, english=None, keywords=0.2), False, False),
+        (Pair(multi=0.3, english=None, keywords=0.9), False, False),
+        # English texts that disagree veto the pair
+        (Pair(multi=0.7, english=0.2, keywords=0.9), False, False),
+        (Pair(multi=0.7, english=0.6, keywords=0.9), True, True),
+        # no shared keyword space: a version only when nearly identical in meaning
+        (Pair(multi=0.85, english=None, keywords=None, cross=True), True, True),
+        (Pair(multi=0.6, english=None, keywords=None, cross=True), True, False),
+        (Pair(multi=0.39, english=None, keywords=None, cross=True), False, False),
     ],
 )
-def test_the_pair_rule(pair, matches):
-    assert (pair.strength(SETTINGS) is not None) is matches
+def test_the_pair_rule(pair, same_event, version):
+    strength, is_version = pair.judge(SETTINGS)
+    assert (strength is not None) is same_event
+    assert is_version is version
+
+
+def test_a_version_outranks_any_event_match():
+    version, _ = Pair(multi=0.5, english=None, keywords=0.4).judge(SETTINGS)
+    event, _ = Pair(multi=0.99, english=None, keywords=0.1).judge(SETTINGS)
+    assert version > event
+
+
+def test_cross_language_pairs_have_their_own_bar():
+    settings = dataclasses.replace(SETTINGS, threshold_event=0.5, threshold_event_cross=0.4)
+    assert Pair(multi=0.45, english=None, keywords=None, cross=True).judge(settings)[0]
+    assert Pair(multi=0.45, english=None, keywords=None).judge(settings)[0] is None

@@ -18,7 +18,8 @@ def _rows(first_id: int, times: list[float], rng: np.random.Generator) -> Rows:
     return Rows(
         articles=[Article(first_id + i, "2026-01-01T00:00:00Z", "en", 1, None, None, None, t)
                   for i, t in enumerate(times)],
-        multi=vectors, has_multi=np.ones(n, bool), english=np.zeros((n, DIM), np.float32),
+        multi=vectors, has_multi=np.ones(n, bool), lang=np.zeros(n, np.int32),
+        english=np.zeros((n, DIM), np.float32),
         has_english=np.zeros(n, bool), kw_lang=np.zeros(n, np.int32),
         kw_glossed=np.ones(n, bool), kw_total=np.full(n, 2.0), id_count=id_count,
         ids=np.arange(2 * n, dtype=np.int64) + 1000 * first_id, weights=np.ones(2 * n),

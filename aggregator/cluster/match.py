@@ -21,7 +21,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.cluster import kernel
+from aggregator.config import ClusterSettings
 from aggregator.keywords import Keywords
+
+CENTROID_SLACK = 0.1  # a centroid sits below its closest member: look a little lower
+DAY = 86400.0
+
+
+def rule_parameters(settings: ClusterSettings) -> np.ndarray:
+    """The settings as the compiled loop takes them (kernel.THRESHOLD_EVENT...)."""
+    lowest = min(settings.threshold_event, settings.threshold_event_cross)
+    params = np.zeros(kernel.PARAM_COUNT)
+    params[kernel.THRESHOLD_EVENT] = settings.threshold_event
+    params[kernel.THRESHOLD_EVENT_CROSS] = settings.threshold_event_cross
+    params[kernel.THRESHOLD_EN] = settings.threshold_en
+    params[kernel.THRESHOLD_KEYWORDS] = settings.threshold_keywords
+    params[kernel.THRESHOLD_VERSION] = settings.threshold_version
+    params[kernel.WINDOW_S] = settings.window_days * DAY
+    params[kernel.GATE] = lowest - CENTROID_SLACK
+    params[kernel.MIN_CANDIDATE] = lowest
+    params[kernel.THRESHOLD_MERGE] = settings.merge_margin
+    return params
 
 
 @dataclass(frozen=True)
@@ -31,9 +51,10 @@ class Pair:
     keywords: float | None
     cross: bool = False  # in two different languages
 
-    def judge(self, params: np.ndarray) -> tuple[float | None, bool]:
+    def judge(self, settings: ClusterSettings) -> tuple[float | None, bool]:
         """How far the pair is above the bar (higher is better; None below it), and whether
-        one is a version of the other. `params` as ClusterStage.parameters()."""
+        one is a version of the other."""
+        params = rule_parameters(settings)
         value, version = kernel.strength(
             self.multi, self.cross, self.english is not None, self.english or 0.0,
             self.keywords is not None, self.keywords or 0.0, params,

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from aggregator.cluster import kernel, load
+from aggregator.cluster import load
 from aggregator.cluster.centering import LanguageMeans
+from aggregator.cluster.match import rule_parameters
 from aggregator.cluster.weights import DocumentFrequency, count_new
 from aggregator.cluster.window import Assignment, Rows, Story, Window, warm_up
 from aggregator.config import ClusterSettings, Config
@@ -39,7 +40,6 @@ BATCH = 512
 SAVE_EVERY = 4096  # articles per write transaction: each commit costs ~10 ms at any size
 CANDIDATE_STORIES = 4  # stories examined pair by pair, best centroids first
 CANDIDATE_ARTICLES = 2  # closest articles per story examined
-CENTROID_SLACK = 0.1  # a centroid sits below its closest member: look a little lower
 DAY = 86400.0
 STORY_COLUMNS = (
     "id", "headline_en", "headline", "first_seen_at", "last_seen_at", "article_count",
@@ -84,6 +84,7 @@ class ClusterStage:
     def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
         self.settings: ClusterSettings = config.settings.cluster
         self.window_s = self.settings.window_days * DAY
+        self.params_array = rule_parameters(self.settings)
         embedding = config.settings.embedding
         self.params = {
             "multi": models.identity(embedding.multilingual_model),
@@ -183,26 +184,10 @@ class ClusterStage:
         first with the story centroids of the window (those passing the gate, nearest first),
         then pair by pair with the closest articles of the best CANDIDATE_STORIES
         (aggregator/cluster/kernel.py, rules in aggregator/cluster/match.py)."""
-        result = self.window.assign(batch.rows, self.parameters(), self.next_id,
+        result = self.window.assign(batch.rows, self.params_array, self.next_id,
                                     CANDIDATE_STORIES, CANDIDATE_ARTICLES)
         self.next_id = result.next_id
         return self._summaries(batch.rows, result)
-
-    def parameters(self) -> np.ndarray:
-        """The settings as the compiled loop takes them (kernel.THRESHOLD_EVENT...)."""
-        settings = self.settings
-        lowest = min(settings.threshold_event, settings.threshold_event_cross)
-        params = np.zeros(kernel.PARAM_COUNT)
-        params[kernel.THRESHOLD_EVENT] = settings.threshold_event
-        params[kernel.THRESHOLD_EVENT_CROSS] = settings.threshold_event_cross
-        params[kernel.THRESHOLD_EN] = settings.threshold_en
-        params[kernel.THRESHOLD_KEYWORDS] = settings.threshold_keywords
-        params[kernel.THRESHOLD_VERSION] = settings.threshold_version
-        params[kernel.WINDOW_S] = self.window_s
-        params[kernel.GATE] = lowest - CENTROID_SLACK
-        params[kernel.MIN_CANDIDATE] = lowest
-        params[kernel.THRESHOLD_MERGE] = settings.merge_margin
-        return params
 
     def _summaries(self, rows: Rows, result: Assignment) -> tuple[list[Story], Outcome]:
         """The stories' summaries, kept current as the batch's articles joined them (and as
