@@ -86,7 +86,9 @@ class ClusterSettings:
     threshold_event: float = 0.4
     threshold_event_cross: float = 0.4
     threshold_en: float = 0.3
+    threshold_en_event: float = 0.44
     threshold_keywords: float = 0.34
+    threshold_copy: float = 0.6
     threshold_version: float = 0.8
     merge_margin: float = 0.1
 

@@ -18,10 +18,11 @@ from aggregator.cluster.window import Article, Rows, Window
 
 DIM = 16
 DAY = 86400.0
-EVENT, EVENT_CROSS, THRESHOLD_EN, THRESHOLD_KEYWORDS, VERSION = 0.86, 0.84, 0.5, 0.45, 0.95
+EVENT, EVENT_CROSS, THRESHOLD_EN, THRESHOLD_KEYWORDS, VERSION = 0.86, 0.84, 0.3, 0.45, 0.95
+EN_EVENT, COPY = 0.7, 0.6
 MERGE = 0.03
 WINDOW_S = 1.0 * DAY
-MIN_CANDIDATE = min(EVENT, EVENT_CROSS)
+MIN_CANDIDATE = min(EVENT, EVENT_CROSS) - 0.1
 GATE = MIN_CANDIDATE - 0.05
 K, PER_STORY = 4, 2
 PARAMS = np.zeros(kernel.PARAM_COUNT)
@@ -30,7 +31,8 @@ for index, value in ((kernel.THRESHOLD_EVENT, EVENT), (kernel.THRESHOLD_EVENT_CR
                      (kernel.THRESHOLD_KEYWORDS, THRESHOLD_KEYWORDS),
                      (kernel.THRESHOLD_VERSION, VERSION), (kernel.WINDOW_S, WINDOW_S),
                      (kernel.GATE, GATE), (kernel.MIN_CANDIDATE, MIN_CANDIDATE),
-                     (kernel.THRESHOLD_MERGE, MERGE)):
+                     (kernel.THRESHOLD_MERGE, MERGE), (kernel.THRESHOLD_EN_EVENT, EN_EVENT),
+                     (kernel.THRESHOLD_COPY, COPY)):
     PARAMS[index] = value
 
 
@@ -89,19 +91,25 @@ def strength(a: dict, b: dict, multi: float) -> tuple[float | None, bool]:
     """The documented pair rule (aggregator/cluster/match.py): (strength or None, version)."""
     if multi < MIN_CANDIDATE:
         return None, False
-    both_english = a["english"] is not None and b["english"] is not None
-    if both_english and float(a["english"] @ b["english"]) < THRESHOLD_EN:
+    cross = a["language"] != b["language"]
+    if a["english"] is not None and b["english"] is not None:
+        english = float(a["english"] @ b["english"])
+        if english < THRESHOLD_EN:
+            return None, False
+        score, bar = (english + multi) / 2, EN_EVENT
+    else:
+        score, bar = multi, EVENT_CROSS if cross else EVENT
+    if score < bar:
         return None, False
-    if a["language"] == b["language"] or (a["glossed"] and b["glossed"]):
+    if not cross or (a["glossed"] and b["glossed"]):
         keywords = coverage(a, b)
-        if keywords > 0 and keywords >= THRESHOLD_KEYWORDS:
+        if keywords > 0 and keywords >= min(THRESHOLD_KEYWORDS, COPY):
             keywords = min(keywords, coverage(b, a))
-        if keywords >= THRESHOLD_KEYWORDS:
+        if keywords >= (THRESHOLD_KEYWORDS if cross else COPY):
             return 1.0 + keywords, True
     elif multi >= VERSION:
-        return 1.0 + multi - VERSION, True
-    bar = EVENT_CROSS if a["language"] != b["language"] else EVENT
-    return (multi - bar, False) if multi >= bar else (None, False)
+        return 1.0 + multi, True
+    return score - bar, False
 
 
 def reference(data: dict) -> tuple[list[int], list[tuple], list[tuple]]:

@@ -92,17 +92,21 @@ SETTINGS = ClusterSettings()
 @pytest.mark.parametrize(
     ("pair", "same_event", "version"),
     [
-        # a translation: most keywords shared
-        (Pair(multi=0.7, english=None, keywords=0.45), True, True),
+        # a translation: the same event, most keywords shared
+        (Pair(multi=0.7, english=None, keywords=0.45, cross=True), True, True),
         # another article about the same event: few shared keywords, close in meaning
         (Pair(multi=0.55, english=None, keywords=0.2), True, False),
         (Pair(multi=0.41, english=None, keywords=0.1, cross=True), True, False),
         # the same topic, another event: below the event bar whatever the keywords
         (Pair(multi=0.3, english=None, keywords=0.2), False, False),
         (Pair(multi=0.3, english=None, keywords=0.9), False, False),
-        # English texts that disagree veto the pair
-        (Pair(multi=0.7, english=0.2, keywords=0.9), False, False),
-        (Pair(multi=0.7, english=0.6, keywords=0.9), True, True),
+        # within one language a shared vocabulary is not yet a copy
+        (Pair(multi=0.6, english=None, keywords=0.45), True, False),
+        (Pair(multi=0.6, english=None, keywords=0.7), True, True),
+        # English texts on both sides: the two cosines' mean decides, the English one vetoes
+        (Pair(multi=0.37, english=0.55, keywords=0.1, cross=True), True, False),
+        (Pair(multi=0.41, english=0.4, keywords=0.1), False, False),
+        (Pair(multi=0.9, english=0.2, keywords=0.9), False, False),
         # no shared keyword space: a version only when nearly identical in meaning
         (Pair(multi=0.85, english=None, keywords=None, cross=True), True, True),
         (Pair(multi=0.6, english=None, keywords=None, cross=True), True, False),
@@ -116,7 +120,7 @@ def test_the_pair_rule(pair, same_event, version):
 
 
 def test_a_version_outranks_any_event_match():
-    version, _ = Pair(multi=0.5, english=None, keywords=0.4).judge(SETTINGS)
+    version, _ = Pair(multi=0.5, english=None, keywords=0.4, cross=True).judge(SETTINGS)
     event, _ = Pair(multi=0.99, english=None, keywords=0.1).judge(SETTINGS)
     assert version > event
 

@@ -20,8 +20,8 @@ VERSION = 1.0  # added to a version's strength: a version of an article outranks
 
 # Indices into the float parameters of `assign_batch`.
 (THRESHOLD_EVENT, THRESHOLD_EVENT_CROSS, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_VERSION,
- WINDOW_S, GATE, MIN_CANDIDATE, THRESHOLD_MERGE) = range(9)
-PARAM_COUNT = 9
+ WINDOW_S, GATE, MIN_CANDIDATE, THRESHOLD_MERGE, THRESHOLD_EN_EVENT, THRESHOLD_COPY) = range(11)
+PARAM_COUNT = 11
 
 
 @njit(cache=True, nogil=True)
@@ -31,19 +31,31 @@ def strength(multi, cross, has_english, english, has_keywords, keywords,
     a version of the other (a translation, rewrite or wire copy).
 
     multi: the language-centred multilingual cosine; cross: the two are in different
-    languages; keywords: keyword coverage, the smaller direction (when they share a keyword
-    space)."""
-    if has_english and english < params[THRESHOLD_EN]:
+    languages; english: the English cosine (when both have English text); keywords: keyword
+    coverage, the smaller direction (when they share a keyword space).
+
+    Same event: where both have English text, the mean of the two models' cosines reaches
+    `threshold_en_event` (and the English one `threshold_en`); elsewhere the centred
+    multilingual cosine reaches `threshold_event` (`threshold_event_cross` across languages).
+    A version is a same-event pair that shares most keywords (`threshold_keywords` across
+    languages, `threshold_copy` within one) or, with no shared keyword space, is nearly one
+    text (`threshold_version`); its strength is 1 + coverage (or + that cosine), above any
+    other match."""
+    if has_english:
+        if english < params[THRESHOLD_EN]:
+            return NONE, False
+        score, bar = (english + multi) / 2, params[THRESHOLD_EN_EVENT]
+    else:
+        score = multi
+        bar = params[THRESHOLD_EVENT_CROSS] if cross else params[THRESHOLD_EVENT]
+    if score < bar:
         return NONE, False
     if has_keywords:
-        if keywords >= params[THRESHOLD_KEYWORDS] and multi >= params[MIN_CANDIDATE]:
+        if keywords >= (params[THRESHOLD_KEYWORDS] if cross else params[THRESHOLD_COPY]):
             return VERSION + keywords, True
     elif multi >= params[THRESHOLD_VERSION]:
-        return VERSION + (multi - params[THRESHOLD_VERSION]), True
-    bar = params[THRESHOLD_EVENT_CROSS] if cross else params[THRESHOLD_EVENT]
-    if multi >= bar:
-        return multi - bar, False
-    return NONE, False
+        return VERSION + multi, True
+    return score - bar, False
 
 
 @njit(cache=True, nogil=True)
@@ -120,7 +132,7 @@ def _judge(a, b, multi_sim, params, lang, english, has_english, kw_lang, kw_glos
     if has_keywords:
         keywords = _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total,
                              ids_pool, w_pool, alts_pool, owners_pool, marks)
-        if keywords > 0 and keywords >= params[THRESHOLD_KEYWORDS]:
+        if keywords > 0 and keywords >= min(params[THRESHOLD_KEYWORDS], params[THRESHOLD_COPY]):
             backward = _coverage(b, a, kw_lang, id_start, id_count, alt_start, alt_count,
                                  kw_total, ids_pool, w_pool, alts_pool, owners_pool, marks)
             keywords = min(keywords, backward)

@@ -25,6 +25,9 @@ from aggregator.config import ClusterSettings
 from aggregator.keywords import Keywords
 
 CENTROID_SLACK = 0.1  # a centroid sits below its closest member: look a little lower
+# How far below the event bar a multilingual cosine may be for the pair to be judged at all:
+# the English cosine can still make it the same event.
+CANDIDATE_FLOOR = 0.2
 DAY = 86400.0
 
 
@@ -38,9 +41,11 @@ def rule_parameters(settings: ClusterSettings) -> np.ndarray:
     params[kernel.THRESHOLD_KEYWORDS] = settings.threshold_keywords
     params[kernel.THRESHOLD_VERSION] = settings.threshold_version
     params[kernel.WINDOW_S] = settings.window_days * DAY
-    params[kernel.GATE] = lowest - CENTROID_SLACK
-    params[kernel.MIN_CANDIDATE] = lowest
+    params[kernel.GATE] = lowest - CANDIDATE_FLOOR - CENTROID_SLACK
+    params[kernel.MIN_CANDIDATE] = lowest - CANDIDATE_FLOOR
     params[kernel.THRESHOLD_MERGE] = settings.merge_margin
+    params[kernel.THRESHOLD_EN_EVENT] = settings.threshold_en_event
+    params[kernel.THRESHOLD_COPY] = settings.threshold_copy
     return params
 
 
