@@ -9,13 +9,12 @@ publication times spread over two days, served on 127.0.0.1; then the real stage
 temporary database: poll → translate → embed → cluster. The clustering (`articles.cluster_id`)
 is scored against the gold stories with pairwise precision/recall/F1 and BCubed F1.
 
---sweep re-clusters (embeddings reused) over a grid of `threshold_keywords` and `min_multi`,
-prints the curve, and checks robustness: tune on one half of the stories, report on the other.
---multi-only sweeps `threshold_multi` with keyword signatures set aside (every pair judged by
-the multilingual model alone: the fallback for languages with no translation or dictionary).
+--sweep re-clusters (embeddings reused) over a grid of `threshold_event` and
+`threshold_event_cross` (or --grid SETTING=V1,V2,...), prints the curve, and checks robustness:
+tune on one half of the stories, report on the other.
 --demo uses the demo's sample feeds and gold stories (aggregator/demo) instead of DATA: a dozen
 events each covered by independent articles in up to eight languages, with English originals
-and machine translations side by side (the data `threshold_en` matters on).
+and machine translations side by side.
 """
 
 from __future__ import annotations
@@ -261,11 +260,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--db", type=Path, help="keep the database here (reused if present)")
-    parser.add_argument("--sweep", action="store_true", help="sweep the keyword thresholds")
+    parser.add_argument("--sweep", action="store_true", help="sweep the event thresholds")
     parser.add_argument("--demo", action="store_true",
                         help="the demo's sample feeds and gold stories instead of DATA")
-    parser.add_argument("--multi-only", action="store_true",
-                        help="sweep threshold_multi with keyword signatures set aside")
     parser.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2,...",
                         help="sweep these cluster settings instead of the default grid")
     args = parser.parse_args()
@@ -294,23 +291,9 @@ def main() -> None:
             print(line("  same-event documents as one", scores(predicted, events)))
         if args.sweep or grid:
             sweep(config, db_path, rows, gold, grid or {
-                "threshold_keywords": [0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.32, 0.34, 0.36, 0.38,
-                                       0.4, 0.45],
-                "min_multi": [0.8, 0.84, 0.86],
+                "threshold_event": [0.35, 0.4, 0.45],
+                "threshold_event_cross": [0.35, 0.4, 0.45, 0.5],
             })
-        if args.multi_only:
-            conn = store.connect(db_path)
-            # No two articles share a keyword space any more: every pair falls back to the
-            # multilingual rule (the next embed run would restore real signatures).
-            conn.execute("UPDATE article_keywords SET language = 'x' || article_id, glossed = 0")
-            conn.close()
-            sweep(config, db_path, rows, gold, {
-                "threshold_multi": [0.84, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.94],
-                "min_multi": [0.8],
-            })
-            conn = store.connect(db_path)
-            conn.execute("DELETE FROM article_keywords")  # the next embed run signs them again
-            conn.close()
 
 
 def evaluate_demo(db: Path | None, grid: dict[str, list[float]]) -> None:
