@@ -7,6 +7,7 @@ a user can make end in one line on stderr and a non-zero exit; tracebacks are fo
 from __future__ import annotations
 
 import functools
+import math
 import sqlite3
 import sys
 import time
@@ -81,11 +82,29 @@ def database_failure(message: str, db_path: str) -> str | None:
     return None
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan (which passes every comparison) and, by its
+    bounds, inf."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return number
+
+
+PORT = click.IntRange(1, 65535)
+# A round every week at the longest: a sleep of inf (or 1e300) seconds raises OverflowError.
+INTERVAL = FiniteFloatRange(0, 7 * 24 * 3600)
+
+
 def load_config(feeds_path: str) -> config_module.Config:
     return config_module.load(feeds_path)
 
 
 def open_db(db_path: str, config: config_module.Config | None = None) -> sqlite3.Connection:
+    """The database for a command that fills it: created or upgraded (only a new, empty or
+    aggregator file; anything else is refused untouched), feeds.yaml's feeds synced into it."""
     conn = store.connect(db_path)
     if config is not None:
         store.sync_feeds(conn, config.feeds, now_iso())
@@ -145,7 +164,12 @@ def poll(feeds_path: str, db_path: str, force: bool) -> None:
 @cli.command()
 @feeds_option
 @db_option
-@click.option("--limit", type=int, default=None, help="Translate at most this many articles.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Translate at most this many articles.",
+)
 @user_errors
 def translate(feeds_path: str, db_path: str, limit: int | None) -> None:
     """Translate pending article titles and summaries into English, offline."""
@@ -178,7 +202,7 @@ def cluster(feeds_path: str, db_path: str, rebuild: bool) -> None:
 @click.option("--force", is_flag=True, help="Poll every feed now on the first round.")
 @click.option(
     "--interval",
-    type=float,
+    type=INTERVAL,
     default=60.0,
     show_default=True,
     help="With --loop: seconds to sleep between rounds.",
@@ -226,18 +250,28 @@ def feeds_check(feeds_path: str) -> None:
 @db_option
 @user_errors
 def feeds_list(feeds_path: str, db_path: str) -> None:
-    """Show every feed with its state, last status and next poll time."""
+    """Show every feed of feeds.yaml with its state, last status and next poll time.
+
+    Read-only: the database is opened read-only and feeds.yaml is not synced into it (a feed
+    not polled yet shows as never polled)."""
     config = load_config(feeds_path)
-    conn = open_db(db_path, config)
-    rows = conn.execute(
-        "SELECT name, language, state, last_status, error_count, next_poll_at FROM feeds "
-        "WHERE active ORDER BY name"
-    ).fetchall()
-    for row in rows:
+    conn = store.connect_readonly(db_path)
+    try:
+        polled = {
+            row["url"]: row
+            for row in conn.execute(
+                "SELECT url, state, last_status, error_count, next_poll_at FROM feeds"
+            )
+        }
+    finally:
+        conn.close()
+    for feed in sorted(config.feeds, key=lambda feed: feed.name):
+        row = polled.get(feed.url)
+        state, status = (row["state"], row["last_status"]) if row else ("active", None)
         click.echo(
-            f"{row['name']:<32} {row['language'] or '??':<3} {row['state']:<8} "
-            f"{row['last_status'] or 'never polled':<28} errors={row['error_count']} "
-            f"next={row['next_poll_at'] or 'now'}"
+            f"{feed.name:<32} {feed.language or '??':<3} {state:<8} "
+            f"{status or 'never polled':<28} errors={row['error_count'] if row else 0} "
+            f"next={(row['next_poll_at'] if row else None) or 'now'}"
         )
 
 
@@ -278,7 +312,8 @@ def models() -> None:
 
 
 def existing_db(db_path: str) -> sqlite3.Connection | None:
-    return open_db(db_path) if Path(db_path).exists() else None
+    """The database opened read-only when there is one (the models commands only read it)."""
+    return store.connect_readonly(db_path) if Path(db_path).exists() else None
 
 
 @models.command("list")
@@ -312,9 +347,10 @@ def models_install(
     from aggregator.translate import models as argos_models
 
     settings = load_config(feeds_path).settings.translation
+    conn = existing_db(db_path)  # before installing: a database it cannot read is refused first
     installed = argos_models.install(settings, list(languages), [Path(f) for f in files],
                                      progress=DownloadBar)
-    waiting = argos_models.waiting_counts(existing_db(db_path))
+    waiting = argos_models.waiting_counts(conn)
     for model in installed:
         note = waiting.get(model.from_code)
         click.echo(
@@ -359,7 +395,7 @@ class DownloadBar:
 @cli.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=8001, show_default=True, type=PORT, help="Port to listen on.")
 @user_errors
 def serve(db_path: str, host: str, port: int) -> None:
     """Browse the database in Datasette with the project's metadata and templates."""
@@ -373,7 +409,7 @@ def serve(db_path: str, host: str, port: int) -> None:
 @cli.command()
 @db_option
 @click.option("--no-serve", is_flag=True, help="Stop after building the database.")
-@click.option("--port", default=8001, show_default=True, type=int, help="Datasette's port.")
+@click.option("--port", default=8001, show_default=True, type=PORT, help="Datasette's port.")
 @user_errors
 def demo(db_path: str, no_serve: bool, port: int) -> None:
     """Run the whole pipeline offline on the bundled sample feeds, then serve the result."""

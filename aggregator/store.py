@@ -3,14 +3,24 @@
 The schema is a public interface (documented in the README): people query it directly. Change
 it only by appending a migration to MIGRATIONS; never edit a migration that has shipped.
 `PRAGMA user_version` records how many migrations a database has had.
+
+Two ways in. `connect` is for the commands that fill a database (poll, run, demo, translate,
+embed, cluster): it creates a new file or upgrades one of ours. `connect_readonly` is for the
+commands that only look (feeds list, models list, serve): it never writes. Both first
+`inspect` the file without changing it, and refuse a file that is not recognisably ours
+(docs/reliability.md, "Files that are not ours").
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from aggregator.config import Feed
 from aggregator.errors import UserError
@@ -310,15 +320,147 @@ def migrate(conn: sqlite3.Connection) -> int:
     return schema_version(conn)
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+FILLING_COMMANDS = "`aggregator run`, `poll`, `translate`, `embed`, `cluster` or `demo`"
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a database path holds, found without changing anything.
+
+    kind: 'missing' (no file), 'empty' (0 bytes, or SQLite with no schema and user_version 0),
+    'ours' (this program's schema at `version`, possibly newer than it knows) or 'foreign'
+    (anything else; `reason` says why)."""
+
+    kind: str
+    version: int = 0
+    reason: str = ""
+
+
+def inspect(path: str | Path) -> Inspection:
+    """Recognise the file at `path` without writing to it or creating anything beside it.
+
+    The rule: a file is ours when its `user_version` N (the migrations it has had) is at least
+    1, its SQLite `application_id` is 0 (we never set one: another program's claim is
+    respected), and it has every table the first N migrations create, each with at least
+    their columns (all of the newest schema's tables when N is beyond what this program
+    knows). Extra tables and columns are allowed (a user's own additions)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            header = file.read(100)
+    except (FileNotFoundError, NotADirectoryError):
+        return Inspection("missing")
+    except IsADirectoryError:
+        return Inspection("foreign", reason=f"cannot open database {path}: it is a directory")
+    except OSError as exc:
+        return Inspection("foreign", reason=f"cannot open database {path}: {exc.strerror}")
+    if not header:
+        return Inspection("empty")
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return Inspection("foreign", reason=f"cannot open database {path}: file is not a database")
+    application_id = int.from_bytes(header[68:72], "big")
+    if application_id:
+        return Inspection("foreign", reason=(
+            f"{path} belongs to another program (SQLite application_id {application_id:#x}); "
+            "left unchanged (pass --db with the aggregator's file or a new path)"))
+    try:
+        with closing(_open_for_inspection(path)) as conn:
+            return _recognise(path, conn)
+    except sqlite3.DatabaseError as exc:
+        return Inspection("foreign", reason=f"cannot open database {path}: {exc}")
+
+
+def _recognise(path: Path, conn: sqlite3.Connection) -> Inspection:
+    version = schema_version(conn)
+    names = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    if not names:
+        if version == 0:
+            return Inspection("empty")
+        return Inspection("foreign", reason=_not_ours(path, f"user_version {version}, no tables"))
+    if version == 0:
+        listed = ", ".join(sorted(names)[:5])
+        return Inspection("foreign", reason=_not_ours(path, f"user_version 0, has {listed}"))
+    known = min(version, len(MIGRATIONS))
+    for table, columns in _schema_after(tuple(MIGRATIONS[:known])).items():
+        if table not in names:
+            return Inspection("foreign", reason=_not_ours(
+                path, f"user_version {version} but no table {table!r}"))
+        lacking = columns - _columns(conn, table)
+        if lacking and version <= len(MIGRATIONS):  # a newer program may have changed them
+            return Inspection("foreign", reason=_not_ours(
+                path, f"its table {table!r} has no column {sorted(lacking)[0]!r}"))
+    return Inspection("ours", version)
+
+
+def _not_ours(path: Path, why: str) -> str:
+    return (f"{path} is not an aggregator database ({why}); left unchanged "
+            "(pass --db with the aggregator's file or a new path)")
+
+
+def _open_for_inspection(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file nor create -wal/-shm beside it: read-only
+    through the existing WAL when another connection has one open (so what it has committed is
+    seen), else immutable (no WAL content exists to miss, and no lock file is needed)."""
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    live = wal.is_file() and wal.stat().st_size > 0 and shm.is_file()
+    return _open_uri(path, "mode=ro" if live else "immutable=1")
+
+
+def _open_uri(path: Path, mode: str) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path.absolute()))}?{mode}"
+    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> frozenset[str]:
+    return frozenset(row[1] for row in conn.execute(f'PRAGMA table_info("{table}")'))
+
+
+@functools.cache
+def _schema_after(migrations: tuple[Migration, ...]) -> dict[str, frozenset[str]]:
+    """Each table and its columns once `migrations` have run (built in memory: the schema is
+    defined once, by the migrations themselves)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for migration in migrations:
+            migration(conn)
+        names = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {name: _columns(conn, name) for name in names}
+    finally:
+        conn.close()
+
+
+def _refuse_unless_fillable(path: Path, found: Inspection) -> None:
+    if found.kind == "foreign":
+        raise UserError(found.reason)
+    if found.kind == "ours" and found.version > len(MIGRATIONS):
+        raise UserError(_newer(path, found.version))
+
+
+def _newer(path: Path, version: int) -> str:
+    return (f"{path}: database schema version {version} is newer than this program knows "
+            f"({len(MIGRATIONS)}); upgrade the aggregator")
+
+
 def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite3.Connection:
-    """Open the database in WAL mode (readers never block the writer) and bring it up to date."""
+    """Open a database to fill it: create it when the path is new or the file empty, bring one
+    of ours up to date (WAL mode: readers never block the writer). Anything else is refused
+    with a UserError before the file is touched."""
     path = Path(path)
     if str(path) != ":memory:":
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise UserError(f"cannot create database folder {path.parent}: {reason}") from None
+        found = inspect(path)
+        _refuse_unless_fillable(path, found)
+        if found.kind == "missing":
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise UserError(f"cannot create database folder {path.parent}: {reason}") from None
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
@@ -328,6 +470,46 @@ def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite3.Connect
         conn.execute("PRAGMA foreign_keys = ON")
         if migrate_schema:
             migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"cannot open database {path}: {exc}") from None
+    return conn
+
+
+def readonly_mode(path: str | Path) -> str:
+    """How to open one of our databases without writing: 'mode=ro', which sees what a writer
+    commits (it uses the WAL's -shm, creating it when the folder allows, as SQLite needs), or
+    'immutable=1' on read-only media, where -shm cannot exist and so neither can a writer."""
+    path = Path(path)
+    shm = Path(f"{path}-shm")
+    if not shm.exists() and not os.access(path.absolute().parent, os.W_OK):
+        return "immutable=1"
+    return "mode=ro"
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """Open one of our databases, at this program's schema version, to read it only.
+
+    Refused with a UserError (nothing created or changed): a missing or empty file, a file
+    that is not ours, and one of ours at another schema version (an older one is upgraded by
+    any command that fills it: the reading commands never migrate)."""
+    path = Path(path)
+    found = inspect(path)
+    if found.kind in ("missing", "empty"):
+        raise UserError(f"{path}: no database yet (run `aggregator run` or `aggregator demo`)")
+    if found.kind == "foreign":
+        raise UserError(found.reason)
+    if found.version > len(MIGRATIONS):
+        raise UserError(_newer(path, found.version))
+    if found.version < len(MIGRATIONS):
+        raise UserError(
+            f"{path}: database schema version {found.version} is older than this program's "
+            f"({len(MIGRATIONS)}); run one of {FILLING_COMMANDS} on it once to upgrade it "
+            "(reading commands never change the file)")
+    try:
+        conn = _open_uri(path, readonly_mode(path))
+        conn.execute("PRAGMA query_only = 1")  # a second guard: no statement may write
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file now
     except sqlite3.DatabaseError as exc:
         raise UserError(f"cannot open database {path}: {exc}") from None
     return conn

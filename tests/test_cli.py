@@ -22,8 +22,12 @@ def test_the_default_feeds_yaml_is_valid_and_multilingual():
         (["feeds", "check", "--feeds", "missing.yaml"], "missing.yaml: file not found"),
         (["poll", "--feeds", "missing.yaml"], "missing.yaml: file not found"),
         (
-            ["feeds", "list", "--feeds", str(REPO / "feeds.yaml"), "--db", "/proc/no/such/x.db"],
+            ["poll", "--feeds", str(REPO / "feeds.yaml"), "--db", "/proc/no/such/x.db"],
             "cannot create database folder",
+        ),
+        (
+            ["feeds", "list", "--feeds", str(REPO / "feeds.yaml"), "--db", "/proc/no/such/x.db"],
+            "no database yet",
         ),
         (["serve", "--db", "nothing-here.db"], "no database yet"),
     ],

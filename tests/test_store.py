@@ -70,3 +70,92 @@ def test_sync_feeds_adds_updates_and_deactivates(conn):
     assert rows["http://a.example/rss"]["language"] == "de"
     assert rows["http://a.example/rss"]["added_at"] == "2026-11-24T00:00:00Z"
     assert rows["http://b.example/rss"]["active"] == 0
+
+
+# --- recognising our files (issue 10, section 3) -----------------------------------------------
+
+
+def at_version(path, version):
+    """One of ours as the program that had `version` migrations left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in store.MIGRATIONS[:version]:
+        migration(conn)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+    return path
+
+
+def foreign(path, *statements):
+    conn = sqlite3.connect(path)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize("version", range(1, len(store.MIGRATIONS) + 1))
+def test_every_version_of_our_schema_is_recognised(tmp_path, version):
+    found = store.inspect(at_version(tmp_path / "ours.db", version))
+    assert (found.kind, found.version) == ("ours", version)
+
+
+def test_new_and_empty_files_can_be_created_and_others_are_foreign(tmp_path):
+    assert store.inspect(tmp_path / "none.db").kind == "missing"
+    assert store.inspect(tmp_path / "no-folder" / "none.db").kind == "missing"
+    (tmp_path / "zero.db").write_bytes(b"")
+    assert store.inspect(tmp_path / "zero.db").kind == "empty"
+    blank = foreign(tmp_path / "blank.db", "CREATE TABLE t (x)", "DROP TABLE t")
+    assert store.inspect(blank).kind == "empty"
+    cases = {
+        "tables.db": (("CREATE TABLE notes (x)",), "user_version 0, has notes"),
+        "numbered.db": (("PRAGMA user_version = 7",), "user_version 7, no tables"),
+        "claimed.db": (("PRAGMA application_id = 42",), "application_id 0x2a"),
+        "lookalike.db": (("CREATE TABLE feeds (url)", "PRAGMA user_version = 1"),
+                         "its table 'feeds' has no column"),
+    }
+    for name, (statements, reason) in cases.items():
+        found = store.inspect(foreign(tmp_path / name, *statements))
+        assert found.kind == "foreign" and reason in found.reason, (name, found)
+    (tmp_path / "text.db").write_text("not a database " * 20)
+    assert "file is not a database" in store.inspect(tmp_path / "text.db").reason
+
+
+def test_a_newer_database_of_ours_is_recognised_and_refused(tmp_path):
+    db = at_version(tmp_path / "ours.db", len(store.MIGRATIONS))
+    sqlite3.connect(db, isolation_level=None).execute("PRAGMA user_version = 99").connection.close()
+    assert store.inspect(db).kind == "ours"
+    for opener in (store.connect, store.connect_readonly):
+        with pytest.raises(UserError, match="newer than this program knows"):
+            opener(db)
+
+
+def test_inspecting_and_refusing_change_nothing(tmp_path):
+    db = foreign(tmp_path / "other.db", "PRAGMA journal_mode = WAL", "CREATE TABLE notes (x)")
+    before = db.read_bytes()
+    assert store.inspect(db).kind == "foreign"
+    for opener in (store.connect, store.connect_readonly):
+        with pytest.raises(UserError, match="not an aggregator database"):
+            opener(db)
+    assert db.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["other.db"]  # no -wal, -shm, -journal
+
+
+def test_a_read_only_connection_cannot_write(db_path):
+    store.connect(db_path).close()
+    before = db_path.read_bytes()
+    conn = store.connect_readonly(db_path)
+    assert store.schema_version(conn) == len(store.MIGRATIONS)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("INSERT INTO cluster_state VALUES ('k', 'v')")
+    conn.close()
+    assert db_path.read_bytes() == before
+
+
+def test_reading_an_older_database_says_how_to_upgrade_it(tmp_path):
+    db = at_version(tmp_path / "ours.db", 1)
+    before = db.read_bytes()
+    with pytest.raises(UserError, match="older than this program's"):
+        store.connect_readonly(db)
+    assert db.read_bytes() == before
+    assert store.schema_version(store.connect(db)) == len(store.MIGRATIONS)

@@ -1,8 +1,10 @@
 """`aggregator serve`: Datasette on the aggregator's database, with its metadata, templates,
 stylesheet and plugin, in-process.
 
-Datasette opens the file read-only. With WAL, it reads a consistent snapshot per query while
-`aggregator run --loop` keeps writing, and never blocks it.
+Datasette opens the file read-only (`mode=ro`; `immutable=1` on read-only media, where no
+writer can exist). With WAL, it reads a consistent snapshot per query while
+`aggregator run --loop` keeps writing, and never blocks it. Serving never creates, upgrades or
+changes a database: a file that is not ours, or ours at an older schema, is refused.
 """
 
 from __future__ import annotations
@@ -40,15 +42,17 @@ def make_datasette(db_path: str | Path) -> Datasette:
     db_path = Path(db_path)
     if not db_path.is_file():
         raise UserError(f"{db_path}: no database yet (run `aggregator run` or `aggregator demo`)")
-    conn = store.connect(db_path)  # validates the file and brings its schema up to date
+    conn = store.connect_readonly(db_path)  # refuses anything but ours at this version
     try:
         meta = metadata.build(db_path, conn)
     finally:
         conn.close()
     if pm.get_plugin(PLUGIN_NAME) is None:
         pm.register(plugin, name=PLUGIN_NAME)
+    immutable = store.readonly_mode(db_path) == "immutable=1"
     return Datasette(
-        [str(db_path)],
+        [] if immutable else [str(db_path)],
+        immutables=[str(db_path)] if immutable else [],
         metadata=meta,
         template_dir=str(PACKAGE / "templates"),
         static_mounts=[(plugin.STATIC_MOUNT, str(PACKAGE / "static"))],
