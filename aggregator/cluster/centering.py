@@ -47,11 +47,9 @@ class LanguageMeans:
 
     def add(self, languages: Iterable[str], vectors: np.ndarray) -> None:
         """Count articles (their languages and raw vectors, one row each)."""
-        languages = list(languages)
-        if not languages:
-            return
-        for language in set(languages):
-            mask = np.array([lang == language for lang in languages])
+        languages = np.asarray(list(languages), dtype=object)
+        for language in set(languages.tolist()):
+            mask = languages == language
             self.add_sum(language, int(mask.sum()), vectors[mask].sum(axis=0, dtype=np.float64))
 
     def add_blobs(self, languages: Iterable[str], blobs: Iterable[bytes | None]) -> None:
@@ -90,13 +88,13 @@ class LanguageMeans:
             return vectors
         count = sum(n for n, _ in self.sums.values())
         overall = sum(s for _, s in self.sums.values()) / count
-        out = vectors.astype(np.float64)
-        for language in set(languages):
-            mask = np.array([lang == language for lang in languages]) & present
-            out[mask] -= means.get(language, overall)
+        names = sorted(set(languages))
+        table = np.array([means.get(name, overall) for name in names], dtype=np.float32)
+        index = {name: i for i, name in enumerate(names)}
+        out = vectors - table[[index[name] for name in languages]]
+        out[~present] = 0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 1e-12)
-        return out.astype(np.float32)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 1e-12)
 
     def save(self, conn: sqlite3.Connection) -> None:
         conn.executemany(

@@ -60,11 +60,17 @@ def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[tuple]:
     return cursor.execute(sql, params).fetchall()
 
 
-def ready(conn: sqlite3.Connection, params: dict) -> tuple[list[int], list[str], list]:
-    """The articles ready to be clustered, in canonical order: ids, languages and multilingual
-    vectors (blobs; None for an article without text)."""
-    found = records(conn, READY, params)
-    return [r[0] for r in found], [r[2] for r in found], [r[3] for r in found]
+def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[int]:
+    """The ids of the articles ready to be clustered, in canonical order; their multilingual
+    vectors are added to `means` on the way, a chunk at a time (a rebuild reads 100,000)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    cursor.execute(READY, params)
+    ids: list[int] = []
+    while chunk := cursor.fetchmany(4096):
+        ids.extend(row[0] for row in chunk)
+        means.add_blobs([row[2] for row in chunk], [row[3] for row in chunk])
+    return ids
 
 
 def articles(conn: sqlite3.Connection, ids: list[int], params: dict) -> list[tuple]:

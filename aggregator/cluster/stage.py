@@ -113,9 +113,8 @@ class ClusterStage:
     # -- pending: the next articles in canonical order, and the window around them ----------
     def pending(self, conn: sqlite3.Connection, limit: int) -> Batch | None:
         if self.queue is None:
-            self.queue, languages, vectors = load.ready(conn, self.params)
             self.means = self.stored_means.copy()
-            self.means.add_blobs(languages, vectors)
+            self.queue = load.ready(conn, self.params, self.means)
         ids = self.queue[self.position : self.position + limit]
         self.position += len(ids)
         if not ids:
