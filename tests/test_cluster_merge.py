@@ -134,3 +134,20 @@ def test_a_rebuild_starts_the_redirects_over_and_reaches_the_same_stories(conn):
     merges = conn.execute("SELECT cluster_id, merged_into FROM cluster_merges").fetchall()
     assert [row[1] for row in merges] == list(after)
     assert conn.execute("SELECT count(*) FROM language_means").fetchone()[0] == 1
+
+
+def test_a_chain_of_likeness_does_not_make_one_story(conn):
+    """A like B, B like C, C unlike A: C is the same event as only one of the story's two
+    articles, so it starts a story of its own (single-link chains glued topics together)."""
+    a, c = np.eye(DIM)[0], np.eye(DIM)[1]
+    with store.transaction(conn):
+        _add(conn, 1, a, hours=240)
+        _add(conn, 2, a + c, hours=241)
+        _add(conn, 3, c, hours=242)
+    cluster_stage.run(conn, CONFIG)
+    assert _story_of(conn, 1) == _story_of(conn, 2) != _story_of(conn, 3)
+    # Like both of them, a fourth joins.
+    with store.transaction(conn):
+        _add(conn, 4, 2 * a + c, hours=243)
+    cluster_stage.run(conn, CONFIG)
+    assert _story_of(conn, 4) == _story_of(conn, 1)
