@@ -2,10 +2,16 @@
 
 Every mistake is reported as one line naming the entry and the field, and nothing is written
 anywhere when the file is invalid.
+
+Every number has a range (`bounded`, the README's feeds.yaml table lists them): a value that
+parses but would break a stage (an interval past what a date can hold, a timeout of nan or inf,
+a batch of 0) is refused here, not found out mid-run. tests/test_config.py tries each numeric
+field of every settings class beyond its bounds, so a new field without bounds fails a test.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -17,6 +23,58 @@ import yaml
 from aggregator.errors import ConfigError
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+DAY_S = 86_400
+# The longest wait of any kind, as aggregator.poll.schedule.MAX_WAIT: far inside what a date
+# (year 9999) and an SQLite integer can hold.
+MAX_INTERVAL_S = 366 * DAY_S
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range a number in feeds.yaml must lie in: low..high, low excluded when `low_open`.
+    NaN and infinities are never in range."""
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):  # (an int of any size is)
+            return False
+        above_low = value > self.low if self.low_open else value >= self.low
+        return above_low and value <= self.high
+
+    def __str__(self) -> str:
+        low = "greater than" if self.low_open else "at least"
+        return f"{low} {_number(self.low)} and at most {_number(self.high)}"
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: an integer of thousands of digits is not quoted whole."""
+    text = repr(value)
+    return text if len(text) <= 30 else f"{text[:12]}...({len(text)} characters)"
+
+
+def bounded(default: Any, low: float, high: float, *, low_open: bool = False) -> Any:
+    """A numeric settings field with its range (checked by `check_bounds`)."""
+    return field(default=default, metadata={"bounds": Bounds(low, high, low_open)})
+
+
+def check_bounds(settings: Any) -> None:
+    """Refuse any bounded field out of range (None, for an optional field, is allowed)."""
+    for spec in fields(settings):
+        bounds = spec.metadata.get("bounds")
+        value = getattr(settings, spec.name)
+        if bounds is None or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{spec.name} must be a number, not {_shown(value)}")
+        if not bounds.admits(value):
+            raise ConfigError(f"{spec.name} must be {bounds}, not {_shown(value)}")
 
 
 def translation_backends() -> tuple[str, ...]:
@@ -47,17 +105,18 @@ class TranslationSettings:
     per_language: dict[str, tuple[str, ...]] = field(default_factory=dict)
     models_dir: str = "models/argos"
     index_url: str = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/index.json"
-    max_chars: int = 1200  # longer texts are cut at a sentence boundary before translation
-    inter_threads: int = 1  # CTranslate2: batches translated in parallel
-    intra_threads: int = 0  # CTranslate2: threads per batch (0: its default)
-    batch_size: int = 32  # CTranslate2: sentences per batch
-    beam_size: int = 4  # CTranslate2 beam search width (argostranslate's default; 1 is greedy)
-    articles_per_batch: int = 256  # articles per stage batch, each saved in one transaction
+    # longer texts are cut at a sentence boundary before translation
+    max_chars: int = bounded(1200, 1, 100_000)
+    inter_threads: int = bounded(1, 1, 64)  # CTranslate2: batches translated in parallel
+    intra_threads: int = bounded(0, 0, 256)  # CTranslate2: threads per batch (0: its default)
+    batch_size: int = bounded(32, 1, 4096)  # CTranslate2: sentences per batch
+    # CTranslate2 beam search width (argostranslate's default; 1 is greedy)
+    beam_size: int = bounded(4, 1, 32)
+    # articles per stage batch, each saved in one transaction
+    articles_per_batch: int = bounded(256, 1, 100_000)
 
     def __post_init__(self) -> None:
-        for name in ("max_chars", "inter_threads", "batch_size", "beam_size", "articles_per_batch"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -66,7 +125,10 @@ class EmbeddingSettings:
 
     model: str = "all-MiniLM-L6-v2"
     multilingual_model: str = "multilingual-e5-small"
-    batch_size: int = 64
+    batch_size: int = bounded(64, 1, 4096)  # 0 embedded nothing, forever
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -82,39 +144,43 @@ class ClusterSettings:
     article that is the same event as two stories, each by at least `merge_margin` above the
     bar, merges them."""
 
-    window_days: float = 3.0
-    threshold_event: float = 0.4
-    threshold_event_cross: float = 0.4
-    threshold_en: float = 0.3
-    threshold_en_event: float = 0.44
-    threshold_keywords: float = 0.34
-    threshold_copy: float = 0.6
-    threshold_version: float = 0.8
-    merge_margin: float = 0.1
+    # Cosines lie in [-1, 1], keyword coverages in [0, 1]; a margin between two cosines in
+    # [0, 2]. A window of a year at most: comparisons grow with it.
+    window_days: float = bounded(3.0, 0, 366, low_open=True)
+    threshold_event: float = bounded(0.4, -1, 1)
+    threshold_event_cross: float = bounded(0.4, -1, 1)
+    threshold_en: float = bounded(0.3, -1, 1)
+    threshold_en_event: float = bounded(0.44, -1, 1)
+    threshold_keywords: float = bounded(0.34, 0, 1)
+    threshold_copy: float = bounded(0.6, 0, 1)
+    threshold_version: float = bounded(0.8, -1, 1)
+    merge_margin: float = bounded(0.1, 0, 2)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
 class Settings:
     allow_private_addresses: bool = False
-    per_host_concurrency: int = 2
-    per_host_interval_s: float = 1.0
-    timeout_s: float = 20.0
-    max_body_bytes: int = 5_000_000
-    max_redirects: int = 5
-    concurrency: int = 16
-    poll_interval_s: int = 900
-    max_backoff_s: int = 6 * 3600
-    dead_after_errors: int = 10
+    # Zero concurrency, timeout or body cap would make every fetch fail (or never start); nan or
+    # inf as a timeout, no deadline at all.
+    per_host_concurrency: int = bounded(2, 1, 100)
+    per_host_interval_s: float = bounded(1.0, 0, 3600)
+    timeout_s: float = bounded(20.0, 0, 3600, low_open=True)
+    max_body_bytes: int = bounded(5_000_000, 1, 100_000_000)
+    max_redirects: int = bounded(5, 0, 20)
+    concurrency: int = bounded(16, 1, 1000)
+    poll_interval_s: int = bounded(900, 60, MAX_INTERVAL_S)
+    max_backoff_s: int = bounded(6 * 3600, 0, MAX_INTERVAL_S)
+    dead_after_errors: int = bounded(10, 1, 10_000)
     user_agent: str = "news-aggregator/0.1 (+https://github.com/news-aggregator)"
     translation: TranslationSettings = field(default_factory=TranslationSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     def __post_init__(self) -> None:
-        # Zero here would make every fetch fail (or never start): refuse it up front.
-        for name in ("timeout_s", "max_body_bytes", "concurrency", "per_host_concurrency"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be greater than 0")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -124,8 +190,11 @@ class Feed:
     language: str | None = None
     country: str | None = None
     homepage: str | None = None
-    poll_interval_s: int | None = None
+    poll_interval_s: int | None = bounded(None, 60, MAX_INTERVAL_S)
     translation: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -201,9 +270,15 @@ def _parse_feed(raw: Any, where: str) -> Feed:
 
 
 def _check_url(url: str, where: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError past 65535, or not a number
+    except ValueError:  # also an unclosed IPv6 bracket
+        raise ConfigError(f"{where}: {url!r} is not a valid URL (host or port)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{where}: {url!r} is not an http(s) URL")
+    if port == 0:
+        raise ConfigError(f"{where}: {url!r} has port 0")
 
 
 def _reject_unknown(raw: dict, known: set[str], where: str) -> None:
@@ -257,14 +332,18 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: must be true or false, not {value!r}")
         return value
+    # Ranges are the dataclass's (`bounded`); here only the type.
     if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{where}: must be a whole number >= 0, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: must be a whole number, not {value!r}")
         return value
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{where}: must be a number >= 0, not {value!r}")
-        return float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: must be a number, not {value!r}")
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ConfigError(f"{where}: {_shown(value)} is out of range") from None
     if kind == "str":
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: must be a non-empty string, not {value!r}")

@@ -1,6 +1,9 @@
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from aggregator import config
 from aggregator.errors import ConfigError
@@ -43,6 +46,10 @@ def test_nested_settings_are_validated_and_typed():
         ("colour: blue\n", "unknown key 'colour'"),
         ("feeds: [\n", "feeds.yaml:"),
         ("- just\n- a list\n", "top level must be a mapping"),
+        ("feeds:\n  - {url: 'http://x:99999/', name: A}\n", "is not a valid URL (host or port)"),
+        ("feeds:\n  - {url: 'http://x:0/', name: A}\n", "has port 0"),
+        ("feeds:\n  - {url: 'http://[::1/', name: A}\n", "is not a valid URL"),
+        ("feeds:\n  - {url: 'http://:80/', name: A}\n", "is not an http(s) URL"),
     ],
 )
 def test_mistakes_are_one_line_naming_entry_and_field(text, message):
@@ -55,3 +62,85 @@ def test_mistakes_are_one_line_naming_entry_and_field(text, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         config.load(tmp_path / "nope.yaml")
+
+
+# --- every number's range (issue 10, section 4) ------------------------------------------------
+
+
+def settings_places() -> dict[type, list[str]]:
+    """Every dataclass feeds.yaml is read into, and where its keys go, found from the
+    declarations: Settings under `settings:`, each dataclass-valued field of Settings under
+    `settings: <field>:`, and Feed as an entry of `feeds:`."""
+    places: dict[type, list[str]] = {config.Settings: ["settings"], config.Feed: ["feeds"]}
+    for spec in dataclasses.fields(config.Settings):
+        if dataclasses.is_dataclass(spec.default_factory):
+            places[spec.default_factory] = ["settings", spec.name]
+    return places
+
+
+def numeric_fields() -> list[tuple[type, dataclasses.Field]]:
+    found = []
+    for cls in settings_places():
+        for spec in dataclasses.fields(cls):
+            kind = str(spec.type).replace(" ", "").removesuffix("|None")
+            if kind in ("int", "float"):
+                found.append((cls, spec))
+    return found
+
+
+def document(cls: type, name: str, value: Any) -> str:
+    """feeds.yaml text with `name: value` in the place `cls` is read from."""
+    place = settings_places()[cls]
+    if place == ["feeds"]:
+        entry = {"url": "http://a.example/rss", "name": "A", name: value}
+        return yaml.safe_dump({"feeds": [entry]})
+    data: dict[str, Any] = {name: value}
+    for key in reversed(place):
+        data = {key: data}
+    return yaml.safe_dump(data)  # nan and inf as YAML's .nan and .inf
+
+
+def trials(spec: dataclasses.Field) -> list[tuple[Any, bool]]:
+    """(value, accepted) at and beyond the field's declared bounds."""
+    bounds = spec.metadata["bounds"]
+    whole = str(spec.type).startswith("int")
+    step = 1 if whole else 0.001
+    cases = [(bounds.high, True), (bounds.high + step, False), (2**63, False),
+             (-(2**63) - 1, False), (10**400, False), (float("nan"), False),
+             (float("inf"), False), (float("-inf"), False)]
+    if bounds.low_open:
+        cases += [(bounds.low, False), (bounds.low + step, True)]
+    else:
+        cases += [(bounds.low, True), (bounds.low - step, False)]
+    if whole:
+        cases = [(int(v) if isinstance(v, float) and v == v and abs(v) != float("inf") else v, ok)
+                 for v, ok in cases]
+    return cases
+
+
+def test_every_number_in_feeds_yaml_declares_its_range():
+    fields = numeric_fields()
+    assert len(fields) >= 26  # the numbers of this version, at least: discovery works
+    undeclared = [f"{cls.__name__}.{spec.name}" for cls, spec in fields
+                  if "bounds" not in spec.metadata]
+    assert not undeclared, f"declare a range with config.bounded(...) for {undeclared}"
+
+
+@pytest.mark.parametrize(
+    ("cls", "spec"), numeric_fields(), ids=[f"{c.__name__}.{s.name}" for c, s in numeric_fields()]
+)
+def test_every_number_in_feeds_yaml_is_refused_beyond_its_range(cls, spec):
+    for value, accepted in trials(spec):
+        text = document(cls, spec.name, value)
+        if accepted:
+            parsed = config.parse(text)
+            holder = parsed.feeds[0] if cls is config.Feed else parsed.settings
+            for key in settings_places()[cls][1:]:
+                holder = getattr(holder, key)
+            assert getattr(holder, spec.name) == value
+            continue
+        with pytest.raises(ConfigError) as info:
+            config.parse(text)
+        message = str(info.value)
+        assert spec.name in message and "\n" not in message, (value, message)
+        assert len(message) < 200, message  # a 400-digit number is not quoted whole

@@ -164,6 +164,36 @@ def test_settings_that_would_fail_every_fetch_are_refused(setting, tmp_path):
     assert_one_line_error(cli("feeds", "check", "--feeds", str(feeds)), setting.split(":")[0])
 
 
+# Numbers that parsed and then broke a stage (issue 10, section 4): a traceback after the first
+# fetch, an SQLite integer overflow, every fetch failing, no deadline at all, an embed stage that
+# does nothing forever. tests/test_config.py tries every numeric field beyond its range.
+BREAKING_NUMBERS = {
+    "poll interval past a date": ("settings: {poll_interval_s: 300000000000}", "poll_interval_s"),
+    "poll interval past SQLite": ("settings: {poll_interval_s: 9223372036854775808}",
+                                  "poll_interval_s"),
+    "feed's poll interval": ("feeds:\n  - {url: 'http://news.example/rss', name: News, "
+                             "poll_interval_s: 300000000000}", "poll_interval_s"),
+    "timeout nan": ("settings: {timeout_s: .nan}", "timeout_s"),
+    "timeout inf": ("settings: {timeout_s: .inf}", "timeout_s"),
+    "embedding batch 0": ("settings: {embedding: {batch_size: 0}}", "batch_size"),
+    "cluster threshold nan": ("settings: {cluster: {threshold_event: .nan}}", "threshold_event"),
+    "cluster window 0": ("settings: {cluster: {window_days: 0}}", "window_days"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BREAKING_NUMBERS))
+def test_numbers_that_would_break_a_stage_are_refused_up_front(case, tmp_path):
+    text, field = BREAKING_NUMBERS[case]
+    if "feeds:" not in text:
+        text += "\nfeeds:\n  - {url: 'http://news.example/rss', name: News}"
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(text + "\n")
+    db = database_with_articles(tmp_path / "news.db", count=5)
+    before = fingerprint(db)
+    assert_one_line_error(cli("run", "--feeds", str(feeds), "--db", str(db)), field, "must be")
+    assert fingerprint(db) == before
+
+
 # --- a full disk -------------------------------------------------------------------------------
 
 # The CLI with every connection capped at a number of pages: SQLite then fails writes past the
