@@ -395,3 +395,37 @@ def test_a_redirect_to_an_unparsable_url_is_a_redirect_error(server):
     server.route("/bad", status=302, headers={"Location": "http://[::1"})
     result = fetch(server.url("/bad"))
     assert result.error == "redirects" and "invalid URL" in result.status
+
+
+# --- issue 10, section 5 -----------------------------------------------------------------------
+
+
+def test_a_304_to_a_request_without_validators_is_an_error(server):
+    """Nothing was asked about, so "not modified" delivered nothing (a conditional 304 stays a
+    success: test_conditional_get_sends_validators_and_understands_304)."""
+    url = server.route("/feed.xml", b"", status=304)
+    result = fetch(url)
+    assert (result.kind, result.error, result.http_status) == ("error", "http", 304)
+    assert result.status.startswith("HTTP 304 Not Modified to a request without validators")
+    assert fetch(url, etag='"v1"').kind == "not_modified"
+
+
+@pytest.mark.parametrize("location", ["http://127.0.0.1:99999/feed.xml",
+                                      "http://127.0.0.1:0/feed.xml", "http://127.0.0.1:-1/x"])
+def test_a_redirect_to_an_impossible_port_is_a_bad_redirect_target(server, location):
+    server.route("/moved", status=301, headers={"Location": location})
+    result = fetch(server.url("/moved"))
+    assert (result.error, result.http_status) == ("redirects", 301), result.status
+    assert result.status.startswith(f"bad redirect target ({location}: port ")
+    assert len(server.requests) == 1
+
+
+def test_many_empty_gzip_members_are_refused_by_count(server):
+    body = gzip.compress(b"") * 200_000  # 4 MB that inflates to nothing
+    url = server.route("/members", body, headers={"Content-Encoding": "gzip"})
+    result = fetch(url, max_body_bytes=10_000_000)
+    assert (result.error, result.status) == ("protocol", "too many gzip members (more than 1,000)")
+    some = b"".join(gzip.compress(b"<%d>" % n) for n in range(fetch_module.MAX_GZIP_MEMBERS))
+    url = server.route("/some-members", some, headers={"Content-Encoding": "gzip"})
+    result = fetch(url)
+    assert result.kind == "ok" and result.body == b"".join(b"<%d>" % n for n in range(1000))

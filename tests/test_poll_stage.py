@@ -491,3 +491,17 @@ def test_a_json_feed_is_polled_like_rss(server, conn):
     assert (rows["k1"]["language"], rows["k1"]["language_source"]) == ("de", "feed")
     assert rows["k2"]["url"] == "https://lupe.example/k2" and rows["k2"]["published_at"] is None
     assert feed_row(conn, url)["title"] == "Lupe"
+
+
+def test_a_304_to_the_first_fetch_is_that_feeds_error_not_a_success(server, conn):
+    """Issue 10, section 5: the very first fetch sends no validators, so a 304 delivered
+    nothing; it used to set last_success_at on a feed that never worked."""
+    url = server.route("/never.xml", b"", status=304)
+    report = poll(conn, make_config(url))
+    assert (report.done, report.failed, report.details["not modified"]) == (1, 1, 0)
+    row = feed_row(conn, url)
+    assert row["last_success_at"] is None and row["last_unconditional_at"] is None
+    assert (row["state"], row["error_count"], row["last_http_status"]) == ("backoff", 1, 304)
+    assert row["last_status"].startswith("HTTP 304 Not Modified to a request without validators")
+    (fetched,) = fetch_rows(conn, url)
+    assert (fetched["error"], fetched["http_status"]) == ("http", 304)

@@ -50,6 +50,9 @@ KEPT_HEADERS = (
 )
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 64 * 1024
+# A gzip body may be several members end to end; empty ones inflate to nothing, so without a
+# limit a server could keep the decoder busy (and, decoded recursively, overflow the stack).
+MAX_GZIP_MEMBERS = 1000
 
 
 @dataclass(frozen=True)
@@ -285,16 +288,23 @@ class Fetcher:
                 if response.status_code in REDIRECTS and "location" in response.headers:
                     url = _redirect_target(url, response, seen)
                     continue
-                return await self._finish(url, response)
+                return await self._finish(url, response, conditional=bool(validators))
             finally:
                 await response.aclose()
         limit = self.settings.max_redirects
         raise FetchError("redirects", f"too many redirects (more than {limit})")
 
-    async def _finish(self, url: str, response: httpx.Response) -> FetchResult:
+    async def _finish(
+        self, url: str, response: httpx.Response, *, conditional: bool
+    ) -> FetchResult:
         code = response.status_code
         kept = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
         result = partial(FetchResult, url, final_url=url, http_status=code, headers=kept)
+        if code == 304 and not conditional:
+            # "Not modified" since what? Nothing was asked about, so nothing was delivered: on
+            # a first fetch, counting it a success would show a feed that never worked as fine.
+            status = "HTTP 304 Not Modified to a request without validators (nothing delivered)"
+            return result(kind="error", status=status, duration_ms=0, error="http")
         if code == 304:
             return result(kind="not_modified", status="not modified", duration_ms=0)
         if not 200 <= code < 300:
@@ -326,6 +336,13 @@ def _redirect_target(url: str, response: httpx.Response, seen: set[str]) -> str:
     if urlsplit(target).scheme.lower() not in ("http", "https"):
         raise FetchError(
             "redirects", f"redirect to a non-http URL ({target[:80]})", response.status_code
+        )
+    # httpx takes any port number and no host; the connection would then fail obscurely
+    parsed = httpx.URL(target)
+    if not parsed.host or (parsed.port is not None and not 1 <= parsed.port <= 65535):
+        why = "no host" if not parsed.host else f"port {parsed.port} outside 1-65535"
+        raise FetchError(
+            "redirects", f"bad redirect target ({target[:80]}: {why})", response.status_code
         )
     if target in seen:
         raise FetchError("redirects", f"redirect loop ({target[:80]})", response.status_code)
@@ -370,6 +387,7 @@ class Decoder:
             raise FetchError("protocol", f"unsupported content encoding {encoding!r}", http_status)
         self.inflater = self._inflater() if self.codings else None
         self.raw_deflate = False
+        self.members = 1
 
     def _inflater(self) -> Any:
         # wbits: 16+ = gzip wrapper; 32+ = zlib or gzip auto-detected ("deflate" is zlib per RFC
@@ -379,19 +397,28 @@ class Decoder:
     def decode(self, data: bytes, limit: int) -> bytes:
         if self.inflater is None:
             return data
+        out, pending = b"", data
         try:
-            out = self.inflater.decompress(self.inflater.unconsumed_tail + data, max(limit, 1))
-            if self.inflater.eof and self.inflater.unused_data:  # another gzip member follows
-                rest = self.inflater.unused_data
+            while True:  # a loop, not recursion: one pass per gzip member in `data`
+                tail = self.inflater.unconsumed_tail
+                out += self.inflater.decompress(tail + pending, max(limit - len(out), 1))
+                if not (self.inflater.eof and self.inflater.unused_data):
+                    return out
+                self.members += 1  # another gzip member follows
+                if self.members > MAX_GZIP_MEMBERS:
+                    raise FetchError(
+                        "protocol",
+                        f"too many gzip members (more than {MAX_GZIP_MEMBERS:,})",
+                        self.http_status,
+                    )
+                pending = self.inflater.unused_data
                 self.inflater = self._inflater()
-                out += self.decode(rest, limit - len(out))
         except zlib.error:
             if self.codings[0] == "deflate" and not self.raw_deflate:
                 self.raw_deflate = True
                 self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
                 return self.decode(data, limit)
             raise FetchError("protocol", "corrupt compressed body", self.http_status) from None
-        return out
 
     def finish(self) -> bytes:
         if self.inflater is None:
