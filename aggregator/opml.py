@@ -8,6 +8,7 @@ nothing.
 from __future__ import annotations
 
 import io
+from collections.abc import MutableMapping, MutableSequence
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -60,10 +61,21 @@ def import_into(
         document = yaml.load(text) if text.strip() else None
     except YAMLError as exc:
         raise UserError(f"{feeds_path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if text.strip():
+        # The file as it is must be valid first: the edit below assumes its shape (a mapping
+        # whose feeds are a list of mappings), and a broken file is the user's to fix.
+        config_module.parse(text, source=str(feeds_path))
     if document is None:
         document = yaml.load("feeds: []\n")
+    if not isinstance(document, MutableMapping):  # (parse agreed, but ruamel read otherwise)
+        raise UserError(f"{feeds_path}: top level must be a mapping with 'feeds:'")
     if document.get("feeds") is None:
         document["feeds"] = []
+    feeds = document["feeds"]
+    if not isinstance(feeds, MutableSequence) or not all(
+        isinstance(feed, MutableMapping) for feed in feeds
+    ):
+        raise UserError(f"{feeds_path}: 'feeds' must be a list of mappings")
     known = {str(feed.get("url", "")).rstrip("/") for feed in document["feeds"]}
     added = 0
     for entry in outlines:

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from aggregator import store
 from tests.clirun import REPO, run_cli
 
 
@@ -47,3 +48,32 @@ def test_invalid_feeds_yaml_writes_no_database(tmp_path):
     assert result.returncode != 0
     assert "feed #1 (A): unknown key 'lang'" in result.stderr
     assert not (tmp_path / "out.db").exists()
+
+
+# Numbers on the command line, checked before anything runs (issue 10, section 5): each was a
+# traceback (a port past 65535 or negative; a sleep of -1, nan or inf after a whole round) or
+# silently did nothing (a negative limit).
+BAD_NUMBERS = [
+    (["serve", "--port", "70000"], "'--port': 70000 is not in the range 1<=x<=65535"),
+    (["serve", "--port", "-1"], "'--port': -1 is not in the range 1<=x<=65535"),
+    (["demo", "--no-serve", "--port", "70000"], "'--port': 70000 is not in the range"),
+    (["run", "--loop", "--interval", "-1"], "'--interval': -1.0 is not in the range 0<=x<=604800"),
+    (["run", "--loop", "--interval", "nan"], "'--interval': 'nan' is not a number"),
+    (["run", "--loop", "--interval", "inf"], "'--interval': inf is not in the range"),
+    (["translate", "--limit", "-5"], "'--limit': -5 is not in the range x>=1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), BAD_NUMBERS, ids=[" ".join(args) for args, _ in BAD_NUMBERS]
+)
+def test_numbers_out_of_range_are_refused_before_anything_runs(tmp_path, args, message):
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    if args[0] == "serve":  # a database to serve, so only the port can be wrong
+        store.connect(tmp_path / "out.db").close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run_cli(*args, "--db", "out.db", cwd=tmp_path, timeout=60)
+    # click's usage error: the usage, a hint, then the reason on one line; exit 2
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert message in result.stderr.strip().splitlines()[-1], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing ran

@@ -1,7 +1,9 @@
+import pytest
 from click.testing import CliRunner
 
 from aggregator import config
 from aggregator.cli import cli
+from tests.clirun import run_cli
 
 OPML = """<?xml version="1.0"?>
 <opml version="2.0"><head><title>mine</title></head><body>
@@ -87,3 +89,27 @@ def test_export_round_trips_through_import(tmp_path):
         ("https://example.org/rss", "Example", "en"),
         ("https://example.fr/rss", "Le Exemple & Cie", "fr"),
     ]
+
+
+# Shapes the import's in-place edit cannot work on (issue 10, section 5: each was a traceback).
+BAD_SHAPES = {
+    "top level a list": ("- url: https://example.org/rss\n  name: Example\n",
+                         "top level must be a mapping"),
+    "feeds are strings": ("feeds:\n  - https://example.org/rss\n  - https://example.net/rss\n",
+                          "feed #1: must be a mapping"),
+    "feeds a map": ("feeds:\n  example: {url: 'https://example.org/rss', name: Example}\n",
+                    "'feeds' must be a list"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BAD_SHAPES))
+def test_import_into_a_feeds_yaml_of_another_shape_is_one_line_and_writes_nothing(shape, tmp_path):
+    text, message = BAD_SHAPES[shape]
+    feeds, opml = tmp_path / "feeds.yaml", tmp_path / "subs.opml"
+    feeds.write_text(text)
+    opml.write_text(OPML)
+    result = run_cli("feeds", "import-opml", "--feeds", str(feeds), str(opml), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert feeds.read_text() == text
