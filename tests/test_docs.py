@@ -72,3 +72,37 @@ def setting_names(cls: type, prefix: str = "") -> list[str]:
 @pytest.mark.parametrize("name", setting_names(config.Settings))
 def test_every_setting_is_documented(name):
     assert f"`{name}`" in README, f"README does not document setting `{name}`"
+
+
+def readme_ranges() -> dict[str, str]:
+    """The README's ranges table: each setting named in a row, with that row's range."""
+    ranges = {}
+    for line in README.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 2 and re.match(r"(more than )?-?[0-9]", cells[0]):
+            for name in re.findall(r"`([\w.]+)`", cells[1]):
+                ranges[name] = re.sub(r" \(.*\)$", "", cells[0])
+    return ranges
+
+
+def bounded_settings() -> list[tuple[str, config.Bounds]]:
+    """Every setting with a declared range, by the name README uses (a feed's own
+    poll_interval_s shares the setting's row)."""
+    found = []
+    for cls, prefix in [(config.Settings, ""), (config.Feed, "")] + [
+        (spec.default_factory, f"{spec.name}.") for spec in dataclasses.fields(config.Settings)
+        if dataclasses.is_dataclass(spec.default_factory)
+    ]:
+        found += [(prefix + spec.name, spec.metadata["bounds"])
+                  for spec in dataclasses.fields(cls) if "bounds" in spec.metadata]
+    return found
+
+
+@pytest.mark.parametrize(("name", "bounds"), bounded_settings(), ids=lambda v: str(v))
+def test_every_range_is_documented_as_declared(name, bounds):
+    def number(value: float) -> str:
+        return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+    low, high = number(bounds.low), number(bounds.high)
+    expected = f"more than {low}, at most {high}" if bounds.low_open else f"{low} to {high}"
+    assert readme_ranges().get(name) == expected, f"README's range for `{name}`"
