@@ -48,8 +48,8 @@ def free_port() -> int:
 
 def command(args: list[str], db: Path) -> list[str]:
     """A command as a user types it, against `db`, with feeds.yaml from the current folder."""
-    extra = ["--port", str(free_port())] if args == ["serve"] else ["--feeds", "feeds.yaml"]
-    return [*args, *extra, "--db", str(db)]
+    extra = {"serve": ["--port", str(free_port())], "demo": ["--no-serve"]}
+    return [*args, *extra.get(args[0], ["--feeds", "feeds.yaml"]), "--db", str(db)]
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
@@ -133,7 +133,7 @@ def test_a_file_that_is_not_ours_is_refused_by_every_command_and_left_unchanged(
     make(db)
     write_feeds(tmp_path, "http://a.example/rss")
     before = folder_state(tmp_path)
-    for args in READING + FILLING:
+    for args in [*READING, *FILLING, ["demo"]]:
         result = cli(*command(args, db), cwd=tmp_path)
         assert_one_line_error(result, message)
         assert folder_state(tmp_path) == before, args  # no byte changed, no file created
