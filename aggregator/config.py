@@ -133,16 +133,17 @@ class EmbeddingSettings:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """Incremental clustering: time window and per-signal thresholds (docs/clustering.md: what
-    a story is, and how each was chosen). Two articles are the same event when their
-    language-centred multilingual cosine reaches `threshold_event` (same language) or
-    `threshold_event_cross` (different languages), and, when both have English text, their
-    English cosine reaches `threshold_en`. One is a version of the other (translation, rewrite,
-    wire copy) when their keyword coverage reaches `threshold_keywords`, or, with no shared
-    keyword space, their centred cosine reaches `threshold_version`. An article joins a story
-    of several articles as an event only when it is like two of them (against chaining). An
-    article that is the same event as two stories, each by at least `merge_margin` above the
-    bar, merges them."""
+    """Incremental clustering: time window and thresholds (docs/clustering.md: what a story is,
+    and how each was chosen). Two articles are the same event when, if both have English text,
+    the mean of their English and language-centred multilingual cosines reaches
+    `threshold_en_event` (and the English one `threshold_en`); otherwise when the centred
+    multilingual cosine reaches `threshold_event` (one language) or `threshold_event_cross`.
+    A same-event pair is a version (translation, rewrite, wire copy) when their keyword
+    coverage reaches `threshold_keywords` across languages or `threshold_copy` within one, or,
+    with no shared keyword space, their centred cosine reaches `threshold_version`. An article
+    joins a story of several articles as an event only when it is like two of them (against
+    chaining). An article that is the same event as two stories, each by at least
+    `merge_margin` above the bar, merges them."""
 
     # Cosines lie in [-1, 1], keyword coverages in [0, 1]; a margin between two cosines in
     # [0, 2]. A window of a year at most: comparisons grow with it.
