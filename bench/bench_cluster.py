@@ -183,6 +183,22 @@ def timed_cluster(db: Path, rebuild: bool) -> tuple[float, float, float, int, in
     return float(elapsed), float(cpu), float(peak), int(done), int(new)
 
 
+def largest_story(db: Path) -> tuple[int, int, int]:
+    """The largest story's size, how many synthetic stories it holds, and the largest
+    synthetic story's size: chaining would show as a story of many synthetic ones."""
+    conn = store.connect(db)
+    rows = conn.execute("SELECT cluster_id, title FROM articles WHERE cluster_id IS NOT NULL")
+    members: dict[int, list[int]] = {}
+    sizes: dict[int, int] = {}
+    for cluster_id, title in rows:
+        story = int(title.split()[1])
+        members.setdefault(cluster_id, []).append(story)
+        sizes[story] = sizes.get(story, 0) + 1
+    conn.close()
+    biggest = max(members.values(), key=len)
+    return len(biggest), len(set(biggest)), max(sizes.values())
+
+
 def hide_late(db: Path) -> None:
     """Make the `extra` newest articles look not yet polled, for the full run."""
     conn = store.connect(db)
@@ -311,6 +327,7 @@ def main() -> None:
         shutil.copy(base, work)
         hide_late(work)
         elapsed, cpu, peak, done, stories = timed_cluster(work, rebuild=True)
+        biggest = largest_story(work)
         full_times.append(elapsed)
         full_cpu.append(cpu)
         peaks.append(peak)
@@ -325,6 +342,8 @@ def main() -> None:
     print(f"cluster {done} articles from scratch: median {full:.2f} s wall, "
           f"{statistics.median(full_cpu):.2f} s CPU (runs {_list(full_times)}), {stories} "
           f"stories, peak RSS {max(peaks):.0f} MB")
+    print(f"largest story: {biggest[0]} articles from {biggest[1]} synthetic stories (largest "
+          f"synthetic story: {biggest[2]} articles)")
     print(f"add {added} new articles to the {done}-article database: median "
           f"{statistics.median(new_times):.2f} s wall, {statistics.median(new_cpu):.2f} s CPU "
           f"(runs {_list(new_times)})")
