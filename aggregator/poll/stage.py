@@ -80,6 +80,31 @@ class FeedResult:
     body_hash: str | None = None
 
 
+class ByteBudget:
+    """Bytes that may be held at once, across tasks. Requests are served in arrival order, so a
+    big body is not starved by small ones; one larger than the whole budget waits for it to be
+    empty."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(capacity, 1)
+        self.used = 0
+        self._turn = asyncio.Lock()  # the next request in line; the others queue behind it
+        self._freed = asyncio.Condition()
+
+    async def acquire(self, amount: int) -> int:
+        """Wait until `amount` fits; return what is held (to pass to `release`)."""
+        amount = min(max(amount, 0), self.capacity)
+        async with self._turn, self._freed:
+            await self._freed.wait_for(lambda: self.used + amount <= self.capacity)
+            self.used += amount
+        return amount
+
+    async def release(self, amount: int) -> None:
+        async with self._freed:
+            self.used -= amount
+            self._freed.notify_all()
+
+
 class PollStage:
     name = "poll"
 
@@ -141,26 +166,49 @@ class PollStage:
         return asyncio.run(collect())
 
     async def stream(self, batch: Sequence[FeedJob]) -> AsyncIterator[FeedResult]:
-        """Fetch the batch concurrently; yield each feed's result as soon as it is done."""
+        """Fetch the batch concurrently; yield each feed's result as soon as it is done.
+
+        Parsing waits for the saver: the bodies being parsed and the parsed feeds not yet
+        handed to the caller total at most `max_body_bytes` (one big feed or many small ones),
+        beside the one feed the caller is saving."""
         # Bodies fetched but not yet parsed are bounded, so a slow parser can't pile up memory.
         in_hand = asyncio.Semaphore(2 * max(self.settings.concurrency, 1))
+        # Parsed entries take ~6-8x their body, and feedparser's tree ~15x while parsing: without
+        # this bound, a run of big feeds piled them all up (issue 10: 16 feeds of 60,000 items,
+        # 616 MB in the main process, 878 MB with the parse workers).
+        unsaved = ByteBudget(self.settings.max_body_bytes)
         with parse_pool(len(batch), self.workers) as pool:
             async with Fetcher(self.settings) as fetcher:
-                tasks = [asyncio.create_task(self._one(fetcher, pool, in_hand, j)) for j in batch]
+                pending: set[asyncio.Task[tuple[FeedResult, int]]] = set()
+                for job in batch:
+                    task = asyncio.create_task(self._one(fetcher, pool, in_hand, unsaved, job))
+                    # a finished task leaves the set: its result must die once it is saved,
+                    # not live on in a task list until the run ends (issue 10)
+                    task.add_done_callback(pending.discard)
+                    pending.add(task)
                 try:
-                    for done in asyncio.as_completed(tasks):
-                        yield await done
+                    for done in asyncio.as_completed(pending):
+                        result, held = await done
+                        await unsaved.release(held)  # the next parse overlaps this one's save
+                        yield result
+                        del result  # saved: hold none of its entries while the next is awaited
                 finally:
-                    for task in tasks:
+                    for task in list(pending):
                         task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                    await asyncio.gather(*pending, return_exceptions=True)
 
     async def _one(
-        self, fetcher: Fetcher, pool: Executor, in_hand: asyncio.Semaphore, job: FeedJob
-    ) -> FeedResult:
-        """One feed's fetch, parse and plan. Whatever goes wrong in them is this feed's recorded
-        error (`internal`), never the run's: one hostile feed must not stop the others."""
-        step, fetched, now = "fetching", None, self.clock()
+        self,
+        fetcher: Fetcher,
+        pool: Executor,
+        in_hand: asyncio.Semaphore,
+        unsaved: ByteBudget,
+        job: FeedJob,
+    ) -> tuple[FeedResult, int]:
+        """One feed's fetch, parse and plan, and the bytes of `unsaved` it holds. Whatever goes
+        wrong in them is this feed's recorded error (`internal`), never the run's: one hostile
+        feed must not stop the others."""
+        step, fetched, now, held = "fetching", None, self.clock(), 0
         try:
             # The host's politeness slot first: feeds queued behind a slow host hold no body
             # slot, so they never starve the other hosts.
@@ -172,13 +220,15 @@ class PollStage:
                 parsed = None
                 if needs_parsing(job, fetched):
                     step = "parsing"
+                    # backpressure: no new parse while parsed feeds wait for the saver
+                    held = await unsaved.acquire(len(fetched.body or b""))
                     # only the CPU-heavy parse goes to a worker: the body there, entries back
                     work = parse_call(fetched, job, now)
                     parsed = await asyncio.get_running_loop().run_in_executor(pool, work)
                 step = "scheduling"
-                return outcome(job, fetched, now, self.settings, parsed)
+                return outcome(job, fetched, now, self.settings, parsed), held
         except Exception as exc:  # noqa: BLE001 (contained: see the docstring)
-            return internal_failure(job, fetched, now, self.settings, step, exc)
+            return internal_failure(job, fetched, now, self.settings, step, exc), held
 
     def save(self, conn: sqlite3.Connection, results: Sequence[FeedResult]) -> int:
         for result in results:
@@ -387,13 +437,13 @@ def insert_articles(conn: sqlite3.Connection, result: FeedResult) -> int:
     if result.parsed is None:
         return 0
     fetched_at = to_iso(result.fetched_at)
-    rows = [
+    rows = (  # a generator: a big feed's rows are not all built at once beside its entries
         (result.job.id, e.guid, e.url, e.url_key, e.content_hash, e.title, e.summary,
          e.summary_html, e.author, e.language, e.language_source, e.published_at, fetched_at)
         for e in reversed(result.parsed.entries)
-    ]  # fmt: skip
-    # rowcount sums the rows inserted; conflicts (duplicates) insert nothing
-    return conn.executemany(INSERT_ARTICLE, rows).rowcount if rows else 0
+    )  # fmt: skip
+    # rowcount sums the rows inserted (0 for none); conflicts (duplicates) insert nothing
+    return conn.executemany(INSERT_ARTICLE, rows).rowcount
 
 
 def record_fetch(conn: sqlite3.Connection, result: FeedResult, new: int) -> None:
@@ -484,6 +534,7 @@ def run(
             tally["new articles"] += new
             tally[saved.outcome] += 1
             tally["dead"] += saved.plan.state == "dead"
+            del result, saved  # its entries go now, not after the next feed arrives
             if progress is not None:
                 progress(1)
 
