@@ -20,3 +20,13 @@ def run_cli(
         timeout=timeout,
         env=env,
     )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
+    """The command failed with one line on stderr, no traceback, containing `expected`."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-3000:]
+    for text in expected:
+        assert text in lines[0], lines[0]

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from aggregator import store
-from tests.clirun import run_cli
+from tests.clirun import assert_one_line_error, run_cli
 from tests.reliability_helpers import REPO, child_env
 
 ARTICLE = (
@@ -33,15 +33,6 @@ def wrapped(script: str, *args: str, timeout: float = 120) -> subprocess.Complet
     """The CLI started from a small script that first changes one thing about the process."""
     return subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, env=child_env(),
                           capture_output=True, text=True, timeout=timeout)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr[-3000:]
-    for text in expected:
-        assert text in lines[0], lines[0]
 
 
 def database_with_articles(path: Path, count: int = 300) -> Path:

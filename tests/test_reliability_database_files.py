@@ -28,7 +28,7 @@ import pytest
 
 from aggregator import store
 from tests import test_publish_sample as sample
-from tests.clirun import run_cli
+from tests.clirun import assert_one_line_error, run_cli
 from tests.reliability_helpers import REPO, aggregator_command, child_env
 
 READING = [["feeds", "list"], ["models", "list"], ["serve"]]
@@ -50,15 +50,6 @@ def command(args: list[str], db: Path) -> list[str]:
     """A command as a user types it, against `db`, with feeds.yaml from the current folder."""
     extra = {"serve": ["--port", str(free_port())], "demo": ["--no-serve"]}
     return [*args, *extra.get(args[0], ["--feeds", "feeds.yaml"]), "--db", str(db)]
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr[-3000:]
-    for text in expected:
-        assert text in lines[0], lines[0]
 
 
 def digest(path: Path) -> str:
