@@ -151,3 +151,23 @@ def test_a_chain_of_likeness_does_not_make_one_story(conn):
         _add(conn, 4, 2 * a + c, hours=243)
     cluster_stage.run(conn, CONFIG)
     assert _story_of(conn, 4) == _story_of(conn, 1)
+
+
+@pytest.mark.parametrize("damage", ["short", "nan", "first-row-short"])
+def test_a_damaged_vector_does_not_stop_the_run(conn, damage):
+    """A vector of the wrong size or with a NaN (a damaged row) counts as no vector: that
+    article gets a story of its own, every other article is clustered as usual."""
+    east = np.eye(DIM)[0]
+    with store.transaction(conn):
+        _add(conn, 1, east, hours=240)
+        _add(conn, 2, east + 0.1 * np.eye(DIM)[1], hours=241)
+        _add(conn, 3, east, hours=242 if damage != "first-row-short" else 1)
+        bad = {"short": to_blob(east[:10]), "first-row-short": to_blob(east[:10]),
+               "nan": to_blob(np.full(DIM, np.nan))}[damage]
+        conn.execute("UPDATE embeddings SET vector = ? WHERE article_id = 3", (bad,))
+    report = cluster_stage.run(conn, CONFIG)
+    assert report.skipped == 0
+    assert _story_of(conn, 1) == _story_of(conn, 2)
+    assert _story_of(conn, 3) not in (None, _story_of(conn, 1))
+    assert conn.execute("SELECT count(*) FROM articles WHERE cluster_id IS NULL").fetchone()[0] \
+        == 0

@@ -17,6 +17,7 @@ direction every text shares.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
@@ -33,6 +34,7 @@ class LanguageMeans:
         self.model = model
         self.sums: dict[str, tuple[int, np.ndarray]] = dict(sums or {})
         self._means: dict[str, np.ndarray] | None = None
+        self.width: int | None = None  # bytes per stored vector, from the first one seen
 
     @classmethod
     def load(cls, conn: sqlite3.Connection, model: str) -> LanguageMeans:
@@ -43,7 +45,9 @@ class LanguageMeans:
                            for row in rows})
 
     def copy(self) -> LanguageMeans:
-        return LanguageMeans(self.model, {k: (n, s.copy()) for k, (n, s) in self.sums.items()})
+        copied = LanguageMeans(self.model, {k: (n, s.copy()) for k, (n, s) in self.sums.items()})
+        copied.width = self.width
+        return copied
 
     def add(self, languages: Iterable[str], vectors: np.ndarray) -> None:
         """Count articles (their languages and raw vectors, one row each)."""
@@ -53,11 +57,19 @@ class LanguageMeans:
             self.add_sum(language, int(mask.sum()), vectors[mask].sum(axis=0, dtype=np.float64))
 
     def add_blobs(self, languages: Iterable[str], blobs: Iterable[bytes | None]) -> None:
+        """Count articles by their stored vectors; a damaged one (another size than the
+        others, or not finite) is left out."""
         pairs = [(lang, blob) for lang, blob in zip(languages, blobs, strict=True)
                  if blob is not None]
-        if pairs:
-            vectors = from_blob(b"".join(blob for _, blob in pairs)).reshape(len(pairs), -1)
-            self.add([lang for lang, _ in pairs], vectors)
+        if not pairs:
+            return
+        if self.width is None:  # the commonest size: a damaged row cannot set it
+            self.width = Counter(len(blob) for _, blob in pairs).most_common(1)[0][0]
+        pairs = [(lang, blob) for lang, blob in pairs if len(blob) == self.width]
+        vectors = from_blob(b"".join(blob for _, blob in pairs)).reshape(len(pairs), -1)
+        finite = np.isfinite(vectors).all(axis=1)
+        self.add([lang for (lang, _), ok in zip(pairs, finite, strict=True) if ok],
+                 vectors[finite])
 
     def add_sum(self, language: str, count: int, total: np.ndarray) -> None:
         if count == 0:

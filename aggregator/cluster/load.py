@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 
 import numpy as np
 
@@ -140,22 +141,32 @@ def to_rows(
 
 
 def _vectors(blobs: tuple[bytes | None, ...], dim: int) -> tuple[np.ndarray, np.ndarray]:
-    present = np.array([blob is not None for blob in blobs], dtype=bool)
+    """The vectors as a matrix, and which rows have one. A vector of another size or with a
+    non-finite value (a damaged row) counts as none, so one bad article never stops a run: it
+    is clustered without that signal (docs/reliability.md)."""
+    size = dim * 4
+    present = np.array([blob is not None and len(blob) == size for blob in blobs], dtype=bool)
     matrix = np.zeros((len(blobs), dim), dtype=np.float32)
     if present.any():
-        joined = b"".join(blob for blob in blobs if blob is not None)
+        joined = b"".join(blob for blob, ok in zip(blobs, present, strict=True) if ok)
         matrix[present] = from_blob(joined).reshape(-1, dim)  # one decode for all of them
+        finite = np.isfinite(matrix).all(axis=1)
+        matrix[~finite] = 0
+        present &= finite
     return matrix, present
 
 
 def dims(conn: sqlite3.Connection, found: list[tuple], params: dict) -> tuple[int, int]:
-    """The two vector sizes: from the first record that has each, else the database."""
+    """The two vector sizes: the commonest among the records (a damaged row cannot set it),
+    else the database's."""
     def dim(space: str, model: str, column: int) -> int:
-        for record in found:
-            if record[column] is not None:
-                return len(from_blob(record[column]))
+        sizes = Counter(len(record[column]) // 4 for record in found
+                        if record[column] is not None)
+        if sizes:
+            return sizes.most_common(1)[0][0]
         stored = conn.execute(
-            "SELECT dim FROM embeddings WHERE space = ? AND model = ? LIMIT 1", (space, model)
+            "SELECT dim FROM embeddings WHERE space = ? AND model = ? "
+            "GROUP BY dim ORDER BY count(*) DESC LIMIT 1", (space, model)
         ).fetchone()
         return stored[0] if stored else 1
 
