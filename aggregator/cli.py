@@ -287,7 +287,10 @@ def feeds_import_opml(
     """Add the feeds of an OPML file to feeds.yaml (existing URLs are kept as they are)."""
     from aggregator import opml
 
-    added = opml.import_into(Path(feeds_path), Path(opml_file), language=language, country=country)
+    # Any case on the command line, as in feeds.yaml: stored as fr and FR.
+    added = opml.import_into(Path(feeds_path), Path(opml_file),
+                             language=language.lower() if language else None,
+                             country=country.upper() if country else None)
     click.echo(f"added {added} feeds to {feeds_path}")
 
 
@@ -314,6 +317,11 @@ def models() -> None:
 def existing_db(db_path: str) -> sqlite3.Connection | None:
     """The database opened read-only when there is one (the models commands only read it)."""
     return store.connect_readonly(db_path) if Path(db_path).exists() else None
+
+
+def lower_codes(languages: tuple[str, ...]) -> list[str]:
+    """Language codes as stored (lower case): `models install JA` means ja."""
+    return [language.strip().lower() for language in languages]
 
 
 @models.command("list")
@@ -348,7 +356,7 @@ def models_install(
 
     settings = load_config(feeds_path).settings.translation
     conn = existing_db(db_path)  # before installing: a database it cannot read is refused first
-    installed = argos_models.install(settings, list(languages), [Path(f) for f in files],
+    installed = argos_models.install(settings, lower_codes(languages), [Path(f) for f in files],
                                      progress=DownloadBar)
     waiting = argos_models.waiting_counts(conn)
     for model in installed:
@@ -369,7 +377,7 @@ def models_remove(feeds_path: str, db_path: str, languages: tuple[str, ...]) -> 
     from aggregator.translate import models as argos_models
 
     settings = load_config(feeds_path).settings.translation
-    for model in argos_models.remove(argos_models.models_dir(settings), list(languages)):
+    for model in argos_models.remove(argos_models.models_dir(settings), lower_codes(languages)):
         click.echo(f"removed {model.from_code}→{model.to_code} {model.version}")
 
 

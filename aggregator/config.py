@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -259,15 +259,18 @@ def _parse_feed(raw: Any, where: str) -> Feed:
     _check_url(feed.url, f"{label}: url")
     if feed.homepage is not None:
         _check_url(feed.homepage, f"{label}: homepage")
-    if feed.language is not None and feed.language not in ISO_639_1:
+    if feed.language is not None and feed.language.lower() not in ISO_639_1:
         raise ConfigError(
             f"{label}: language {feed.language!r} is not an ISO 639-1 code (e.g. 'fr', 'zh')"
         )
-    if feed.country is not None and not COUNTRY_CODE.match(feed.country):
+    if feed.country is not None and not COUNTRY_CODE.match(feed.country.upper()):
         raise ConfigError(
             f"{label}: country {feed.country!r} is not an ISO 3166-1 alpha-2 code (e.g. 'FR')"
         )
-    return feed
+    # Codes are stored and compared as lower-case languages and upper-case countries; a
+    # feeds.yaml may write them in any case (RU, Fr, gb).
+    return replace(feed, language=feed.language.lower() if feed.language else None,
+                   country=feed.country.upper() if feed.country else None)
 
 
 def _check_url(url: str, where: str) -> None:
@@ -355,9 +358,10 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: must map language codes to backend lists")
         for lang in value:
-            if lang not in ISO_639_1:
+            if str(lang).lower() not in ISO_639_1:  # any case, stored lower case
                 raise ConfigError(f"{where}: {lang!r} is not an ISO 639-1 language code")
-        return {lang: _backend_list(v, f"{where}: {lang}") for lang, v in value.items()}
+        return {str(lang).lower(): _backend_list(v, f"{where}: {lang}")
+                for lang, v in value.items()}
     raise AssertionError(f"unhandled config type {type_name!r}")
 
 

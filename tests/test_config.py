@@ -18,6 +18,16 @@ def test_defaults_apply_when_settings_are_missing():
     assert cfg.settings.translation.order == ("argos", "apertium")
 
 
+def test_codes_in_any_case_are_stored_in_one_case():
+    # Issue 13 §1: `language: RU` must mean ru, as stored articles and queries spell it.
+    cfg = config.parse(
+        "settings:\n  translation:\n    per_language: {JA: apertium}\n"
+        "feeds:\n  - {url: 'https://example.ru/rss', name: R, language: RU, country: ru}\n"
+    )
+    assert (cfg.feeds[0].language, cfg.feeds[0].country) == ("ru", "RU")
+    assert cfg.settings.translation.per_language == {"ja": ("apertium",)}
+
+
 def test_nested_settings_are_validated_and_typed():
     cfg = config.parse(
         "settings:\n  timeout_s: 5\n  translation:\n    order: [apertium]\n"

@@ -48,6 +48,18 @@ def test_import_adds_new_feeds_and_keeps_comments(tmp_path):
     assert loaded.feeds[2].language is None and loaded.feeds[2].name == "Beispiel"
 
 
+def test_import_options_accept_codes_in_any_case(tmp_path):
+    feeds, opml = tmp_path / "feeds.yaml", tmp_path / "subs.opml"
+    feeds.write_text(FEEDS)
+    opml.write_text(OPML)
+    result = run_cli("feeds", "import-opml", "--feeds", str(feeds), str(opml),
+                     "--language", "DE", "--country", "de", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = feeds.read_text()  # written as stored, not only read back normalised
+    assert "language: de" in text and "country: DE" in text
+    assert "language: DE" not in text and "country: de" not in text
+
+
 def test_import_that_would_make_feeds_invalid_writes_nothing(tmp_path):
     feeds, opml = tmp_path / "feeds.yaml", tmp_path / "subs.opml"
     feeds.write_text(FEEDS)

@@ -298,6 +298,27 @@ def test_blindspots(ds):
     assert [r["story"] for r in rows(ds, "/news/blindspots?language=es")] == [1]
 
 
+def test_language_parameters_accept_any_case(ds):
+    # Issue 13 §1: RU listed stories Russian did cover, FR found nothing.
+    for query, code in (("first_movers", "fr"), ("first_movers", "ja"),
+                        ("blindspots", "ru"), ("blindspots", "fr")):
+        expected = rows(ds, f"/news/{query}?language={code}&min_languages=2")
+        assert expected, (query, code)
+        for variant in (code.upper(), code.title(), f"+{code.upper()}+"):
+            assert rows(ds, f"/news/{query}?language={variant}&min_languages=2") == expected
+
+
+def test_a_canned_query_without_rows_says_what_to_change(ds):
+    markup = page(ds, "/news/first_movers?language=zz")
+    assert 'class="empty-hint"' in markup
+    assert "is an ISO 639-1 code such as fr, ru or ja (any case)" in visible(markup)
+    assert "Lower `min_languages` or raise `days`" in visible(
+        page(ds, "/news/blindspots?language=fr&min_languages=2&days=1"))
+    assert 'class="empty-hint"' not in page(ds, "/news/first_movers?language=fr")
+    for query in queries.CANNED:
+        assert query.empty, query.name
+
+
 def test_feed_health_lists_failing_feeds_first(ds):
     result = rows(ds, "/news/feed_health")
     assert [r["name"] for r in result[:2]] == ["El País", "RIA Novosti"]

@@ -38,8 +38,9 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
             "tables": tables,
             "queries": {
                 # hide_sql: readers see the form and results; "Show SQL" is one click away.
+                # `empty` is ours: templates/query.html shows it when the query has no rows.
                 query.name: {"title": query.title, "description": query.description,
-                             "sql": query.sql.strip(), "hide_sql": True}
+                             "sql": query.sql.strip(), "hide_sql": True, "empty": query.empty}
                 for query in queries.CANNED
             },
         }

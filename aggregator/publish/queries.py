@@ -24,6 +24,11 @@ def _int_param(name: str, default: int) -> str:
     return f"CAST(coalesce(nullif(:{name}, ''), {default}) AS INTEGER)"
 
 
+def _language_param(name: str) -> str:
+    """A language-code parameter: stored codes are lower case, so RU and ru mean the same."""
+    return f"lower(trim(:{name}))"
+
+
 def _since(amount: str, unit: str) -> str:
     return f"strftime({ISO}, {UNTIL}, '-' || {amount} || ' {unit}')"
 
@@ -46,6 +51,8 @@ class Query:
     title: str
     description: str
     sql: str
+    # Shown on the query's page when it returns no rows: what to change to get some.
+    empty: str = ""
 
 
 STORIES = Query(
@@ -65,6 +72,10 @@ WHERE c.language_count >= {_int_param("languages", 2)}
 ORDER BY c.language_count DESC, c.last_seen_at DESC
 LIMIT {_int_param("limit", 100)}
 """,
+    empty=(
+        "No story was covered in that many languages in that window: lower `languages` or raise "
+        "`hours`."
+    ),
 )
 
 STORY_ARTICLES = Query(
@@ -85,6 +96,7 @@ LEFT JOIN article_versions v ON v.article_id = a.id
 WHERE a.cluster_id = CAST(:id AS INTEGER)
 ORDER BY seen_at, a.id
 """,
+    empty="No articles: `id` is not the number of a story (see the clusters table).",
 )
 
 SEARCH = Query(
@@ -113,6 +125,9 @@ WHERE a.id IN (
 ORDER BY seen_at DESC
 LIMIT 200
 """,
+    empty=(
+        "Nothing found: every word must appear. Try fewer words, or another language's word."
+    ),
 )
 
 FIRST_MOVERS = Query(
@@ -130,10 +145,15 @@ SELECT c.id AS story, c.headline_en, f.name AS first_outlet, c.first_seen_at,
               ORDER BY cl.first_seen_at) AS later) AS followed_by
 FROM clusters c
 LEFT JOIN feeds f ON f.id = c.first_feed_id
-WHERE c.first_language = :language AND c.language_count >= 2
+WHERE c.first_language = {_language_param("language")} AND c.language_count >= 2
 ORDER BY c.first_seen_at DESC
 LIMIT 200
 """,
+    empty=(
+        "No story in two or more languages was carried first in this language. `language` is an "
+        "ISO 639-1 code such as fr, ru or ja (any case); the languages in the database are listed "
+        "by the translation coverage query."
+    ),
 )
 
 BLINDSPOTS = Query(
@@ -148,11 +168,17 @@ FROM clusters c
 WHERE c.language_count >= {_int_param("min_languages", 3)}
   AND c.last_seen_at >= {_since(_int_param("days", 3), "days")}
   AND NOT EXISTS (
-      SELECT 1 FROM cluster_languages cl WHERE cl.cluster_id = c.id AND cl.language = :language
+      SELECT 1 FROM cluster_languages cl
+      WHERE cl.cluster_id = c.id AND cl.language = {_language_param("language")}
   )
 ORDER BY c.language_count DESC, c.article_count DESC, c.last_seen_at DESC
 LIMIT 200
 """,
+    empty=(
+        "No blindspot: every story covered in at least `min_languages` languages in the last "
+        "`days` days has an article in this language, or `language` is empty. Lower "
+        "`min_languages` or raise `days`; `language` is an ISO 639-1 code such as ru (any case)."
+    ),
 )
 
 FEED_HEALTH = Query(
@@ -173,6 +199,9 @@ WHERE f.active = 1
 ORDER BY CASE f.state WHEN 'dead' THEN 0 WHEN 'backoff' THEN 1 ELSE 2 END,
          f.error_count DESC, f.name
 """,
+    empty=(
+        "No active feeds: add feeds to feeds.yaml and run `aggregator poll`."
+    ),
 )
 
 TRANSLATION_COVERAGE = Query(
@@ -197,6 +226,9 @@ FROM articles a
 GROUP BY a.language
 ORDER BY untranslated_pct DESC, articles DESC
 """,
+    empty=(
+        "No articles yet: run `aggregator run` (or `aggregator demo`)."
+    ),
 )
 
 CANNED: tuple[Query, ...] = (
