@@ -29,8 +29,9 @@ $(SYSTEM_STAMP): scripts/install-system-deps.sh $(VENV)/bin/python
 
 system-deps: $(SYSTEM_STAMP)
 
+# Into db/demo.db (the demo command's default), never the real run's db/aggregator.db.
 demo: install
-	$(BIN)/aggregator demo
+	$(BIN)/aggregator demo --db db/demo.db
 
 test: install
 	$(BIN)/ruff check aggregator tests bench

@@ -1,7 +1,8 @@
 """The `aggregator` command line: parse options, call a stage, print, set the exit code.
 
-Every command takes --feeds (default feeds.yaml) and --db (default db/aggregator.db). Mistakes
-a user can make end in one line on stderr and a non-zero exit; tracebacks are for bugs.
+Every command takes --feeds (default feeds.yaml) and --db (default db/aggregator.db; the demo's
+is db/demo.db). Mistakes a user can make end in one line on stderr and a non-zero exit;
+tracebacks are for bugs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from aggregator.timeutil import now_iso
 
 DEFAULT_FEEDS = "feeds.yaml"
 DEFAULT_DB = "db/aggregator.db"
+# The demo's fictional outlets must never mix with a real run's: a file of its own.
+DEMO_DB = "db/demo.db"
 
 
 def feeds_option(func: Callable) -> Callable:
@@ -37,11 +40,11 @@ def feeds_option(func: Callable) -> Callable:
     )(func)
 
 
-def db_option(func: Callable) -> Callable:
+def db_option(func: Callable, default: str = DEFAULT_DB) -> Callable:
     return click.option(
         "--db",
         "db_path",
-        default=DEFAULT_DB,
+        default=default,
         show_default=True,
         type=click.Path(dir_okay=False),
         help="The SQLite database file.",
@@ -415,7 +418,7 @@ def serve(db_path: str, host: str, port: int) -> None:
 
 
 @cli.command()
-@db_option
+@functools.partial(db_option, default=DEMO_DB)
 @click.option("--no-serve", is_flag=True, help="Stop after building the database.")
 @click.option("--port", default=8001, show_default=True, type=PORT, help="Datasette's port.")
 @user_errors

@@ -77,3 +77,16 @@ def test_numbers_out_of_range_are_refused_before_anything_runs(tmp_path, args, m
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert message in result.stderr.strip().splitlines()[-1], result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing ran
+
+
+def test_the_demo_has_a_database_file_of_its_own():
+    # Issue 13 §6: `make demo` then `aggregator run` mixed fictional and real outlets in one file.
+    def default_db(*command: str) -> str:
+        result = run_cli(*command, "--help")
+        assert result.returncode == 0, result.stderr
+        return re.search(r"--db FILE .*?\[default:\s+([^\]\s]+)\]", result.stdout, re.S).group(1)
+
+    assert default_db("demo") == "db/demo.db"
+    for command in (("run",), ("poll",), ("serve",), ("feeds", "list")):
+        assert default_db(*command) == "db/aggregator.db", command
+    assert "aggregator demo --db db/demo.db" in (REPO / "Makefile").read_text()
