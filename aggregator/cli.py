@@ -21,12 +21,14 @@ import click
 from aggregator import config as config_module
 from aggregator import pipeline, store
 from aggregator.errors import UserError
-from aggregator.timeutil import now_iso
+from aggregator.timeutil import from_iso, now_iso, utcnow
 
 DEFAULT_FEEDS = "feeds.yaml"
 DEFAULT_DB = "db/aggregator.db"
 # The demo's fictional outlets must never mix with a real run's: a file of its own.
 DEMO_DB = "db/demo.db"
+# `aggregator poll` when it polled feeds and every one failed (1 is a user mistake, 2 usage).
+EXIT_ALL_FEEDS_FAILED = 3
 
 
 def feeds_option(func: Callable) -> Callable:
@@ -160,8 +162,43 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Poll every feed now, ignoring schedules and backoff.")
 @user_errors
 def poll(feeds_path: str, db_path: str, force: bool) -> None:
-    """Fetch the feeds that are due and store their new articles."""
-    run_stage_command("poll", feeds_path, db_path, force=force)
+    """Fetch the feeds that are due and store their new articles.
+
+    Exits with EXIT_ALL_FEEDS_FAILED when it polled feeds and every one of them failed."""
+    config = load_config(feeds_path)
+    conn = open_db(db_path, config)
+    try:
+        report = pipeline.run_stage("poll", conn, config, Progress("poll"), force=force)
+        waiting = feeds_waiting(conn)
+    finally:
+        conn.close()
+    click.echo(str(report) + (f"; {waiting}" if waiting else ""))
+    if report.done and report.failed == report.done:
+        # Not 0: a cron job or a script must see that nothing could be fetched (no network?).
+        click.echo(f"every due feed failed ({report.failed}); see `aggregator feeds list`",
+                   err=True)
+        sys.exit(EXIT_ALL_FEEDS_FAILED)
+
+
+def feeds_waiting(conn: sqlite3.Connection) -> str:
+    """How many active feeds are in backoff or dead, and when the next feed is due: so a run
+    that polled nothing says why ("0 done" alone hides 81 feeds waiting in backoff)."""
+    row = conn.execute(
+        """SELECT count(*) AS feeds, sum(state = 'backoff') AS backoff,
+                  sum(state = 'dead') AS dead, sum(next_poll_at IS NULL) AS never,
+                  min(next_poll_at) AS next_due
+           FROM feeds WHERE active = 1"""
+    ).fetchone()
+    if not row["feeds"]:
+        return ""
+    parts = [f"{row['backoff'] or 0} feeds in backoff", f"{row['dead'] or 0} dead"]
+    due = None if row["never"] else from_iso(row["next_due"])
+    if due is None or due <= utcnow():
+        parts.append("next due now")
+    else:
+        minutes = math.ceil((due - utcnow()).total_seconds() / 60)
+        parts.append(f"next due {row['next_due']} (in {minutes} min)")
+    return ", ".join(parts)
 
 
 @cli.command()

@@ -3,8 +3,10 @@
 import re
 
 import pytest
+import yaml
 
 from aggregator import store
+from aggregator.cli import EXIT_ALL_FEEDS_FAILED
 from tests.clirun import REPO, run_cli
 
 
@@ -90,3 +92,30 @@ def test_the_demo_has_a_database_file_of_its_own():
     for command in (("run",), ("poll",), ("serve",), ("feeds", "list")):
         assert default_db(*command) == "db/aggregator.db", command
     assert "aggregator demo --db db/demo.db" in (REPO / "Makefile").read_text()
+
+
+def test_poll_exits_non_zero_when_every_due_feed_failed_and_says_what_waits(server, tmp_path):
+    # Issue 13 §5: "81 done, 81 failed" exited 0, and the next run's "0 done" hid the backoff.
+    urls = [server.route(f"/down{n}.xml", "unavailable", status=503) for n in range(3)]
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(yaml.safe_dump({
+        "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0},
+        "feeds": [{"url": url, "name": f"Down {n}", "language": "en"}
+                  for n, url in enumerate(urls)],
+    }))  # fmt: skip
+    db = tmp_path / "news.db"
+    first = run_cli("poll", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)
+    assert first.returncode == EXIT_ALL_FEEDS_FAILED == 3, first.stderr[-2000:]
+    assert "poll: 3 done, 3 failed" in first.stdout
+    assert "3 feeds in backoff, 0 dead, next due 20" in first.stdout
+    assert "every due feed failed (3)" in first.stderr and "Traceback" not in first.stderr
+
+    again = run_cli("poll", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]  # nothing was due: nothing failed
+    assert re.search(r"poll: 0 done.*; 3 feeds in backoff, 0 dead, next due \S+Z \(in \d+ min\)",
+                     again.stdout), again.stdout
+
+    server.route("/down0.xml", "<rss version='2.0'><channel><title>Up</title></channel></rss>")
+    forced = run_cli("poll", "--force", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr[-2000:]  # one feed answered
+    assert "poll: 3 done, 2 failed" in forced.stdout and "2 feeds in backoff" in forced.stdout
