@@ -182,6 +182,30 @@ def test_every_page_and_query_escapes_the_hostile_row(ds):
         assert 'href="javascript:' not in markup, path
 
 
+def test_loopback_links_are_shown_as_unavailable_never_linked(tmp_path):
+    # Issue 13 §4: every "Read at … ↗" of the demo pointed at its build-time loopback server.
+    path = sample.build(tmp_path / "demo.db")
+    conn = store.connect(path)
+    conn.execute("UPDATE articles SET url = 'http://127.0.0.1:8765/articles/a-' || id || '.html',"
+                 " summary_html = '<p>See <a href=\"http://127.0.0.1:8765/x.html\">this</a></p>'")
+    conn.execute("UPDATE feeds SET url = 'http://localhost:8765/f' || id || '.xml', "
+                 "homepage = 'http://[::1]:8765/'")
+    conn.close()
+    demo = make_datasette(path)
+    story = page(demo, "/-/story/1")
+    assert "Read at" not in story
+    assert visible(story).count("no page to read: sample article") == 7
+    for path_ in ("/-/story/1", "/-/find?q=Tokyo", "/demo/articles", "/demo/articles/3",
+                  "/demo/feeds", "/demo/articles_by_outlet", "/demo/story_articles?id=1",
+                  "/demo/search?q=Tokyo", "/demo/feed_health"):
+        markup = page(demo, path_)
+        # (Datasette's own links say http://localhost/: the test client's host, no port.)
+        assert not re.search(r'href="https?://(127\.|localhost:|\[::1\])', markup), path_
+    assert "(no page to open)" in page(demo, "/demo/articles/3")
+    assert "Read at Le Monde" in visible(page(make_datasette(sample.build(tmp_path / "n.db")),
+                                              "/-/story/1"))  # real links stay links
+
+
 # --- Search ---------------------------------------------------------------------------------
 
 

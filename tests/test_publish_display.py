@@ -57,3 +57,14 @@ def test_translation_notes():
     assert display.translation_note("argos", "argos de-en 1.9") == (
         "machine translation: argos de-en 1.9")
     assert display.translation_note(None, None) == "not translated yet"
+
+
+def test_loopback_addresses_are_recognised():
+    for url in ("http://127.0.0.1:8765/a.html", "http://127.8.0.1/", "http://localhost/",
+                "http://LOCALHOST:80/", "http://x.localhost/", "http://[::1]:8001/", "http://0.0.0.0/"):
+        assert display.is_loopback(url), url
+    for url in ("https://news.example/a", "http://10.0.0.1/", "http://127.example/", "",
+                None, "http://[/"):
+        assert not display.is_loopback(url), url
+    cleaned = display.clean_html('<a href="http://127.0.0.1/x">a</a><a href="https://n.example/">b')
+    assert "127.0.0.1" not in cleaned and 'href="https://n.example/"' in cleaned

@@ -6,6 +6,7 @@ a page from the database goes through `clean_html` here, and the only links thro
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -109,12 +110,39 @@ def safe_url(value: str | None) -> str | None:
     return value.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
+def is_loopback(value: str | None) -> bool:
+    """True for a link to the machine it is opened on (localhost, 127.0.0.0/8, ::1, 0.0.0.0).
+
+    The demo's sample articles (and feeds) had such addresses: a loopback server that existed
+    only while the demo was built. For a reader such a link is dead, or worse points at their
+    own machine, so pages show it as unavailable instead of linking it."""
+    try:
+        host = urlsplit((value or "").strip()).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def clean_html(value: str | None) -> Markup:
     """Sanitised HTML, whatever is stored: the poll stage already sanitises summary_html, and
-    this second allowlist pass means a row written by anything else still cannot run script."""
+    this second allowlist pass means a row written by anything else still cannot run script.
+    Loopback links lose their href (is_loopback)."""
     return Markup(
-        nh3.clean(value or "", tags=SUMMARY_TAGS, link_rel="noopener noreferrer nofollow")
+        nh3.clean(value or "", tags=SUMMARY_TAGS, link_rel="noopener noreferrer nofollow",
+                  attribute_filter=_drop_loopback_links)
     )
+
+
+def _drop_loopback_links(tag: str, attribute: str, value: str) -> str | None:
+    return None if attribute in ("href", "src") and is_loopback(value) else value
 
 
 def translation_note(backend: str | None, model: str | None) -> str:

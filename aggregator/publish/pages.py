@@ -19,6 +19,7 @@ from aggregator.publish.display import (
     format_clock,
     format_delay,
     format_time,
+    is_loopback,
     language_name,
     parse_time,
     safe_url,
@@ -141,6 +142,7 @@ def _story_summary(row: Any, id_column: str = "story") -> dict[str, Any]:
 
 def _article_fields(row: Any) -> dict[str, Any]:
     """What a story card and a search hit both show of an article."""
+    url = safe_url(row["url"])
     return {
         "id": row["article"],
         "time": format_time(row["seen_at"]),
@@ -151,7 +153,9 @@ def _article_fields(row: Any) -> dict[str, Any]:
         "outlet": row["outlet"],
         "title": row["title"],
         "summary_en": row["summary_en"],
-        "url": safe_url(row["url"]),
+        # A loopback link (the demo's sample articles) is dead for a reader: shown, not linked.
+        "url": None if is_loopback(url) else url,
+        "url_unavailable": is_loopback(url),
     }
 
 

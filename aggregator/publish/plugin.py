@@ -12,9 +12,11 @@ from datasette import hookimpl
 from markupsafe import Markup, escape
 
 from aggregator.publish import facets, fts, pages, redirects
-from aggregator.publish.display import clean_html, codes, language_name
+from aggregator.publish.display import clean_html, codes, is_loopback, language_name
 
 STATIC_MOUNT = "-/publish"
+UNAVAILABLE = ("An address on the machine that built this database (the demo's sample feeds): "
+               "there is no page to open")
 
 
 @hookimpl
@@ -62,6 +64,10 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, datasette:
         return None
     if column == "summary_html":
         return clean_html(value)
+    if isinstance(value, str) and value.startswith(("http://", "https://")) and is_loopback(value):
+        # Datasette would link it; the demo's loopback addresses are dead for a reader.
+        return Markup('<span class="unavailable" title="{}">{} (no page to open)</span>').format(
+            UNAVAILABLE, value)
     if column in ("languages", "countries") and isinstance(value, str) and value.startswith("["):
         return _badges(codes(value), column == "languages")
     story = _story_of(row, table)
