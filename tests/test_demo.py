@@ -4,7 +4,9 @@ The sample feeds come with gold labels (aggregator/demo/stories.yaml), so this a
 the clustering on a dozen stories covered in up to eight languages, most of them untranslated.
 """
 
+import asyncio
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from aggregator.cluster.metrics import pairwise_scores
 from aggregator.demo import clustered_items, gold_stories
+from aggregator.publish.serve import make_datasette
 from tests.clirun import run_cli
 
 pytestmark = pytest.mark.slow
@@ -104,3 +107,22 @@ def test_running_the_demo_again_adds_nothing_and_keeps_cluster_ids(demo_db):
     conn = sqlite3.connect(demo_db)
     assert conn.execute("SELECT id, cluster_id FROM articles ORDER BY id").fetchall() == before
     assert conn.execute("SELECT count(*) FROM clusters").fetchone()[0] == clusters_before
+
+
+def test_the_served_demo_has_no_dead_links(demo_db):
+    # Issue 13 §4: every "Read at … ↗" pointed at the loopback server of the build.
+    ds = make_datasette(demo_db)
+    conn = sqlite3.connect(demo_db)
+    stories = [row[0] for row in conn.execute("SELECT id FROM clusters")]
+    conn.close()
+    paths = [f"/-/story/{story}" for story in stories] + [
+        "/", "/-/find?q=earthquake", "/demo/articles?_size=max", "/demo/feeds",
+        "/demo/articles_by_outlet?_size=max", "/demo/feed_health"]
+    unavailable = 0
+    for path in paths:
+        response = asyncio.run(ds.client.get(path))
+        assert response.status_code == 200, path
+        # (Datasette's own links say http://localhost/: the test client's host, no port.)
+        assert not re.search(r'href="https?://(127\.|localhost:|\[::1\])', response.text), path
+        unavailable += response.text.count("no page to read: sample article")
+    assert unavailable == len(gold_stories())  # every sample article's card says so
