@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import sqlite3
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def page(ds: Datasette, path: str) -> str:
 
 def visible(markup: str) -> str:
     """Text as a reader sees it: tags removed, entities decoded, spaces collapsed."""
+    markup = re.sub(r"</?bdi>", "", markup)  # inline isolation, not a word break
     text = re.sub(r"<(script|style)\b.*?</\1>", " ", markup, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
 
@@ -152,6 +154,101 @@ def test_story_page_links_its_data(ds):
 def test_unknown_story_is_404(ds):
     assert get(ds, "/-/story/999").status_code == 404
     assert get(ds, "/-/story/abc").status_code == 404
+
+
+def test_an_original_headline_is_labelled_with_its_own_language(tmp_path):
+    # Issue 13 §2: the headline was labelled with the story's first language (here ja).
+    path = sample.build(tmp_path / "headline.db")
+    conn = store.connect(path)
+    conn.execute("UPDATE clusters SET headline_en = NULL, headline = 'زلزال قوي يضرب طوكيو' "
+                 "WHERE id = 1")
+    conn.execute("UPDATE clusters SET headline_en = NULL, headline = 'Edited by hand' "
+                 "WHERE id = 2")
+    conn.close()
+    ds = make_datasette(path)
+    for markup in (page(ds, "/"), page(ds, "/-/story/1")):
+        assert re.search(r'lang="ar" dir="rtl">زلزال قوي يضرب طوكيو</(a|h1)>', markup)
+        assert "Arabic headline, no English translation" in visible(markup)
+        assert "Japanese headline" not in visible(markup)
+    # A headline no article has (edited by hand): no language claimed for it.
+    assert "Original headline, no English translation" in visible(page(ds, "/-/story/2"))
+    assert re.search(r'lang="" dir="auto">Edited by hand</h1>', page(ds, "/-/story/2"))
+    hits = page(ds, "/-/find?q=Tokyo")
+    assert re.search(r'lang="ar" dir="rtl">زلزال قوي يضرب طوكيو</a>', hits)
+    assert rows(ds, "/headline/stories?languages=1&limit=1")[0]["headline_language"] == "ar"
+
+
+def test_english_headlines_are_marked_english(ds):
+    for markup in (page(ds, "/"), page(ds, "/-/story/1")):
+        assert re.search(r'lang="en" dir="ltr">Strong earthquake in Tokyo</(a|h1)>', markup)
+    assert re.search(r'lang="en" dir="ltr">Strong earthquake in Tokyo</a>',
+                     page(ds, "/-/find?q=Tokyo"))
+
+
+class Isolation(HTMLParser):
+    """Every visible text node, and the text of every element that isolates its content for
+    the bidi algorithm (<bdi>, or any element with dir=)."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+            "source", "track", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, bool, list[str]]] = []
+        self.texts: list[str] = []
+        self.isolated: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in self.VOID:
+            isolating = tag == "bdi" or any(name == "dir" for name, _ in attrs)
+            self.stack.append((tag, isolating, []))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            name, isolating, parts = self.stack.pop()
+            if isolating:
+                self.isolated.append("".join(parts).strip())
+            if self.stack:
+                self.stack[-1][2].append("".join(parts))
+            if name == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if any(name in ("title", "script", "style") for name, _, _ in self.stack):
+            return  # tooltips and the window title are not laid out in the text
+        if self.stack:
+            self.stack[-1][2].append(data)
+        self.texts.append(data)
+
+
+def test_every_piece_of_feed_text_is_isolated(tmp_path):
+    # Issue 13 §3: an Arabic outlet name followed by a date read in the wrong order.
+    path = sample.build(tmp_path / "bidi.db")
+    conn = store.connect(path)
+    conn.execute("UPDATE feeds SET name = 'الجزيرة نت' WHERE id = 6")
+    conn.execute("UPDATE feeds SET name = 'NHK ニュース 24' WHERE id = 1")
+    conn.execute("UPDATE clusters SET headline_en = NULL, headline = 'زلزال قوي يضرب طوكيو' "
+                 "WHERE id = 1")
+    texts = [row[0] for row in conn.execute("SELECT name FROM feeds UNION SELECT title FROM "
+                                            "articles UNION SELECT title_en FROM articles")]
+    conn.close()
+    ds = make_datasette(path)
+    checked = 0
+    for path_ in ("/", "/-/story/1", "/-/story/2", "/-/find?q=Tokyo", "/-/find?q=reform"):
+        parser = Isolation()
+        parser.feed(page(ds, path_))
+        shown = "".join(parser.texts)
+        for text in filter(None, texts):
+            occurrences = shown.count(text)
+            # Every time the page shows it, it is inside an isolating element (its own, or a
+            # summary's that quotes it), never loose in a line of other text.
+            inside = sum(isolated.count(text) for isolated in parser.isolated)
+            assert inside >= occurrences, (path_, text, occurrences, inside)
+            checked += occurrences
+    assert checked > 50
+    markup = page(ds, "/-/story/1")
+    assert "<bdi><strong class=\"outlet\">الجزيرة نت</strong></bdi>" in markup
+    assert "<bdi>الجزيرة نت</bdi> ·" in markup  # the pickup line: name, then its time
 
 
 # --- Nothing from a feed runs in the reader's browser ---------------------------------------

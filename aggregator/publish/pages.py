@@ -120,14 +120,17 @@ async def _coverage(db: Any, until: datetime) -> tuple[list[str], dict[tuple[str
 
 def _story_summary(row: Any, id_column: str = "story") -> dict[str, Any]:
     languages = codes(row["languages"])
+    # Without an English headline the original one is shown, marked with its own language (the
+    # article it came from), which need not be the language that carried the story first.
+    original = None if row["headline_en"] or not row["headline"] else row["headline_language"]
     return {
         "id": row[id_column],
         "headline": row["headline_en"] or row["headline"],
-        # Without an English headline the original one is shown, marked with its language.
+        "headline_lang": "en" if row["headline_en"] else original or "",
+        "headline_dir": "ltr" if row["headline_en"] else text_direction(original),
         "original": None if row["headline_en"] or not row["headline"] else {
-            "code": row["first_language"] or "",
-            "name": language_name(row["first_language"]),
-            "dir": text_direction(row["first_language"]),
+            "code": original or "",
+            "label": f"{language_name(original)} headline" if original else "Original headline",
         },
         "languages": [(code, language_name(code)) for code in languages],
         "first_language": row["first_language"],
@@ -258,6 +261,9 @@ def _search_hit(row: Any) -> dict[str, Any]:
         **_article_fields(row),
         "story": row["story"],
         "story_headline": row["story_headline"],
+        "story_headline_lang": row["story_headline_language"] or "",
+        "story_headline_dir": ("ltr" if row["story_headline_language"] == "en"
+                               else text_direction(row["story_headline_language"])),
         "title_en": row["title_en"] if row["title_en"] != row["title"] else None,
     }
 

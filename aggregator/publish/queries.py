@@ -45,6 +45,12 @@ def _delay(column: str) -> str:
     )
 
 
+# The language of a story's original headline: the article it was taken from (clusters keep
+# only the text), not the story's first language, which may differ (issue 13 §2).
+HEADLINE_LANGUAGE = """(SELECT h.language FROM articles h
+        WHERE h.cluster_id = c.id AND h.title = c.headline ORDER BY h.id LIMIT 1)"""
+
+
 @dataclass(frozen=True)
 class Query:
     name: str
@@ -64,7 +70,7 @@ STORIES = Query(
     f"""
 SELECT c.id AS story, c.headline_en, c.headline, c.language_count, c.languages,
        c.countries, c.article_count, c.first_seen_at, c.last_seen_at, c.first_language,
-       f.name AS first_outlet
+       f.name AS first_outlet, {HEADLINE_LANGUAGE} AS headline_language
 FROM clusters c
 LEFT JOIN feeds f ON f.id = c.first_feed_id
 WHERE c.language_count >= {_int_param("languages", 2)}
@@ -105,9 +111,11 @@ SEARCH = Query(
     "Every word of `q` must appear. English titles and summaries are matched with stemming "
     "(earthquake finds earthquakes); original titles and summaries by substring in any script "
     "(землетрясение, 地震). Newest first, at most 200.",
-    """
+    f"""
 SELECT a.id AS article, a.cluster_id AS story,
        coalesce(c.headline_en, c.headline) AS story_headline,
+       CASE WHEN c.headline_en IS NOT NULL THEN 'en' ELSE {HEADLINE_LANGUAGE}
+       END AS story_headline_language,
        coalesce(a.published_at, a.fetched_at) AS seen_at, a.language, f.country,
        f.name AS outlet, a.title, a.title_en, a.summary_en, a.url
 FROM articles a
@@ -243,8 +251,8 @@ CANNED: tuple[Query, ...] = (
 
 # --- Parts of pages -------------------------------------------------------------------------
 
-STORY = """
-SELECT c.*, f.name AS first_outlet
+STORY = f"""
+SELECT c.*, f.name AS first_outlet, {HEADLINE_LANGUAGE} AS headline_language
 FROM clusters c LEFT JOIN feeds f ON f.id = c.first_feed_id
 WHERE c.id = :id
 """
