@@ -43,14 +43,20 @@ ARTICLE_JOINS = f"""
     LEFT JOIN embeddings e
         ON e.article_id = a.id AND e.space = '{ENGLISH}' AND e.model = :english
     LEFT JOIN article_keywords k ON k.article_id = a.id"""
-READY = f"""
-SELECT a.id, {AT} AS at, COALESCE(a.language, f.language, 'und') AS language, m.vector
-FROM articles a {ARTICLE_JOINS}
+READY_WHERE = f"""
 WHERE a.cluster_id IS NULL AND {SETTLED} AND (NOT {HAS_TEXT} OR (
     m.article_id IS NOT NULL
     AND k.version IN (SELECT value FROM json_each(:versions))
-    AND (NOT {HAS_ENGLISH} OR e.article_id IS NOT NULL)))
+    AND (NOT {HAS_ENGLISH} OR e.article_id IS NOT NULL)))"""
+READY = f"""
+SELECT a.id, {AT} AS at FROM articles a {ARTICLE_JOINS} {READY_WHERE}
 ORDER BY at, a.content_hash, f.url
+"""
+# The same articles' languages and vectors, unordered: sorting 100,000 rows would carry the
+# kilobyte-sized vectors through the sort.
+READY_VECTORS = f"""
+SELECT COALESCE(a.language, f.language, 'und'), m.vector FROM articles a {ARTICLE_JOINS}
+{READY_WHERE} AND m.vector IS NOT NULL
 """
 
 
@@ -63,14 +69,13 @@ def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[tuple]:
 
 def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[int]:
     """The ids of the articles ready to be clustered, in canonical order; their multilingual
-    vectors are added to `means` on the way, a chunk at a time (a rebuild reads 100,000)."""
+    vectors are added to `means`, a chunk at a time (a rebuild reads 100,000)."""
+    ids = [row[0] for row in records(conn, READY, params)]
     cursor = conn.cursor()
     cursor.row_factory = None
-    cursor.execute(READY, params)
-    ids: list[int] = []
+    cursor.execute(READY_VECTORS, params)
     while chunk := cursor.fetchmany(4096):
-        ids.extend(row[0] for row in chunk)
-        means.add_blobs([row[2] for row in chunk], [row[3] for row in chunk])
+        means.add_blobs([row[0] for row in chunk], [row[1] for row in chunk])
     return ids
 
 
