@@ -173,7 +173,7 @@ class PollStage:
         beside the one feed the caller is saving."""
         # Bodies fetched but not yet parsed are bounded, so a slow parser can't pile up memory.
         in_hand = asyncio.Semaphore(2 * max(self.settings.concurrency, 1))
-        # Parsed entries take ~6-8x their body, and feedparser's tree ~15x while parsing: without
+        # Parsed entries take ~6x their body, and feedparser's tree ~17x while parsing: without
         # this bound, a run of big feeds piled them all up (issue 10: 16 feeds of 60,000 items,
         # 616 MB in the main process, 878 MB with the parse workers).
         unsaved = ByteBudget(self.settings.max_body_bytes)
