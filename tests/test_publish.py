@@ -525,6 +525,43 @@ def test_clusters_table_links_headlines_to_story_pages(ds):
     assert '<span class="badge lang" title="Japanese">ja</span>' in markup
 
 
+def test_articles_table_shows_reader_facing_columns_first(ds):
+    for path in ("/news/articles?id=1", "/news/articles/1"):
+        markup = page(ds, path)
+        table = markup[markup.index('<table class="rows-and-columns">'):]
+        headers = re.findall(r'<th [^>]*data-column="(\w+)"', table)
+        assert headers[:7] == ["id", "title", "title_en", "language", "feed_id", "published_at",
+                               "url"], path
+        assert headers[-3:] == ["guid", "url_key", "content_hash"], path
+        # Each cell moved with its header.
+        cells = re.findall(r'<td class="col-(\w+)', table)
+        assert cells == headers, path
+        row = table[table.index("<tbody>"):]
+        title = row.index('class="col-title'), row.index("東京で強い地震")
+        assert title[0] < title[1] < row.index('class="col-title_en'), path
+    # Other tables keep the schema's order.
+    feeds = page(ds, "/news/feeds")
+    feeds = feeds[feeds.index('<table class="rows-and-columns">'):]
+    assert re.findall(r'data-column="(\w+)"', feeds)[:3] == ["id", "url", "name"]
+
+
+def test_json_array_columns_come_back_as_arrays(ds):
+    quake = ["ja", "en", "fr", "de", "ru", "ar"]
+    assert get(ds, "/news/clusters.json?_shape=array&id=1").json()[0]["languages"] == quake
+    row = get(ds, "/news/clusters/1.json?_shape=objects").json()["rows"][0]
+    assert row["languages"] == quake and row["countries"] == ["JP", "GB", "FR", "DE", "RU", "QA"]
+    for query in ("stories", "blindspots?language=es&min_languages=2&days=30",
+                  "first_movers?language=ja"):
+        name, _, params = query.partition("?")
+        found = get(ds, f"/news/{name}.json?_shape=array&{params}").json()
+        assert found and all(isinstance(r["languages"], list) for r in found), query
+    # Asking for it explicitly is the same.
+    explicit = get(ds, "/news/clusters.json?_json=languages&_shape=array&id=1").json()
+    assert explicit[0]["languages"] == quake
+    # The HTML pages are unchanged: badges.
+    assert '<span class="badge lang" title="Japanese">ja</span>' in page(ds, "/news/clusters")
+
+
 def test_foreign_keys_read_as_names(ds):
     markup = page(ds, "/news/cluster_languages?cluster_id=1")
     assert "NHK News" in markup and "東京で強い地震" in markup

@@ -7,6 +7,7 @@ when the aggregator serves its own database.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
 from markupsafe import Markup, escape
@@ -28,10 +29,57 @@ def register_routes() -> list[tuple[str, Any]]:
     ]
 
 
+# Columns holding a JSON array of codes, in tables and in the canned queries' results.
+JSON_ARRAY_COLUMNS = ("languages", "countries", "skip_hours", "skip_days")
+
+
 @hookimpl
 def asgi_wrapper(datasette: Any) -> Any:
-    """Datasette's pages for a merged story (row, articles query) redirect to the survivor."""
-    return lambda app: redirects.MergeRedirects(app, datasette)
+    """Datasette's pages for a merged story (row, articles query) redirect to the survivor, and
+    JSON answers give the JSON-array columns as arrays."""
+    # Redirects outermost, so their Location keeps the reader's own query string.
+    return lambda app: redirects.MergeRedirects(JsonArrays(app), datasette)
+
+
+class JsonArrays:
+    """ASGI middleware: every JSON request gets `_json=` for the JSON-array columns.
+
+    Datasette returns a stored JSON array as a quoted string unless `?_json=COLUMN` asks for it
+    to be parsed; it has no setting for a default, so it is added here (to GET and HEAD only: on
+    a POST `_json` would mean "answer in JSON"). Columns absent from a result are ignored.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (scope["type"] == "http" and scope.get("method") in ("GET", "HEAD")
+                and scope["path"].endswith(".json")):
+            query = scope.get("query_string", b"")
+            asked = {value for key, value in parse_qsl(query.decode("latin-1")) if key == "_json"}
+            extra = urlencode([("_json", c) for c in JSON_ARRAY_COLUMNS if c not in asked])
+            if extra:
+                scope = {**scope, "query_string": (query + b"&" if query else b"")
+                         + extra.encode("ascii")}
+        await self.app(scope, receive, send)
+
+
+@hookimpl
+def extra_template_vars(datasette: Any, database: str | None, table: str | None) -> dict:
+    return {"column_order": lambda columns: column_order(datasette, database, table, columns)}
+
+
+def column_order(datasette: Any, database: str | None, table: str | None,
+                 columns: list[dict[str, Any]]) -> list[int]:
+    """Positions of Datasette's display columns in the table's `column_order` (metadata.yaml);
+    unlisted columns keep their place after the listed ones, the link column stays first."""
+    if not database or not table:
+        return list(range(len(columns)))
+    wanted = datasette.table_metadata(database, table).get("column_order") or []
+    rank = {name: i for i, name in enumerate(wanted)}
+    return sorted(range(len(columns)), key=lambda i: (
+        0 if i == 0 and columns[0].get("is_pk") else 1,
+        rank.get(columns[i]["name"], len(rank)), i))
 
 
 @hookimpl
