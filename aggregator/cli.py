@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from tqdm import tqdm
 
 from aggregator import config as config_module
 from aggregator import pipeline, store
@@ -116,24 +117,48 @@ def open_db(db_path: str, config: config_module.Config | None = None) -> sqlite3
     return conn
 
 
+# What each stage counts, for its progress bar (translate passes titles, then summaries); the
+# space keeps tqdm's "6 texts" and "9.1 feeds/s" from running together.
+UNITS = {"poll": " feeds", "translate": " texts"}
+
+
 class Progress:
-    """A progress line on stderr: items done and items per second (only on a terminal)."""
+    """A tqdm bar on stderr for one stage, only on a terminal: items done and their rate, and
+    with a known total (`set_total`: poll's due feeds, cluster's queue) the share done and the
+    time left. Not on a terminal (a pipe, cron, a log file) it prints nothing, so the output is
+    the stages' one-line summaries alone."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.count = 0
-        self.started = time.monotonic()
+        self.total: int | None = None
         self.enabled = sys.stderr.isatty()
+        self.bar: Any = None
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+        elif total:
+            self._open()  # shown before the first (maybe slow) item completes
 
     def __call__(self, n: int) -> None:
         self.count += n
         if self.enabled:
-            rate = self.count / max(time.monotonic() - self.started, 1e-6)
-            click.echo(f"\r{self.label}: {self.count} items, {rate:.1f}/s   ", nl=False, err=True)
+            if self.bar is None:
+                self._open()
+            self.bar.update(n)
+
+    def _open(self) -> None:
+        if self.enabled:
+            self.bar = tqdm(total=self.total, desc=self.label, unit=UNITS.get(self.label,
+                            " articles"), file=sys.stderr, dynamic_ncols=True, leave=True)
 
     def close(self) -> None:
-        if self.enabled and self.count:
-            click.echo(err=True)
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def run_stage_command(name: str, feeds_path: str, db_path: str, **options: Any) -> None:
@@ -422,22 +447,25 @@ def models_remove(feeds_path: str, db_path: str, languages: tuple[str, ...]) -> 
 
 
 class DownloadBar:
-    """A progress bar on stderr for one model download."""
+    """A byte progress bar on stderr for one model download, only on a terminal."""
 
     def __init__(self, language: str, entry: dict[str, Any]) -> None:
-        self.label = f"downloading {language}→en {entry.get('package_version', '')}"
+        self.label = f"downloading {language}→en {entry.get('package_version', '')}".rstrip()
         self.bar: Any = None
         self.done = 0
 
     def update(self, done: int, total: int | None) -> None:
+        if not sys.stderr.isatty():
+            return  # a pipe or a log gets the one-line summary only
         if self.bar is None:
-            self.bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr)
+            self.bar = tqdm(total=total or None, desc=self.label, unit="B", unit_scale=True,
+                            unit_divisor=1024, file=sys.stderr, dynamic_ncols=True, leave=True)
         self.bar.update(done - self.done)
         self.done = done
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.render_finish()
+            self.bar.close()
 
 
 @cli.command()

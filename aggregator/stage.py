@@ -30,6 +30,14 @@ class Stage(Protocol):
 Progress = Callable[[int], None]
 
 
+def set_total(progress: Progress | None, total: int) -> None:
+    """Tell a progress display how many items to expect, when it can use it (the CLI's bar has
+    `set_total`; a plain callable, such as a test's counter, is left alone)."""
+    setter = getattr(progress, "set_total", None)
+    if setter is not None:
+        setter(total)
+
+
 def run_stage(
     stage: Stage,
     conn: sqlite3.Connection,

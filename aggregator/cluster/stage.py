@@ -13,10 +13,12 @@ languages" is a plain query. Existing story ids never change; `--rebuild` starts
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +34,7 @@ from aggregator.embed import models
 from aggregator.embed.stage import keyword_versions
 from aggregator.errors import UserError
 from aggregator.pipeline import StageReport
-from aggregator.stage import Progress, run_stage_overlapped
+from aggregator.stage import Progress, run_stage_overlapped, set_total
 from aggregator.store import transaction
 from aggregator.timeutil import from_epoch, now_iso
 
@@ -92,6 +94,7 @@ class ClusterStage:
             "versions": json.dumps(keyword_versions(conn)),
         }
         self.queue: list[int] | None = None
+        self.on_queue: Callable[[int], None] | None = None  # told the queue's length (progress)
         # Per-language means: as stored (what clustered articles added), and as this run
         # centres with (those plus the articles it is about to cluster).
         self.stored_means = LanguageMeans.load(conn, self.params["multi"])
@@ -115,6 +118,8 @@ class ClusterStage:
         if self.queue is None:
             self.means = self.stored_means.copy()
             self.queue = load.ready(conn, self.params, self.means)
+            if self.on_queue is not None:
+                self.on_queue(len(self.queue))
         ids = self.queue[self.position : self.position + limit]
         self.position += len(ids)
         if not ids:
@@ -426,6 +431,7 @@ def run(
         forget_all(conn)
     count_new(conn)
     stage = ClusterStage(conn, config)
+    stage.on_queue = functools.partial(set_total, progress)
     changed = _settings_changed(conn, stage)
     # BLAS on one thread: a second one competes with this thread's SQLite work for the second
     # core (100k bench: 11.8 s wall, 20.5 s CPU with two threads; 10.3 s, 12.2 s with one).

@@ -29,7 +29,7 @@ from aggregator.pipeline import StageReport
 from aggregator.poll import dedupe, schedule
 from aggregator.poll.fetch import Fetcher, FetchResult
 from aggregator.poll.parse import NotAFeed, ParsedFeed, parse_or_reason
-from aggregator.stage import Progress
+from aggregator.stage import Progress, set_total
 from aggregator.store import transaction
 from aggregator.timeutil import from_iso, to_iso, utcnow
 
@@ -524,6 +524,7 @@ def run(
     """
     stage = PollStage(config, force=force, workers=workers)
     jobs = stage.pending(conn)
+    set_total(progress, len(jobs))
     tally: Counter[str] = Counter()
 
     async def drive() -> None:
