@@ -129,6 +129,26 @@ def test_open_a_story_from_the_home_page(browser, base_url):
     screenshot(browser, "story")
 
 
+def test_story_page_shows_the_languages_that_did_not_cover_it(browser, base_url):
+    # Issue 13 §9, at desktop and phone width: El País (es) published while story 1 was news.
+    try:
+        for width in (1280, 400):
+            browser.set_window_size(width, 1400)
+            browser.get(base_url + "/-/story/1")
+            section = browser.find_element("css selector", "section.blindspots")
+            assert "Who did not cover it" in section.text
+            (spot,) = section.find_elements("css selector", ".blindspot-list li")
+            badge = spot.find_element("css selector", ".badge.lang.missing")
+            assert badge.is_displayed() and badge.text == "ES"
+            assert "Spanish" in spot.text and "2 other articles from 1 outlet" in spot.text
+            right = browser.execute_script(
+                "return arguments[0].getBoundingClientRect().right", spot)
+            assert right <= browser.execute_script("return window.innerWidth"), width
+            screenshot(browser, f"story-blindspots-{width}")
+    finally:
+        browser.set_window_size(1280, 1400)
+
+
 def test_search_from_the_home_page(browser, base_url):
     browser.get(base_url + "/")
     box = browser.find_element("css selector", "form.story-search input[name=q]")

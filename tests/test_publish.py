@@ -151,6 +151,37 @@ def test_story_page_links_its_data(ds):
     assert 'href="/news/clusters/2"' in markup
 
 
+def blindspot_section(ds: Datasette, path: str) -> str:
+    markup = page(ds, path)
+    start = markup.index('<section class="blindspots"')
+    return markup[start:markup.index("</section>", start)]
+
+
+def test_story_page_names_the_followed_languages_that_did_not_cover_it(ds, sample_db, tmp_path):
+    # Issue 13 §9. Story 1 (ja en fr de ru ar): El País published twice while it was news.
+    section = blindspot_section(ds, "/-/story/1")
+    assert re.findall(r'class="badge lang missing"[^>]*>(\w+)<', section) == ["es"]
+    assert "Spanish · 2 other articles from 1 outlet in that time" in visible(section)
+    # Story 2 (fr de es): four languages published in its window, most articles first.
+    section = blindspot_section(ds, "/-/story/2")
+    assert re.findall(r'class="badge lang missing"[^>]*>(\w+)<', section) == [
+        "ar", "en", "ja", "ru"]
+    assert [r["language"] for r in rows(ds, "/news/story_blindspots?id=2")] == [
+        "ar", "en", "ja", "ru"]
+    assert 'href="/news/story_blindspots.json?id=2"' in page(ds, "/-/story/2")
+    # Story 5 (de en, 30 Nov): no other language published until a day after its last article.
+    assert "No blindspot: every language" in visible(blindspot_section(ds, "/-/story/5"))
+    # A feed removed from feeds.yaml (active = 0) is no longer followed.
+    copy = tmp_path / "news.db"
+    copy.write_bytes(sample_db.read_bytes())
+    conn = sqlite3.connect(copy)
+    conn.execute("UPDATE feeds SET active = 0 WHERE name = 'El País'")
+    conn.commit()
+    conn.close()
+    section = blindspot_section(make_datasette(copy), "/-/story/1")
+    assert "missing" not in section and "No blindspot" in visible(section)
+
+
 def test_unknown_story_is_404(ds):
     assert get(ds, "/-/story/999").status_code == 404
     assert get(ds, "/-/story/abc").status_code == 404

@@ -76,6 +76,7 @@ def test_merged_story_json_redirects_with_its_parameters(ds):
     rows = get(ds, location).json()
     assert [row["outlet"] for row in rows] == ["Le Monde", "Der Spiegel", "El País"]
     assert redirect(ds, "/news/story_articles?id=10") == "/news/story_articles?id=2"
+    assert redirect(ds, "/news/story_blindspots.json?id=11") == "/news/story_blindspots.json?id=2"
 
 
 def test_merged_story_row_pages_redirect(ds):

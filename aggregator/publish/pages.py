@@ -50,7 +50,7 @@ async def home(datasette: Datasette, request: Request) -> Response:
         "json_url": _query_url(datasette, db.name, queries.STORIES, params, "json"),
         "more_url": _query_url(datasette, db.name, queries.STORIES, {"languages": 2}),
         "canned": [(q.title, datasette.urls.query(db.name, q.name)) for q in queries.CANNED
-                   if q not in (queries.STORY_ARTICLES, queries.SEARCH)],
+                   if q not in (queries.STORY_ARTICLES, queries.STORY_BLINDSPOTS, queries.SEARCH)],
         "database_url": datasette.urls.database(db.name),
     }
     return await _render(datasette, request, "home.html", context)
@@ -70,12 +70,16 @@ async def story(datasette: Datasette, request: Request) -> Response:
     params = {"id": story_id}
     articles = [_article(row) for row in
                 (await db.execute(queries.STORY_ARTICLES.sql, params)).rows]
+    blindspots = (await db.execute(queries.STORY_BLINDSPOTS.sql, params)).rows
     context = {
         "story": _story_summary(found, id_column="id"),
         "pickup": [_pickup(row) for row in pickup],
         "timeline": charts.story_timeline(_lanes(pickup, articles)),
         "articles": articles,
         "entries": _version_groups(articles),
+        "blindspots": [_blindspot(row) for row in blindspots],
+        "blindspots_url": _query_url(datasette, db.name, queries.STORY_BLINDSPOTS, params,
+                                     "json"),
         "json_url": _query_url(datasette, db.name, queries.STORY_ARTICLES, params, "json"),
         "row_url": datasette.urls.row(db.name, "clusters", str(story_id)),
     }
@@ -239,6 +243,15 @@ def _pickup(row: dict[str, Any]) -> dict[str, Any]:
         "delay": format_delay(row["delay_s"]) if row["delay_s"] else None,
         "outlet": row["outlet"],
         "articles": row["article_count"],
+    }
+
+
+def _blindspot(row: Any) -> dict[str, Any]:
+    return {
+        "language": row["language"],
+        "language_name": language_name(row["language"]),
+        "articles": row["articles"],
+        "outlets": row["outlets"],
     }
 
 

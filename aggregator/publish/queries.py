@@ -105,6 +105,42 @@ ORDER BY seen_at, a.id
     empty="No articles: `id` is not the number of a story (see the clusters table).",
 )
 
+# A language "could have covered" a story when its feeds published anything from the story's
+# first article until this long after its last (a story that just broke is still news a day on).
+STORY_WINDOW_AFTER = "+24 hours"
+
+STORY_BLINDSPOTS = Query(
+    "story_blindspots",
+    "Languages that did not cover one story",
+    "The languages of active feeds that published articles while story `id` (clusters.id) was "
+    "news, from its first article to 24 hours after its last, but have no article in it: the "
+    "story's blindspots, with how much each language published in that window.",
+    f"""
+WITH story AS (
+    SELECT id, first_seen_at AS since,
+           strftime({ISO}, last_seen_at, '{STORY_WINDOW_AFTER}') AS until
+    FROM clusters WHERE id = CAST(:id AS INTEGER)
+)
+SELECT a.language, count(*) AS articles, count(DISTINCT a.feed_id) AS outlets,
+       story.since AS window_from, story.until AS window_to
+FROM story
+JOIN articles a
+  -- the OR keeps both sides on their indexes (articles without a date count when fetched)
+  ON (a.published_at >= story.since AND a.published_at <= story.until)
+  OR (a.published_at IS NULL AND a.fetched_at >= story.since AND a.fetched_at <= story.until)
+JOIN feeds f ON f.id = a.feed_id AND f.active = 1
+WHERE coalesce(a.language, '') != ''
+  AND NOT EXISTS (SELECT 1 FROM cluster_languages cl
+                  WHERE cl.cluster_id = story.id AND cl.language = a.language)
+GROUP BY a.language
+ORDER BY articles DESC, a.language
+""",
+    empty=(
+        "No blindspot: every language whose active feeds published while this story was news "
+        "covered it, or `id` is not the number of a story (see the clusters table)."
+    ),
+)
+
 SEARCH = Query(
     "search",
     "Search articles in English and in their original language",
@@ -245,6 +281,7 @@ CANNED: tuple[Query, ...] = (
     BLINDSPOTS,
     SEARCH,
     STORY_ARTICLES,
+    STORY_BLINDSPOTS,
     FEED_HEALTH,
     TRANSLATION_COVERAGE,
 )

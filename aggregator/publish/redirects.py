@@ -3,8 +3,9 @@
 When an article shows that two stories are one event, the stage keeps the older id, deletes
 the other story's row and records it in `cluster_merges` (chains are possible: A into B, later
 B into C). Every address of a story then redirects to the surviving one: the story page
-(pages.story), its Datasette row page (`/<db>/clusters/ID`, `.json` too) and its articles
-query (`/<db>/story_articles.json?id=ID`, the story page's JSON twin).
+(pages.story), its Datasette row page (`/<db>/clusters/ID`, `.json` too) and its queries
+(`/<db>/story_articles.json?id=ID` and `/<db>/story_blindspots.json?id=ID`, the story page's
+JSON twins).
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class MergeRedirects:
                 return None
             url = self.datasette.urls.row(db.name, "clusters", str(target)) + (row.group(2) or "")
             return url + ("?" + query if query else "")
-        articles = re.fullmatch(base + "/" + queries.STORY_ARTICLES.name + r"(\.\w+)?", path)
+        per_story = "|".join(q.name for q in (queries.STORY_ARTICLES, queries.STORY_BLINDSPOTS))
+        articles = re.fullmatch(base + f"/(?:{per_story})" + r"(\.\w+)?", path)
         if articles is not None:
             params = parse_qsl(query, keep_blank_values=True)
             ids = [parse_id(value) for key, value in params if key == "id"]
