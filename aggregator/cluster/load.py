@@ -107,14 +107,19 @@ def clustered(conn: sqlite3.Connection, low: str, high: str, params: dict) -> li
 def to_rows(
     found: list[tuple], frequency: DocumentFrequency, codes: dict[str, int],
     dims: tuple[int, int], means: LanguageMeans | None = None,
+    count_into: LanguageMeans | None = None,
 ) -> Rows:
-    """Records as columns, multilingual vectors centred by `means`. `codes` numbers the
-    languages and keying languages (grown as new ones appear)."""
+    """Records as columns, multilingual vectors centred by `means` (and, as read, counted into
+    `count_into`). `codes` numbers the languages and keying languages (grown as new ones
+    appear)."""
     n = len(found)
     columns = list(zip(*found, strict=True)) if found else [()] * 15
     articles = list(map(Article, *(columns[c] for c in (0, 1, 5, 3, 4, 6, 7, 2))))
     multi, has_multi = _vectors(columns[MULTI], dims[0])
     languages = [article.language for article in articles]
+    if count_into is not None and has_multi.any():
+        count_into.add([lang for lang, ok in zip(languages, has_multi, strict=True) if ok],
+                       multi[has_multi])
     if means is not None:
         multi = means.centre(languages, multi, has_multi)
     english, has_english = _vectors(columns[ENGLISH_VECTOR], dims[1])

@@ -128,13 +128,12 @@ class ClusterStage:
         if self.dims is None:
             self.dims = load.dims(conn, found, self.params)
         sums = LanguageMeans(self.params["multi"])
-        sums.add_blobs([record[5] for record in found], [record[load.MULTI] for record in found])
-        batch = Batch(self._rows(found), sums)
+        batch = Batch(self._rows(found, count_into=sums), sums)
         self._read_window(conn, batch)
         return batch
 
-    def _rows(self, found: list[tuple]) -> Rows:
-        return load.to_rows(found, self.frequency, self.codes, self.dims, self.means)
+    def _rows(self, found: list[tuple], count_into: LanguageMeans | None = None) -> Rows:
+        return load.to_rows(found, self.frequency, self.codes, self.dims, self.means, count_into)
 
     def _read_window(self, conn: sqlite3.Connection, batch: Batch) -> None:
         """The clustered articles within the window of this batch that no earlier batch read
