@@ -17,12 +17,9 @@ direction every text shares.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
-
-from aggregator.embed.stage import from_blob
 
 PRIOR = 20.0  # pseudo-articles at the all-language mean, for each language
 
@@ -34,7 +31,7 @@ class LanguageMeans:
         self.model = model
         self.sums: dict[str, tuple[int, np.ndarray]] = dict(sums or {})
         self._means: dict[str, np.ndarray] | None = None
-        self.width: int | None = None  # bytes per stored vector, from the first one seen
+        self._overall: np.ndarray | None = None
 
     @classmethod
     def load(cls, conn: sqlite3.Connection, model: str) -> LanguageMeans:
@@ -45,9 +42,7 @@ class LanguageMeans:
                            for row in rows})
 
     def copy(self) -> LanguageMeans:
-        copied = LanguageMeans(self.model, {k: (n, s.copy()) for k, (n, s) in self.sums.items()})
-        copied.width = self.width
-        return copied
+        return LanguageMeans(self.model, {k: (n, s.copy()) for k, (n, s) in self.sums.items()})
 
     def add(self, languages: Iterable[str], vectors: np.ndarray) -> None:
         """Count articles (their languages and raw vectors, one row each)."""
@@ -57,21 +52,6 @@ class LanguageMeans:
         for number, name in enumerate(names.tolist()):
             rows = index == number  # a few languages: a pass each beats np.add.at many times
             self.add_sum(name, int(rows.sum()), vectors[rows].sum(axis=0, dtype=np.float64))
-
-    def add_blobs(self, languages: Iterable[str], blobs: Iterable[bytes | None]) -> None:
-        """Count articles by their stored vectors; a damaged one (another size than the
-        others, or not finite) is left out."""
-        pairs = [(lang, blob) for lang, blob in zip(languages, blobs, strict=True)
-                 if blob is not None]
-        if not pairs:
-            return
-        if self.width is None:  # the commonest size: a damaged row cannot set it
-            self.width = Counter(len(blob) for _, blob in pairs).most_common(1)[0][0]
-        pairs = [(lang, blob) for lang, blob in pairs if len(blob) == self.width]
-        vectors = from_blob(b"".join(blob for _, blob in pairs)).reshape(len(pairs), -1)
-        finite = np.isfinite(vectors).all(axis=1)
-        self.add([lang for (lang, _), ok in zip(pairs, finite, strict=True) if ok],
-                 vectors[finite])
 
     def add_sum(self, language: str, count: int, total: np.ndarray) -> None:
         if count == 0:
@@ -88,8 +68,8 @@ class LanguageMeans:
             if count == 0:
                 self._means = {}
             else:
-                overall = sum(s for _, s in self.sums.values()) / count
-                self._means = {lang: (s + PRIOR * overall) / (n + PRIOR)
+                self._overall = sum(s for _, s in self.sums.values()) / count
+                self._means = {lang: (s + PRIOR * self._overall) / (n + PRIOR)
                                for lang, (n, s) in self.sums.items()}
         return self._means
 
@@ -100,10 +80,8 @@ class LanguageMeans:
         means = self.means()
         if not means:
             return vectors
-        count = sum(n for n, _ in self.sums.values())
-        overall = sum(s for _, s in self.sums.values()) / count
         names = sorted(set(languages))
-        table = np.array([means.get(name, overall) for name in names], dtype=np.float32)
+        table = np.array([means.get(name, self._overall) for name in names], dtype=np.float32)
         index = {name: i for i, name in enumerate(names)}
         out = vectors - table[[index[name] for name in languages]]
         out[~present] = 0

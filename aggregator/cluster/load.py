@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -74,8 +75,13 @@ def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[
     cursor = conn.cursor()
     cursor.row_factory = None
     cursor.execute(READY_VECTORS, params)
+    dim = None
     while chunk := cursor.fetchmany(4096):
-        means.add_blobs([row[0] for row in chunk], [row[1] for row in chunk])
+        languages, blobs = zip(*chunk, strict=True)
+        dim = dim or _commonest_dim(blobs)
+        vectors, present = _vectors(blobs, dim)
+        means.add([lang for lang, ok in zip(languages, present, strict=True) if ok],
+                  vectors[present])
     return ids
 
 
@@ -166,14 +172,19 @@ def _vectors(blobs: tuple[bytes | None, ...], dim: int) -> tuple[np.ndarray, np.
     return matrix, present
 
 
+def _commonest_dim(blobs: Iterable[bytes | None]) -> int | None:
+    """The commonest vector size among stored vectors (so a damaged one cannot set it)."""
+    sizes = Counter(len(blob) // 4 for blob in blobs if blob is not None)
+    return sizes.most_common(1)[0][0] if sizes else None
+
+
 def dims(conn: sqlite3.Connection, found: list[tuple], params: dict) -> tuple[int, int]:
     """The two vector sizes: the commonest among the records (a damaged row cannot set it),
     else the database's."""
     def dim(space: str, model: str, column: int) -> int:
-        sizes = Counter(len(record[column]) // 4 for record in found
-                        if record[column] is not None)
-        if sizes:
-            return sizes.most_common(1)[0][0]
+        found_dim = _commonest_dim([record[column] for record in found])
+        if found_dim:
+            return found_dim
         stored = conn.execute(
             "SELECT dim FROM embeddings WHERE space = ? AND model = ? "
             "GROUP BY dim ORDER BY count(*) DESC LIMIT 1", (space, model)

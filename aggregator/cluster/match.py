@@ -2,13 +2,15 @@
 compiles, for one pair.
 
 The signals, per pair of articles:
-- the language-centred multilingual cosine (aggregator/cluster/centering.py): the same event
-  when it reaches `threshold_event`, or `threshold_event_cross` for two languages;
-- English cosine (English texts), when both have one: must reach `threshold_en`;
+- where both have English text: the mean of the English cosine and the language-centred
+  multilingual cosine (aggregator/cluster/centering.py), the same event at
+  `threshold_en_event`; below `threshold_en` English cosine, never;
+- otherwise the centred multilingual cosine: the same event at `threshold_event`, or
+  `threshold_event_cross` for two languages;
 - keyword coverage (aggregator/keywords.py), when the two share a keyword space: at
-  `threshold_keywords` one is a *version* of the other (a translation, rewrite or wire copy:
-  most of its words are the other's). Without a shared keyword space, a centred cosine of
-  `threshold_version` marks a version.
+  `threshold_keywords` (across languages; `threshold_copy` within one) a same-event pair is a
+  *version*: one is a translation, rewrite or wire copy of the other. Without a shared
+  keyword space, a centred cosine of `threshold_version` marks a version.
 
 A match's strength (to pick the best story) is its margin above the event bar; a version's is
 1 + its keyword coverage, so an article joins the story of its own original first.

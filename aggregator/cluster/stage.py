@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from aggregator.cluster import load
 from aggregator.cluster.centering import LanguageMeans
-from aggregator.cluster.match import rule_parameters
+from aggregator.cluster.match import DAY, rule_parameters
 from aggregator.cluster.weights import DocumentFrequency, count_new
 from aggregator.cluster.window import Assignment, Rows, Story, Window, warm_up
 from aggregator.config import ClusterSettings, Config
@@ -42,7 +42,6 @@ BATCH = 512
 SAVE_EVERY = 4096  # articles per write transaction: each commit costs ~10 ms at any size
 CANDIDATE_STORIES = 4  # stories examined pair by pair, best centroids first
 CANDIDATE_ARTICLES = 2  # closest articles per story examined
-DAY = 86400.0
 STORY_COLUMNS = (
     "id", "headline_en", "headline", "first_seen_at", "last_seen_at", "article_count",
     "language_count", "languages", "countries", "first_language", "first_feed_id",
@@ -284,6 +283,7 @@ class ClusterStage:
                 story_id = merged_into[story_id]
             return story_id
 
+        survivors = {gone: final(gone) for gone in merged_into}
         assignments = [(article, final(story), at) for outcome in self.unsaved
                        for article, story, at in outcome.assignments]
         means = self.stored_means.copy()
@@ -302,7 +302,7 @@ class ClusterStage:
                     "WHERE id = :id",
                     [row for story_id, (row, _) in stories.items() if story_id not in created],
                 )
-                self._save_merges(conn, merged_into, final)
+                self._save_merges(conn, survivors)
                 self._save_members(conn, stories, assignments)
                 self._save_versions(conn, [v for o in self.unsaved for v in o.versions])
                 means.save(conn)
@@ -318,12 +318,12 @@ class ClusterStage:
         self.counts["merged"] += len(merged_into)
 
     @staticmethod
-    def _save_merges(conn: sqlite3.Connection, merged_into: dict[int, int], final) -> None:
+    def _save_merges(conn: sqlite3.Connection, survivors: dict[int, int]) -> None:
         """Stories found to be one event: the older id keeps every article, the other id
-        redirects to it (cluster_merges, flattened so each redirect is one step)."""
+        redirects to it (cluster_merges, flattened so each redirect is one step).
+        `survivors`: each story merged away -> the story that has its articles now."""
         now = now_iso()
-        for gone in merged_into:
-            keep = final(gone)
+        for gone, keep in survivors.items():
             conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", (keep, gone))
             conn.execute("UPDATE cluster_members SET cluster_id = ? WHERE cluster_id = ?",
                          (keep, gone))

@@ -73,6 +73,11 @@ class LanguageFirst:
     first_feed_id: int
     article_count: int
 
+    def take_if_earlier(self, at: str, article_id: int, feed_id: int) -> None:
+        if at < self.first_seen_at:
+            self.first_seen_at, self.first_article_id, self.first_feed_id = (
+                at, article_id, feed_id)
+
 
 @dataclass
 class Story:
@@ -111,10 +116,7 @@ class Story:
             )
         else:
             first.article_count += 1
-            if article.at < first.first_seen_at:
-                first.first_seen_at = article.at
-                first.first_article_id = article.id
-                first.first_feed_id = article.feed_id
+            first.take_if_earlier(article.at, article.id, article.feed_id)
         if article.country and article.country not in self.countries:
             self.countries.append(article.country)
 
@@ -133,10 +135,8 @@ class Story:
                 self.languages[language] = dataclasses.replace(theirs)
                 continue
             ours.article_count += theirs.article_count
-            if theirs.first_seen_at < ours.first_seen_at:
-                ours.first_seen_at = theirs.first_seen_at
-                ours.first_article_id = theirs.first_article_id
-                ours.first_feed_id = theirs.first_feed_id
+            ours.take_if_earlier(theirs.first_seen_at, theirs.first_article_id,
+                                 theirs.first_feed_id)
         self.countries += [c for c in other.countries if c not in self.countries]
 
     def language_order(self) -> list[str]:
@@ -335,7 +335,7 @@ class Window:
                candidate_articles: int) -> Assignment:
         """Each of `rows`, in order, joins its best story or starts one (kernel.assign_batch;
         params as kernel.THRESHOLD_EVENT...). Stories found to be one are merged into the
-        older; their summaries are merged here too."""
+        older (the stage merges their summaries)."""
         with_vector = np.flatnonzero(rows.has_multi)
         batch_rows = np.full(len(rows), -1, dtype=np.int64)
         batch_rows[with_vector] = self.append(rows, with_vector)
