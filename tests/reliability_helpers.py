@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 from aggregator.demo import DEMO_FEEDS, PLACEHOLDER_BASE
@@ -199,3 +200,18 @@ def run_measured(command: list[str], timeout: float = 300) -> tuple[subprocess.C
     peak_mb = max([peak[0], *marks]) / 1024
     result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
     return result, peak_mb, elapsed
+
+
+@contextmanager
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `mount` (needs root, as on this project's machines;
+    the test is skipped elsewhere), unmounted afterwards."""
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -17,7 +17,7 @@ import yaml
 
 from aggregator import store
 from tests.clirun import assert_one_line_error, run_cli
-from tests.reliability_helpers import REPO, child_env
+from tests.reliability_helpers import REPO, child_env, tmpfs
 
 ARTICLE = (
     "INSERT INTO articles (feed_id, guid, content_hash, title, summary, language_source, "
@@ -251,14 +251,8 @@ def test_a_full_database_is_one_line_and_keeps_only_whole_feeds(server, tmp_path
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
     """A 1 MB tmpfs (needs root, as on this project's machines; skipped elsewhere)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with tmpfs(tmp_path / "disk", "1m") as mount:
+        yield mount
 
 
 def test_a_really_full_disk_is_one_line_and_keeps_only_whole_feeds(server, tmp_path, tiny_disk):

@@ -29,7 +29,7 @@ import pytest
 from aggregator import store
 from tests import test_publish_sample as sample
 from tests.clirun import assert_one_line_error, run_cli
-from tests.reliability_helpers import REPO, aggregator_command, child_env
+from tests.reliability_helpers import REPO, aggregator_command, child_env, tmpfs
 
 READING = [["feeds", "list"], ["models", "list"], ["serve"]]
 FILLING = [["poll"], ["run"], ["translate"], ["embed"], ["cluster"]]
@@ -262,16 +262,8 @@ def test_a_filling_command_creates_a_new_or_empty_database(start, filling, tmp_p
 @pytest.fixture
 def read_only_media(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs remounted read-only once filled (needs root, as on this project's machines)."""
-    mount = tmp_path / "media"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "media", "8m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_reading_commands_work_on_read_only_media(tmp_path, read_only_media):
