@@ -39,6 +39,16 @@ def visible(markup: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
 
 
+def edited_sample(path: Path, *updates: str) -> Path:
+    """The publish sample built at `path`, then changed by these SQL statements."""
+    sample.build(path)
+    conn = store.connect(path)
+    for update in updates:
+        conn.execute(update)
+    conn.close()
+    return path
+
+
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return sample.build(tmp_path_factory.mktemp("publish") / "news.db")
@@ -189,14 +199,11 @@ def test_unknown_story_is_404(ds):
 
 def test_an_original_headline_is_labelled_with_its_own_language(tmp_path):
     # Issue 13 §2: the headline was labelled with the story's first language (here ja).
-    path = sample.build(tmp_path / "headline.db")
-    conn = store.connect(path)
-    conn.execute("UPDATE clusters SET headline_en = NULL, headline = 'زلزال قوي يضرب طوكيو' "
-                 "WHERE id = 1")
-    conn.execute("UPDATE clusters SET headline_en = NULL, headline = 'Edited by hand' "
-                 "WHERE id = 2")
-    conn.close()
-    ds = make_datasette(path)
+    ds = make_datasette(edited_sample(
+        tmp_path / "headline.db",
+        "UPDATE clusters SET headline_en = NULL, headline = 'زلزال قوي يضرب طوكيو' WHERE id = 1",
+        "UPDATE clusters SET headline_en = NULL, headline = 'Edited by hand' WHERE id = 2",
+    ))
     for markup in (page(ds, "/"), page(ds, "/-/story/1")):
         assert re.search(r'lang="ar" dir="rtl">زلزال قوي يضرب طوكيو</(a|h1)>', markup)
         assert "Arabic headline, no English translation" in visible(markup)
@@ -312,14 +319,13 @@ def test_every_page_and_query_escapes_the_hostile_row(ds):
 
 def test_loopback_links_are_shown_as_unavailable_never_linked(tmp_path):
     # Issue 13 §4: every "Read at … ↗" of the demo pointed at its build-time loopback server.
-    path = sample.build(tmp_path / "demo.db")
-    conn = store.connect(path)
-    conn.execute("UPDATE articles SET url = 'http://127.0.0.1:8765/articles/a-' || id || '.html',"
-                 " summary_html = '<p>See <a href=\"http://127.0.0.1:8765/x.html\">this</a></p>'")
-    conn.execute("UPDATE feeds SET url = 'http://localhost:8765/f' || id || '.xml', "
-                 "homepage = 'http://[::1]:8765/'")
-    conn.close()
-    demo = make_datasette(path)
+    demo = make_datasette(edited_sample(
+        tmp_path / "demo.db",
+        "UPDATE articles SET url = 'http://127.0.0.1:8765/articles/a-' || id || '.html',"
+        " summary_html = '<p>See <a href=\"http://127.0.0.1:8765/x.html\">this</a></p>'",
+        "UPDATE feeds SET url = 'http://localhost:8765/f' || id || '.xml', "
+        "homepage = 'http://[::1]:8765/'",
+    ))
     story = page(demo, "/-/story/1")
     assert "Read at" not in story
     assert visible(story).count("no page to read: sample article") == 7
