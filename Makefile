@@ -33,8 +33,7 @@ system-deps: $(SYSTEM_STAMP)
 demo: install
 	$(BIN)/aggregator demo --db db/demo.db
 
-test: install
-	$(BIN)/ruff check aggregator tests bench
+test: install lint
 	$(BIN)/python -m pytest
 
 lint: install

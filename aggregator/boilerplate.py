@@ -51,7 +51,8 @@ class FeedBoilerplate:
 
     @classmethod
     def learn(
-        cls, articles: Iterable[tuple[Iterable[str | None], Iterable[str | None]]],
+        cls,
+        articles: Iterable[tuple[Iterable[str | None], Iterable[str | None]]],
         names: Iterable[str],
     ) -> FeedBoilerplate:
         """Learn from recent articles, each given as (its titles, its summaries), original and

@@ -152,8 +152,14 @@ class Progress:
 
     def _open(self) -> None:
         if self.enabled:
-            self.bar = tqdm(total=self.total, desc=self.label, unit=UNITS.get(self.label,
-                            " articles"), file=sys.stderr, dynamic_ncols=True, leave=True)
+            self.bar = tqdm(
+                total=self.total,
+                desc=self.label,
+                unit=UNITS.get(self.label, " articles"),
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -200,8 +206,9 @@ def poll(feeds_path: str, db_path: str, force: bool) -> None:
     click.echo(str(report) + (f"; {waiting}" if waiting else ""))
     if report.done and report.failed == report.done:
         # Not 0: a cron job or a script must see that nothing could be fetched (no network?).
-        click.echo(f"every due feed failed ({report.failed}); see `aggregator feeds list`",
-                   err=True)
+        click.echo(
+            f"every due feed failed ({report.failed}); see `aggregator feeds list`", err=True
+        )
         sys.exit(EXIT_ALL_FEEDS_FAILED)
 
 
@@ -353,9 +360,12 @@ def feeds_import_opml(
     from aggregator import opml
 
     # Any case on the command line, as in feeds.yaml: stored as fr and FR.
-    added = opml.import_into(Path(feeds_path), Path(opml_file),
-                             language=language.lower() if language else None,
-                             country=country.upper() if country else None)
+    added = opml.import_into(
+        Path(feeds_path),
+        Path(opml_file),
+        language=language.lower() if language else None,
+        country=country.upper() if country else None,
+    )
     click.echo(f"added {added} feeds to {feeds_path}")
 
 
@@ -421,8 +431,9 @@ def models_install(
 
     settings = load_config(feeds_path).settings.translation
     conn = existing_db(db_path)  # before installing: a database it cannot read is refused first
-    installed = argos_models.install(settings, lower_codes(languages), [Path(f) for f in files],
-                                     progress=DownloadBar)
+    installed = argos_models.install(
+        settings, lower_codes(languages), [Path(f) for f in files], progress=DownloadBar
+    )
     waiting = argos_models.waiting_counts(conn)
     for model in installed:
         note = waiting.get(model.from_code)
@@ -458,8 +469,16 @@ class DownloadBar:
         if not sys.stderr.isatty():
             return  # a pipe or a log gets the one-line summary only
         if self.bar is None:
-            self.bar = tqdm(total=total or None, desc=self.label, unit="B", unit_scale=True,
-                            unit_divisor=1024, file=sys.stderr, dynamic_ncols=True, leave=True)
+            self.bar = tqdm(
+                total=total or None,
+                desc=self.label,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+            )
         self.bar.update(done - self.done)
         self.done = done
 

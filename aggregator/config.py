@@ -269,8 +269,11 @@ def _parse_feed(raw: Any, where: str) -> Feed:
         )
     # Codes are stored and compared as lower-case languages and upper-case countries; a
     # feeds.yaml may write them in any case (RU, Fr, gb).
-    return replace(feed, language=feed.language.lower() if feed.language else None,
-                   country=feed.country.upper() if feed.country else None)
+    return replace(
+        feed,
+        language=feed.language.lower() if feed.language else None,
+        country=feed.country.upper() if feed.country else None,
+    )
 
 
 def _check_url(url: str, where: str) -> None:
@@ -360,8 +363,9 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
         for lang in value:
             if str(lang).lower() not in ISO_639_1:  # any case, stored lower case
                 raise ConfigError(f"{where}: {lang!r} is not an ISO 639-1 language code")
-        return {str(lang).lower(): _backend_list(v, f"{where}: {lang}")
-                for lang, v in value.items()}
+        return {
+            str(lang).lower(): _backend_list(v, f"{where}: {lang}") for lang, v in value.items()
+        }
     raise AssertionError(f"unhandled config type {type_name!r}")
 
 

@@ -361,9 +361,13 @@ def inspect(path: str | Path) -> Inspection:
         return Inspection("foreign", reason=f"cannot open database {path}: file is not a database")
     application_id = int.from_bytes(header[68:72], "big")
     if application_id:
-        return Inspection("foreign", reason=(
-            f"{path} belongs to another program (SQLite application_id {application_id:#x}); "
-            "left unchanged (pass --db with the aggregator's file or a new path)"))
+        return Inspection(
+            "foreign",
+            reason=(
+                f"{path} belongs to another program (SQLite application_id {application_id:#x}); "
+                "left unchanged (pass --db with the aggregator's file or a new path)"
+            ),
+        )
     try:
         with closing(_open_for_inspection(path)) as conn:
             return _recognise(path, conn)
@@ -373,8 +377,10 @@ def inspect(path: str | Path) -> Inspection:
 
 def _recognise(path: Path, conn: sqlite3.Connection) -> Inspection:
     version = schema_version(conn)
-    names = {row[0] for row in conn.execute(
-        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    names = {
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+    }
     if not names:
         if version == 0:
             return Inspection("empty")
@@ -385,18 +391,23 @@ def _recognise(path: Path, conn: sqlite3.Connection) -> Inspection:
     known = min(version, len(MIGRATIONS))
     for table, columns in _schema_after(tuple(MIGRATIONS[:known])).items():
         if table not in names:
-            return Inspection("foreign", reason=_not_ours(
-                path, f"user_version {version} but no table {table!r}"))
+            return Inspection(
+                "foreign", reason=_not_ours(path, f"user_version {version} but no table {table!r}")
+            )
         lacking = columns - _columns(conn, table)
         if lacking and version <= len(MIGRATIONS):  # a newer program may have changed them
-            return Inspection("foreign", reason=_not_ours(
-                path, f"its table {table!r} has no column {sorted(lacking)[0]!r}"))
+            return Inspection(
+                "foreign",
+                reason=_not_ours(path, f"its table {table!r} has no column {sorted(lacking)[0]!r}"),
+            )
     return Inspection("ours", version)
 
 
 def _not_ours(path: Path, why: str) -> str:
-    return (f"{path} is not an aggregator database ({why}); left unchanged "
-            "(pass --db with the aggregator's file or a new path)")
+    return (
+        f"{path} is not an aggregator database ({why}); left unchanged "
+        "(pass --db with the aggregator's file or a new path)"
+    )
 
 
 def _open_for_inspection(path: Path) -> sqlite3.Connection:
@@ -410,8 +421,7 @@ def _open_for_inspection(path: Path) -> sqlite3.Connection:
 
 def _open_uri(path: Path, mode: str) -> sqlite3.Connection:
     uri = f"file:{quote(str(path.absolute()))}?{mode}"
-    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -428,8 +438,12 @@ def _schema_after(migrations: tuple[Migration, ...]) -> dict[str, frozenset[str]
     try:
         for migration in migrations:
             migration(conn)
-        names = [row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         return {name: _columns(conn, name) for name in names}
     finally:
         conn.close()
@@ -443,8 +457,10 @@ def _refuse_unless_fillable(path: Path, found: Inspection) -> None:
 
 
 def _newer(path: Path, version: int) -> str:
-    return (f"{path}: database schema version {version} is newer than this program knows "
-            f"({len(MIGRATIONS)}); upgrade the aggregator")
+    return (
+        f"{path}: database schema version {version} is newer than this program knows "
+        f"({len(MIGRATIONS)}); upgrade the aggregator"
+    )
 
 
 def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite3.Connection:
@@ -504,7 +520,8 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
         raise UserError(
             f"{path}: database schema version {found.version} is older than this program's "
             f"({len(MIGRATIONS)}); run one of {FILLING_COMMANDS} on it once to upgrade it "
-            "(reading commands never change the file)")
+            "(reading commands never change the file)"
+        )
     try:
         conn = _open_uri(path, readonly_mode(path))
         conn.execute("PRAGMA query_only = 1")  # a second guard: no statement may write
@@ -548,8 +565,15 @@ def sync_feeds(conn: sqlite3.Connection, feeds: Iterable[Feed], now: str) -> Non
                     country = excluded.country, homepage = excluded.homepage,
                     poll_interval_s = excluded.poll_interval_s, active = 1
                 """,
-                (feed.url, feed.name, feed.language, feed.country, feed.homepage,
-                 feed.poll_interval_s, now),
+                (
+                    feed.url,
+                    feed.name,
+                    feed.language,
+                    feed.country,
+                    feed.homepage,
+                    feed.poll_interval_s,
+                    now,
+                ),
             )
         listed = [feed.url for feed in feeds]
         conn.execute(

@@ -77,12 +77,22 @@ def synthesise(n: int, seed: int = 7) -> dict:
     feed = rng.integers(0, 200, n)
     language = np.array(LANGUAGES)[feed % len(LANGUAGES)]
     topics = story_topic[story_of]
-    multi = vectors(rng, MULTI_SHAPE, unit(rng, 1), unit(rng, 400), unit(rng, n_stories),
-                    topics, story_of)
-    english = vectors(rng, ENGLISH_SHAPE, unit(rng, 1), unit(rng, 400), unit(rng, n_stories),
-                      topics, story_of)
-    return {"story": story_of, "topic": topics, "t": t, "feed": feed, "language": language,
-            "multi": multi, "english": english, "rng": rng}
+    multi = vectors(
+        rng, MULTI_SHAPE, unit(rng, 1), unit(rng, 400), unit(rng, n_stories), topics, story_of
+    )
+    english = vectors(
+        rng, ENGLISH_SHAPE, unit(rng, 1), unit(rng, 400), unit(rng, n_stories), topics, story_of
+    )
+    return {
+        "story": story_of,
+        "topic": topics,
+        "t": t,
+        "feed": feed,
+        "language": language,
+        "multi": multi,
+        "english": english,
+        "rng": rng,
+    }
 
 
 def signature(rng, story: int, topic: int, language: str) -> keywords.Keywords:
@@ -116,8 +126,17 @@ def build(path: Path, n: int, extra: int) -> None:
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO feeds (id, url, name, language, country, added_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [(f + 1, f"http://127.0.0.1/{f}.xml", f"feed {f}", LANGUAGES[f % len(LANGUAGES)],
-          "ZZ", now) for f in range(200)],
+        [
+            (
+                f + 1,
+                f"http://127.0.0.1/{f}.xml",
+                f"feed {f}",
+                LANGUAGES[f % len(LANGUAGES)],
+                "ZZ",
+                now,
+            )
+            for f in range(200)
+        ],
     )
     rows, vectors_rows, signature_rows = [], [], []
     for i in range(n + extra):
@@ -125,14 +144,28 @@ def build(path: Path, n: int, extra: int) -> None:
         at = from_epoch(data["t"][i])
         has_en = lang in ENGLISH_SHARE
         title = f"story {data['story'][i]} article {i}"
-        rows.append((i + 1, int(data["feed"][i]) + 1, f"g{i}", f"h{i}", title, lang, at, at,
-                     title if has_en else None, "copy" if has_en else f"none:no-model-for-{lang}",
-                     at))
-        vectors_rows.append((i + 1, "multilingual", multi_id, DIM, to_blob(data["multi"][i]),
-                             "x", at))
+        rows.append(
+            (
+                i + 1,
+                int(data["feed"][i]) + 1,
+                f"g{i}",
+                f"h{i}",
+                title,
+                lang,
+                at,
+                at,
+                title if has_en else None,
+                "copy" if has_en else f"none:no-model-for-{lang}",
+                at,
+            )
+        )
+        vectors_rows.append(
+            (i + 1, "multilingual", multi_id, DIM, to_blob(data["multi"][i]), "x", at)
+        )
         if has_en:
-            vectors_rows.append((i + 1, "english", english_id, DIM,
-                                 to_blob(data["english"][i]), "x", at))
+            vectors_rows.append(
+                (i + 1, "english", english_id, DIM, to_blob(data["english"][i]), "x", at)
+            )
         sig = signature(rng, int(data["story"][i]), int(data["topic"][i]), lang)
         version = keywords.version("en" if has_en else lang)
         signature_rows.append((i + 1, version, sig.language, 1, *sig.to_blobs(), at))
@@ -153,9 +186,7 @@ def build(path: Path, n: int, extra: int) -> None:
         signature_rows,
     )
     conn.execute("COMMIT")
-    conn.execute(
-        "CREATE TABLE bench_late (article_id INTEGER PRIMARY KEY)"
-    )
+    conn.execute("CREATE TABLE bench_late (article_id INTEGER PRIMARY KEY)")
     conn.executemany("INSERT INTO bench_late VALUES (?)", [(i + 1,) for i in sorted(late)])
     conn.close()
 
@@ -202,15 +233,19 @@ def largest_story(db: Path) -> tuple[int, int, int]:
 def hide_late(db: Path) -> None:
     """Make the `extra` newest articles look not yet polled, for the full run."""
     conn = store.connect(db)
-    conn.execute("UPDATE articles SET translated_at = NULL, translation_backend = NULL "
-                 "WHERE id IN (SELECT article_id FROM bench_late)")
+    conn.execute(
+        "UPDATE articles SET translated_at = NULL, translation_backend = NULL "
+        "WHERE id IN (SELECT article_id FROM bench_late)"
+    )
     conn.close()
 
 
 def show_late(db: Path) -> None:
     conn = store.connect(db)
-    conn.execute("UPDATE articles SET translated_at = fetched_at, translation_backend = 'copy' "
-                 "WHERE id IN (SELECT article_id FROM bench_late)")
+    conn.execute(
+        "UPDATE articles SET translated_at = fetched_at, translation_backend = 'copy' "
+        "WHERE id IN (SELECT article_id FROM bench_late)"
+    )
     conn.close()
 
 
@@ -285,13 +320,15 @@ def sqlite_vec_comparison(db: Path, queries: int = 1000) -> tuple[float, float] 
     ).fetchall()
     matrix = np.stack([from_blob(r[0]) for r in rows])
     conn.execute(f"CREATE VIRTUAL TABLE temp.window USING vec0(v float[{DIM}])")
-    conn.executemany("INSERT INTO temp.window (rowid, v) VALUES (?, ?)",
-                     [(i, r[0]) for i, r in enumerate(rows)])
+    conn.executemany(
+        "INSERT INTO temp.window (rowid, v) VALUES (?, ?)", [(i, r[0]) for i, r in enumerate(rows)]
+    )
     probe = matrix[:queries]
     started = time.perf_counter()
     for vector in probe:
-        conn.execute("SELECT rowid, distance FROM temp.window WHERE v MATCH ? AND k = 5",
-                     (vector.tobytes(),)).fetchall()
+        conn.execute(
+            "SELECT rowid, distance FROM temp.window WHERE v MATCH ? AND k = 5", (vector.tobytes(),)
+        ).fetchall()
     vec_time = time.perf_counter() - started
     started = time.perf_counter()
     for vector in probe:
@@ -319,8 +356,10 @@ def main() -> None:
     if not base.exists():
         started = time.perf_counter()
         build(base, args.articles, args.new)
-        print(f"built {args.articles + args.new} synthetic articles in "
-              f"{time.perf_counter() - started:.0f} s ({base})")
+        print(
+            f"built {args.articles + args.new} synthetic articles in "
+            f"{time.perf_counter() - started:.0f} s ({base})"
+        )
     full_times, full_cpu, peaks, new_times, new_cpu = [], [], [], [], []
     for _ in range(args.repeats):
         work = folder / "work.db"
@@ -339,25 +378,38 @@ def main() -> None:
     baseline = numpy_baseline(vectors)
     coarse = centroid_baseline(vectors)
     full = statistics.median(full_times)
-    print(f"cluster {done} articles from scratch: median {full:.2f} s wall, "
-          f"{statistics.median(full_cpu):.2f} s CPU (runs {_list(full_times)}), {stories} "
-          f"stories, peak RSS {max(peaks):.0f} MB")
-    print(f"largest story: {biggest[0]} articles from {biggest[1]} synthetic stories (largest "
-          f"synthetic story: {biggest[2]} articles)")
-    print(f"add {added} new articles to the {done}-article database: median "
-          f"{statistics.median(new_times):.2f} s wall, {statistics.median(new_cpu):.2f} s CPU "
-          f"(runs {_list(new_times)})")
-    print(f"raw numpy, each article's cosines with its 3-day window (blocked matmul): "
-          f"{baseline:.2f} s; cluster stage / raw = {full / baseline:.1f}")
-    print(f"raw numpy, the stage's coarse step only (each batch against its window's story "
-          f"centroids): {coarse:.2f} s; cluster stage / raw = {full / coarse:.1f}")
-    print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores")
+    print(
+        f"cluster {done} articles from scratch: median {full:.2f} s wall, "
+        f"{statistics.median(full_cpu):.2f} s CPU (runs {_list(full_times)}), {stories} "
+        f"stories, peak RSS {max(peaks):.0f} MB"
+    )
+    print(
+        f"largest story: {biggest[0]} articles from {biggest[1]} synthetic stories (largest "
+        f"synthetic story: {biggest[2]} articles)"
+    )
+    print(
+        f"add {added} new articles to the {done}-article database: median "
+        f"{statistics.median(new_times):.2f} s wall, {statistics.median(new_cpu):.2f} s CPU "
+        f"(runs {_list(new_times)})"
+    )
+    print(
+        f"raw numpy, each article's cosines with its 3-day window (blocked matmul): "
+        f"{baseline:.2f} s; cluster stage / raw = {full / baseline:.1f}"
+    )
+    print(
+        f"raw numpy, the stage's coarse step only (each batch against its window's story "
+        f"centroids): {coarse:.2f} s; cluster stage / raw = {full / coarse:.1f}"
+    )
+    print(
+        f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     comparison = sqlite_vec_comparison(base)
     if comparison:
         vec_time, numpy_time = comparison
-        print(f"1,000 top-5 searches among 10,000 window vectors: sqlite-vec {vec_time:.2f} s, "
-              f"numpy {numpy_time:.2f} s (numpy {vec_time / numpy_time:.1f}x faster)")
+        print(
+            f"1,000 top-5 searches among 10,000 window vectors: sqlite-vec {vec_time:.2f} s, "
+            f"numpy {numpy_time:.2f} s (numpy {vec_time / numpy_time:.1f}x faster)"
+        )
     if args.keep is None:
         shutil.rmtree(folder)
 

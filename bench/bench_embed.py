@@ -45,8 +45,9 @@ def articles(limit: int) -> list[dict]:
             if len(out) == limit:
                 break
             suffix = f" ({len(out) // len(rows)})" if len(out) >= len(rows) else ""
-            out.append({"title": row["title"] + suffix, "summary": row["summary"],
-                        "lang": row["lang"]})
+            out.append(
+                {"title": row["title"] + suffix, "summary": row["summary"], "lang": row["lang"]}
+            )
     return out
 
 
@@ -55,14 +56,29 @@ def fill(db: Path, items: list[dict]) -> None:
     original stands in for a translation; the models' cost does not depend on the language)."""
     conn = store.connect(db)
     now = now_iso()
-    conn.execute("INSERT INTO feeds (id, url, name, added_at) VALUES "
-                 "(1, 'http://127.0.0.1/f.xml', 'bench', ?)", (now,))
+    conn.execute(
+        "INSERT INTO feeds (id, url, name, added_at) VALUES "
+        "(1, 'http://127.0.0.1/f.xml', 'bench', ?)",
+        (now,),
+    )
     conn.executemany(
         "INSERT INTO articles (feed_id, guid, content_hash, title, summary, language, "
         "language_source, fetched_at, title_en, summary_en, translation_backend, translated_at) "
         "VALUES (1, ?, ?, ?, ?, ?, 'feed', ?, ?, ?, 'bench', ?)",
-        [(f"g{i}", f"h{i}", a["title"], a["summary"], a["lang"], now, a["title"], a["summary"],
-          now) for i, a in enumerate(items)],
+        [
+            (
+                f"g{i}",
+                f"h{i}",
+                a["title"],
+                a["summary"],
+                a["lang"],
+                now,
+                a["title"],
+                a["summary"],
+                now,
+            )
+            for i, a in enumerate(items)
+        ],
     )
     conn.close()
 
@@ -83,7 +99,7 @@ def main() -> None:
     stage_times, raw_times, stage_cpu, raw_cpu = [], [], [], []
     for repeat in range(args.repeats):
         # Alternate which goes first, so drift in the machine's load hits both alike.
-        for which in (("stage", "raw") if repeat % 2 == 0 else ("raw", "stage")):
+        for which in ("stage", "raw") if repeat % 2 == 0 else ("raw", "stage"):
             started, cpu = time.perf_counter(), time.process_time()
             if which == "stage":
                 with tempfile.TemporaryDirectory() as folder:
@@ -97,8 +113,9 @@ def main() -> None:
                     conn.close()
                 assert report.done == len(items), report
             else:
-                english.model.encode(texts, batch_size=settings.batch_size,
-                                     normalize_embeddings=True)
+                english.model.encode(
+                    texts, batch_size=settings.batch_size, normalize_embeddings=True
+                )
                 multi.model.passage(texts)
                 raw_times.append(time.perf_counter() - started)
                 raw_cpu.append(time.process_time() - cpu)
@@ -106,17 +123,24 @@ def main() -> None:
     stage_c, raw_c = statistics.median(stage_cpu), statistics.median(raw_cpu)
     source = "dev set" if DEV.exists() else "test fixtures"
     print(f"{len(items)} articles ({source}), both models, median of {args.repeats}:")
-    print(f"  embed stage: {stage:.2f} s wall, {stage_c:.2f} s CPU "
-          f"({len(items) / stage:.1f} articles/s; runs {_list(stage_times)})")
-    print(f"  raw encode(): {raw:.2f} s wall, {raw_c:.2f} s CPU "
-          f"({len(items) / raw:.1f} articles/s; runs {_list(raw_times)})")
-    print(f"  stage throughput = {raw / stage:.1%} of the raw models' (wall), "
-          f"{raw_c / stage_c:.1%} (CPU time)")
+    print(
+        f"  embed stage: {stage:.2f} s wall, {stage_c:.2f} s CPU "
+        f"({len(items) / stage:.1f} articles/s; runs {_list(stage_times)})"
+    )
+    print(
+        f"  raw encode(): {raw:.2f} s wall, {raw_c:.2f} s CPU "
+        f"({len(items) / raw:.1f} articles/s; runs {_list(raw_times)})"
+    )
+    print(
+        f"  stage throughput = {raw / stage:.1%} of the raw models' (wall), "
+        f"{raw_c / stage_c:.1%} (CPU time)"
+    )
     print(f"  machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 def _list(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
+
 
 if __name__ == "__main__":
     main()

@@ -59,19 +59,30 @@ def measure(script: str, *args: str) -> tuple[float, float, float]:
     done, peak_mb, elapsed = run_measured([sys.executable, "-c", script, *args], timeout=1800)
     if done.returncode != 0:
         raise SystemExit(f"measurement failed: {done.stderr[-2000:]}")
-    main_kb = [int(line.split()[1]) for line in done.stderr.splitlines()
-               if line.startswith("vmhwm_kb")]
+    main_kb = [
+        int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("vmhwm_kb")
+    ]
     return peak_mb, elapsed, max(main_kb, default=0) / 1024
 
 
-def poll_args(server: LoopbackServer, paths: list[str], folder: Path,
-              timeout_s: float = TIMEOUT_S) -> list[str]:
+def poll_args(
+    server: LoopbackServer, paths: list[str], folder: Path, timeout_s: float = TIMEOUT_S
+) -> list[str]:
     feeds = folder / "feeds.yaml"
-    feeds.write_text(yaml.safe_dump({
-        "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0,
-                     "per_host_concurrency": 32, "concurrency": 32, "timeout_s": timeout_s},
-        "feeds": [{"url": server.url(p), "name": p, "language": "en"} for p in paths],
-    }))
+    feeds.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {
+                    "allow_private_addresses": True,
+                    "per_host_interval_s": 0.0,
+                    "per_host_concurrency": 32,
+                    "concurrency": 32,
+                    "timeout_s": timeout_s,
+                },
+                "feeds": [{"url": server.url(p), "name": p, "language": "en"} for p in paths],
+            }
+        )
+    )
     db = folder / "bench.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -82,15 +93,18 @@ def median(runs: list[tuple[float, float, float]]) -> tuple[float, float]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-def report(name: str, ours: list[tuple[float, float, float]],
-           raw: list[tuple[float, float, float]] | None) -> None:
+def report(
+    name: str, ours: list[tuple[float, float, float]], raw: list[tuple[float, float, float]] | None
+) -> None:
     peak, wall = median(ours)
     main_peak = statistics.median(r[2] for r in ours)
     line = f"{name:<8} aggregator: peak {peak:6.0f} MB (main {main_peak:4.0f} MB), {wall:5.1f} s"
     if raw:
         raw_peak, raw_wall = median(raw)
-        line += (f" | raw: peak {raw_peak:6.0f} MB, {raw_wall:5.1f} s"
-                 f" | ratio (aggregator/raw): memory {peak / raw_peak:.2f}x")
+        line += (
+            f" | raw: peak {raw_peak:6.0f} MB, {raw_wall:5.1f} s"
+            f" | ratio (aggregator/raw): memory {peak / raw_peak:.2f}x"
+        )
     print(line, flush=True)
 
 
@@ -101,42 +115,53 @@ def main() -> None:
     args = parser.parse_args()
     repeats, cases = args.repeats, args.cases.split(",")
     server = LoopbackServer().start()
-    large = ["/ten-thousand-items.xml", "/four-megabyte-item.xml", "/good-a.xml",
-             "/good-b.xml", "/good-c.xml"]
+    large = [
+        "/ten-thousand-items.xml",
+        "/four-megabyte-item.xml",
+        "/good-a.xml",
+        "/good-b.xml",
+        "/good-c.xml",
+    ]
     server.route(large[0], hostile.feed("many", 10_000))
     server.route(large[1], hostile.feed("huge", 1, "word " * 800_000))
     many = [f"/many-{n}.xml" for n in range(64)]
     for n, path in enumerate(many):
-        server.route(path, hostile.compact_feed(f"L{n}", 60_000) if n < 16 else
-                     hostile.feed(f"s{n}", 3))
+        server.route(
+            path, hostile.compact_feed(f"L{n}", 60_000) if n < 16 else hostile.feed(f"s{n}", 3)
+        )
     hostile.hostile_routes(server, TIMEOUT_S, 5_000_000)
-    hostile_paths = [p for p in server.routes if not p.startswith(("/redirect-loop-b",
-                     "/redirect-chain-", "/many-")) and p not in large[:2]]
+    hostile_paths = [
+        p
+        for p in server.routes
+        if not p.startswith(("/redirect-loop-b", "/redirect-chain-", "/many-"))
+        and p not in large[:2]
+    ]
     hostile_paths.append("/redirect-chain-0.xml")
     print(f"{repeats} repeats each, medians; the machine is shared, so wall times are noisy")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if "large" in cases:
             urls = [server.url(p) for p in large]
-            ours = [measure(AGGREGATOR, *poll_args(server, large, folder))
-                    for _ in range(repeats)]
+            ours = [measure(AGGREGATOR, *poll_args(server, large, folder)) for _ in range(repeats)]
             raw = [measure(RAW, "parse", *urls) for _ in range(repeats)]
             report("large", ours, raw)
         if "bomb" in cases:
             bomb = ["/gzip-bomb.xml"]
-            ours = [measure(AGGREGATOR, *poll_args(server, bomb, folder))
-                    for _ in range(repeats)]
+            ours = [measure(AGGREGATOR, *poll_args(server, bomb, folder)) for _ in range(repeats)]
             raw = [measure(RAW, "fetch", server.url(bomb[0])) for _ in range(repeats)]
             report("bomb", ours, raw)
         if "many" in cases:
-            ours = [measure(AGGREGATOR, *poll_args(server, many, folder, timeout_s=60.0))
-                    for _ in range(repeats)]
-            raw = [measure(RAW, "parse", *[server.url(p) for p in many])
-                   for _ in range(repeats)]
+            ours = [
+                measure(AGGREGATOR, *poll_args(server, many, folder, timeout_s=60.0))
+                for _ in range(repeats)
+            ]
+            raw = [measure(RAW, "parse", *[server.url(p) for p in many]) for _ in range(repeats)]
             report("many", ours, raw)
         if "hostile" in cases:
-            ours = [measure(AGGREGATOR, *poll_args(server, hostile_paths, folder))
-                    for _ in range(repeats)]
+            ours = [
+                measure(AGGREGATOR, *poll_args(server, hostile_paths, folder))
+                for _ in range(repeats)
+            ]
             report("hostile", ours, None)
     server.stop()
 

@@ -63,8 +63,7 @@ NEWS_WORDS = (
 )
 WORDS = NEWS_WORDS.split()
 SCRIPTS = {
-    "cyrillic": dict(zip("abcdefghijklmnopqrstuvwxyz", "абцдефгхийклмнопярстуввхыз",
-                         strict=True)),
+    "cyrillic": dict(zip("abcdefghijklmnopqrstuvwxyz", "абцдефгхийклмнопярстуввхыз", strict=True)),
     "arabic": dict(zip("abcdefghijklmnopqrstuvwxyz", "ابتثجحخدذرزسشصضطظعغفقكلمنه", strict=False)),
 }
 
@@ -94,8 +93,10 @@ def build(path: Path, total: int, seed: int = 42, quiet: bool = False) -> None:
     conn.execute("ANALYZE")
     conn.close()
     if not quiet:
-        print(f"built {made:,} articles in {cluster_id:,} stories, {len(feeds)} feeds: "
-              f"{time.perf_counter() - started:.0f} s, {path.stat().st_size / 1e6:.0f} MB")
+        print(
+            f"built {made:,} articles in {cluster_id:,} stories, {len(feeds)} feeds: "
+            f"{time.perf_counter() - started:.0f} s, {path.stat().st_size / 1e6:.0f} MB"
+        )
 
 
 def make_feeds(conn: sqlite3.Connection, rng: random.Random, now) -> list[tuple]:
@@ -108,9 +109,17 @@ def make_feeds(conn: sqlite3.Connection, rng: random.Random, now) -> list[tuple]
         conn.execute(
             "INSERT INTO feeds (id, url, name, language, country, state, last_status, "
             "error_count, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (feed_id, f"https://feeds.example/{feed_id}.xml", f"{code.upper()} Outlet {feed_id}",
-             code, country, state, "ok" if state == "active" else "HTTP 503", 0 if state ==
-             "active" else 5, to_iso(now - timedelta(days=60))),
+            (
+                feed_id,
+                f"https://feeds.example/{feed_id}.xml",
+                f"{code.upper()} Outlet {feed_id}",
+                code,
+                country,
+                state,
+                "ok" if state == "active" else "HTTP 503",
+                0 if state == "active" else 5,
+                to_iso(now - timedelta(days=60)),
+            ),
         )
         feeds.append((feed_id, code, country, script))
     return feeds
@@ -133,8 +142,9 @@ def make_story(conn, rng, cluster_id, size, feeds, weights, now) -> int:
     rows.sort()
     first_id = None
     for index, (at, feed_id, language, _, script) in enumerate(rows):
-        article_id = insert_article(conn, rng, cluster_id, index, topic, at, feed_id, language,
-                                    script)
+        article_id = insert_article(
+            conn, rng, cluster_id, index, topic, at, feed_id, language, script
+        )
         first_id = first_id or article_id
     write_cluster(conn, cluster_id, rows, first_id, topic)
     return size
@@ -161,9 +171,22 @@ def insert_article(conn, rng, cluster_id, index, topic, at, feed_id, language, s
         "language_source, published_at, fetched_at, title_en, summary_en, translation_backend,"
         " translation_model, translated_at, cluster_id) "
         "VALUES (?,?,?,?,?,?,?, 'config', ?,?,?,?,?,?,?, NULL)",
-        (feed_id, f"{cluster_id}-{index}", f"https://news.example/{cluster_id}/{index}",
-         f"{cluster_id}-{index}", title, summary, language, published, at, title_en, summary_en,
-         backend, model, None if pending else at),
+        (
+            feed_id,
+            f"{cluster_id}-{index}",
+            f"https://news.example/{cluster_id}/{index}",
+            f"{cluster_id}-{index}",
+            title,
+            summary,
+            language,
+            published,
+            at,
+            title_en,
+            summary_en,
+            backend,
+            model,
+            None if pending else at,
+        ),
     ).lastrowid
 
 
@@ -174,16 +197,29 @@ def write_cluster(conn, cluster_id, rows, first_id, topic) -> None:
         "INSERT INTO clusters (id, headline_en, first_seen_at, last_seen_at, article_count, "
         "language_count, languages, countries, first_language, first_feed_id, first_article_id,"
         " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (cluster_id, " ".join(topic[:4]).capitalize(), rows[0][0], rows[-1][0], len(rows),
-         len(languages), json.dumps(languages), json.dumps(countries), rows[0][2], rows[0][1],
-         first_id, rows[-1][0]),
+        (
+            cluster_id,
+            " ".join(topic[:4]).capitalize(),
+            rows[0][0],
+            rows[-1][0],
+            len(rows),
+            len(languages),
+            json.dumps(languages),
+            json.dumps(countries),
+            rows[0][2],
+            rows[0][1],
+            first_id,
+            rows[-1][0],
+        ),
     )
     start = rows[0][0]
     for language in languages:
         mine = [r for r in rows if r[2] == language]
         delay = seconds_between(start, mine[0][0])
-        conn.execute("INSERT INTO cluster_languages VALUES (?,?,?,?,?,?,?)",
-                     (cluster_id, language, mine[0][0], None, mine[0][1], len(mine), delay))
+        conn.execute(
+            "INSERT INTO cluster_languages VALUES (?,?,?,?,?,?,?)",
+            (cluster_id, language, mine[0][0], None, mine[0][1], len(mine), delay),
+        )
     conn.execute(
         "UPDATE articles SET cluster_id = ? WHERE id BETWEEN ? AND ?",
         (cluster_id, first_id, first_id + len(rows) - 1),
@@ -226,30 +262,39 @@ def raw_cases(conn: sqlite3.Connection, story: int, db: str) -> dict[str, Callab
         conn.execute(queries.STORIES.sql, {"languages": 1, "hours": 24, "limit": 30}).fetchall()
         until = conn.execute(queries.UNTIL_NOW).fetchone()[0]
         since = until[:10] + "T00:00:00Z"
-        conn.execute(queries.COVERAGE_BY_DAY, {"since": shift_days(since, -6),
-                                               "until": until}).fetchall()
+        conn.execute(
+            queries.COVERAGE_BY_DAY, {"since": shift_days(since, -6), "until": until}
+        ).fetchall()
 
     def story_page() -> None:
         conn.execute(queries.STORY, {"id": story}).fetchall()
         conn.execute(queries.PICKUP, {"id": story}).fetchall()
         conn.execute(queries.STORY_ARTICLES.sql, {"id": story}).fetchall()
 
-    def table_page(table: str, order: str, columns: tuple[str, ...],
-                   arrays: tuple[str, ...] = ()) -> None:
+    def table_page(
+        table: str, order: str, columns: tuple[str, ...], arrays: tuple[str, ...] = ()
+    ) -> None:
         """What a table page with its default facets runs: count, one page, each facet."""
         conn.execute(f"SELECT count(*) FROM {table}").fetchall()
         conn.execute(f"SELECT * FROM {table} ORDER BY {order} DESC LIMIT 51").fetchall()
         for column in columns:
-            conn.execute(f"SELECT {column} AS v, count(*) AS n FROM {table} WHERE v IS NOT NULL"
-                         " GROUP BY v ORDER BY n DESC, v LIMIT 31").fetchall()
+            conn.execute(
+                f"SELECT {column} AS v, count(*) AS n FROM {table} WHERE v IS NOT NULL"
+                " GROUP BY v ORDER BY n DESC, v LIMIT 31"
+            ).fetchall()
         for column in arrays:  # the "codes" facet's SQL (aggregator/publish/facets.py)
-            conn.execute(f"WITH inner AS (SELECT * FROM {table}) SELECT j.value, "
-                         f"count(DISTINCT inner.id) AS n FROM inner, json_each(inner.{column}) j"
-                         " GROUP BY j.value ORDER BY n DESC, j.value LIMIT 31").fetchall()
+            conn.execute(
+                f"WITH inner AS (SELECT * FROM {table}) SELECT j.value, "
+                f"count(DISTINCT inner.id) AS n FROM inner, json_each(inner.{column}) j"
+                " GROUP BY j.value ORDER BY n DESC, j.value LIMIT 31"
+            ).fetchall()
 
     def facets() -> None:
-        table_page("articles", "published_at", ("language", "translation_backend", "feed_id",
-                                                "date(published_at)"))
+        table_page(
+            "articles",
+            "published_at",
+            ("language", "translation_backend", "feed_id", "date(published_at)"),
+        )
 
     def country_facet() -> None:
         table_page("articles_by_outlet", "published_at", ("country", "outlet"))
@@ -260,9 +305,14 @@ def raw_cases(conn: sqlite3.Connection, story: int, db: str) -> dict[str, Callab
     def search() -> None:
         conn.execute(queries.SEARCH.sql, {"q": "earthquake"}).fetchall()
 
-    return {"home page": home, "story page": story_page, "facets": facets,
-            "facets: country (view with join)": country_facet,
-            "facets: clusters arrays": array_facets, "search": search}
+    return {
+        "home page": home,
+        "story page": story_page,
+        "facets": facets,
+        "facets: country (view with join)": country_facet,
+        "facets: clusters arrays": array_facets,
+        "search": search,
+    }
 
 
 def pages(story: int, db: str) -> dict[str, str]:
@@ -286,6 +336,7 @@ async def measure_datasette(path: Path, urls: dict[str, str], repeats: int) -> d
     ds = make_datasette(path)
     results = {}
     for name, url in urls.items():
+
         async def fetch(url: str = url) -> None:
             response = await ds.client.get(url)
             assert response.status_code == 200, (url, response.status_code)
@@ -302,8 +353,10 @@ def fts_write_cost(articles: int = 3000) -> None:
         path.unlink(missing_ok=True)
         conn = store.connect(path)
         if not with_fts:
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                        "AND name LIKE 'articles_fts_%'").fetchall():
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                "AND name LIKE 'articles_fts_%'"
+            ).fetchall():
                 conn.execute(f"DROP TRIGGER {name}")
         conn.close()
         started = time.perf_counter()
@@ -313,9 +366,11 @@ def fts_write_cost(articles: int = 3000) -> None:
         timings[(with_fts, "size")] = size
         path.unlink()
     per = {key: timings[key] / articles * 1000 for key in (True, False)}
-    print(f"generating and storing {articles:,} articles: {per[True]:.2f} ms each with FTS "
-          f"triggers, {per[False]:.2f} ms without (ratio {per[True] / per[False]:.1f}); file "
-          f"{timings[(True, 'size')] / 1e6:.0f} MB vs {timings[(False, 'size')] / 1e6:.0f} MB")
+    print(
+        f"generating and storing {articles:,} articles: {per[True]:.2f} ms each with FTS "
+        f"triggers, {per[False]:.2f} ms without (ratio {per[True] / per[False]:.1f}); file "
+        f"{timings[(True, 'size')] / 1e6:.0f} MB vs {timings[(False, 'size')] / 1e6:.0f} MB"
+    )
 
 
 def main() -> None:
@@ -333,12 +388,17 @@ def main() -> None:
     fts.register(conn)
     biggest = "SELECT id FROM clusters ORDER BY article_count DESC LIMIT 1"
     story = conn.execute(biggest).fetchone()[0]
-    size = conn.execute("SELECT article_count, language_count FROM clusters WHERE id = ?",
-                        (story,)).fetchone()
-    print(f"database: {path.name}, {path.stat().st_size / 1e6:.0f} MB; story page: story {story}"
-          f" ({size[0]} articles, {size[1]} languages); median of {args.repeats} runs")
-    raw = {name: median_ms(run, args.repeats) for name, run in
-           raw_cases(conn, story, path.stem).items()}
+    size = conn.execute(
+        "SELECT article_count, language_count FROM clusters WHERE id = ?", (story,)
+    ).fetchone()
+    print(
+        f"database: {path.name}, {path.stat().st_size / 1e6:.0f} MB; story page: story {story}"
+        f" ({size[0]} articles, {size[1]} languages); median of {args.repeats} runs"
+    )
+    raw = {
+        name: median_ms(run, args.repeats)
+        for name, run in raw_cases(conn, story, path.stem).items()
+    }
     conn.close()
     served = asyncio.run(measure_datasette(path, pages(story, path.stem), args.repeats))
     print(f"{'page':<34} {'datasette ms':>12} {'sqlite3 ms':>11} {'ratio':>6}  target")

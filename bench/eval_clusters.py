@@ -105,8 +105,12 @@ def write_feeds(rows: list[dict], folder: Path, base_url: str) -> Path:
         feeds.append({"url": f"{base_url}/{name}.xml", "name": name, "language": lang})
     path = folder / "feeds.yaml"
     path.write_text(
-        json.dumps({"settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0},
-                    "feeds": feeds}),
+        json.dumps(
+            {
+                "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0},
+                "feeds": feeds,
+            }
+        ),
         encoding="utf-8",
     )
     return path
@@ -123,8 +127,11 @@ def run_pipeline(rows: list[dict], db_path: Path, folder: Path) -> tuple[object,
         conn = store.connect(db_path)
         if not reuse:
             store.sync_feeds(conn, config.feeds, now_iso())
-        stages = ("translate", "embed", "cluster") if reuse else ("poll", "translate", "embed",
-                                                                  "cluster")
+        stages = (
+            ("translate", "embed", "cluster")
+            if reuse
+            else ("poll", "translate", "embed", "cluster")
+        )
         for name in stages:
             started = time.perf_counter()
             options = {"force": True} if name == "poll" else {}
@@ -155,8 +162,10 @@ def demo_rows() -> list[dict]:
     """The demo's gold stories as rows: one per sample item, keyed by (feed file, guid)."""
     from aggregator.demo import gold_stories
 
-    return [{"index": i, "story": story, "key": key}
-            for i, (key, story) in enumerate(sorted(gold_stories().items()))]
+    return [
+        {"index": i, "story": story, "key": key}
+        for i, (key, story) in enumerate(sorted(gold_stories().items()))
+    ]
 
 
 def demo_assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
@@ -165,8 +174,7 @@ def demo_assignments(db_path: Path, rows: list[dict]) -> dict[int, int]:
     conn = store.connect(db_path)
     found = clustered_items(conn)
     conn.close()
-    return {row["index"]: found[row["key"]] for row in rows
-            if found.get(row["key"]) is not None}
+    return {row["index"]: found[row["key"]] for row in rows if found.get(row["key"]) is not None}
 
 
 def run_demo_pipeline(db_path: Path) -> object:
@@ -233,8 +241,10 @@ def sweep(config, db_path, rows, gold, grid: dict[str, list[float]], assign=None
     for tune, test in ((0, 1), (1, 0)):
         best = max(results, key=lambda r: (r[2][tune], -abs(_centre(r[0], grid))))
         label = ", ".join(f"{k}={v:g}" for k, v in best[0].items())
-        print(f"  tuned on half {tune + 1}: {label} (F1 {best[2][tune]:.3f}) "
-              f"-> half {test + 1} F1 {best[2][test]:.3f}")
+        print(
+            f"  tuned on half {tune + 1}: {label} (F1 {best[2][tune]:.3f}) "
+            f"-> half {test + 1} F1 {best[2][test]:.3f}"
+        )
 
 
 def _centre(combo: dict, grid: dict) -> float:
@@ -261,10 +271,18 @@ def main() -> None:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--db", type=Path, help="keep the database here (reused if present)")
     parser.add_argument("--sweep", action="store_true", help="sweep the event thresholds")
-    parser.add_argument("--demo", action="store_true",
-                        help="the demo's sample feeds and gold stories instead of DATA")
-    parser.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2,...",
-                        help="sweep these cluster settings instead of the default grid")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="the demo's sample feeds and gold stories instead of DATA",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SETTING=V1,V2,...",
+        help="sweep these cluster settings instead of the default grid",
+    )
     args = parser.parse_args()
     grid = {
         name: [float(v) for v in values.split(",")]
@@ -280,8 +298,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         db_path = args.db or folder / "eval.db"
-        print(f"{len(rows)} articles, {len(set(gold.values()))} stories; pipeline on {db_path}",
-              file=sys.stderr)
+        print(
+            f"{len(rows)} articles, {len(set(gold.values()))} stories; pipeline on {db_path}",
+            file=sys.stderr,
+        )
         config, timings = run_pipeline(rows, db_path, folder)
         predicted = assignments(db_path, rows)
         result = scores(predicted, gold)
@@ -290,10 +310,17 @@ def main() -> None:
             events = {index: EVENT_OF.get(story, story) for index, story in gold.items()}
             print(line("  same-event documents as one", scores(predicted, events)))
         if args.sweep or grid:
-            sweep(config, db_path, rows, gold, grid or {
-                "threshold_event": [0.35, 0.4, 0.45],
-                "threshold_event_cross": [0.35, 0.4, 0.45, 0.5],
-            })
+            sweep(
+                config,
+                db_path,
+                rows,
+                gold,
+                grid
+                or {
+                    "threshold_event": [0.35, 0.4, 0.45],
+                    "threshold_event_cross": [0.35, 0.4, 0.45, 0.5],
+                },
+            )
 
 
 def evaluate_demo(db: Path | None, grid: dict[str, list[float]]) -> None:
@@ -301,8 +328,10 @@ def evaluate_demo(db: Path | None, grid: dict[str, list[float]]) -> None:
     gold = {row["index"]: row["story"] for row in rows}
     with tempfile.TemporaryDirectory() as tmp:
         db_path = db or Path(tmp) / "demo.db"
-        print(f"{len(rows)} demo articles, {len(set(gold.values()))} stories; pipeline on "
-              f"{db_path}", file=sys.stderr)
+        print(
+            f"{len(rows)} demo articles, {len(set(gold.values()))} stories; pipeline on {db_path}",
+            file=sys.stderr,
+        )
         config = run_demo_pipeline(db_path)
         recluster(config, db_path)
         print(line("default settings", scores(demo_assignments(db_path, rows), gold)))

@@ -69,8 +69,14 @@ def judged(pairs: list[dict], index_of: dict[str, int]) -> list[tuple[int, int, 
     out = []
     for pair in pairs:
         if pair["overall"] <= SAME or pair["overall"] >= APART:
-            out.append((index_of[pair["id1"]], index_of[pair["id2"]], pair["overall"] <= SAME,
-                        pair["pair_id"]))
+            out.append(
+                (
+                    index_of[pair["id1"]],
+                    index_of[pair["id2"]],
+                    pair["overall"] <= SAME,
+                    pair["pair_id"],
+                )
+            )
     return out
 
 
@@ -85,8 +91,15 @@ def score(predicted: dict[int, int], pairs: list[tuple[int, int, bool, str]]) ->
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn,
-            "tn": tn}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+    }
 
 
 def halves(pairs: list[tuple[int, int, bool, str]]) -> list[list]:
@@ -115,18 +128,27 @@ def line(label: str, overall: dict, parts: list[dict], biggest: tuple[int, int])
 
 def evaluate(db_path: Path, rows: list[dict], pairs: list) -> tuple[dict, list[dict], tuple]:
     predicted = harness.assignments(db_path, rows)
-    return (score(predicted, pairs), [score(predicted, half) for half in halves(pairs)],
-            largest_story(db_path))
+    return (
+        score(predicted, pairs),
+        [score(predicted, half) for half in halves(pairs)],
+        largest_story(db_path),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", nargs="?", type=Path, default=DEFAULT_PAIRS)
     parser.add_argument("--db", type=Path, help="keep the database here (reused if present)")
-    parser.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2,...",
-                        help="sweep these cluster settings (re-clustering the same database)")
-    parser.add_argument("--by-language", action="store_true",
-                        help="also score each language pair on its own")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SETTING=V1,V2,...",
+        help="sweep these cluster settings (re-clustering the same database)",
+    )
+    parser.add_argument(
+        "--by-language", action="store_true", help="also score each language pair on its own"
+    )
     args = parser.parse_args()
     if not args.pairs.exists():
         sys.exit(f"{args.pairs}: no such file (the shared dev set lives in ../shared/dev-data)")
@@ -134,14 +156,19 @@ def main() -> None:
     rows = articles_of(raw)
     index_of = {row["story"]: row["index"] for row in rows}
     pairs = judged(raw, index_of)
-    grid = {name: [float(v) for v in values.split(",")]
-            for name, values in (item.split("=", 1) for item in args.grid)}
+    grid = {
+        name: [float(v) for v in values.split(",")]
+        for name, values in (item.split("=", 1) for item in args.grid)
+    }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         db_path = args.db or folder / "semeval.db"
         same = sum(p[2] for p in pairs)
-        print(f"{len(rows)} articles, {len(pairs)} scored pairs ({same} same event, "
-              f"{len(pairs) - same} apart); pipeline on {db_path}", file=sys.stderr)
+        print(
+            f"{len(rows)} articles, {len(pairs)} scored pairs ({same} same event, "
+            f"{len(pairs) - same} apart); pipeline on {db_path}",
+            file=sys.stderr,
+        )
         config, _ = harness.run_pipeline(rows, db_path, folder)
         harness.recluster(config, db_path)
         print(line("default settings", *evaluate(db_path, rows, pairs)))
@@ -159,8 +186,10 @@ def by_language(db_path: Path, rows: list[dict], raw: list[dict], index_of: dict
         groups.setdefault(key, []).append(pair)
     for key, members in sorted(groups.items()):
         result = score(predicted, judged(members, index_of))
-        print(f"  {key}: P {result['precision']:.3f} R {result['recall']:.3f} "
-              f"F1 {result['f1']:.3f} (tp {result['tp']} fp {result['fp']} fn {result['fn']})")
+        print(
+            f"  {key}: P {result['precision']:.3f} R {result['recall']:.3f} "
+            f"F1 {result['f1']:.3f} (tp {result['tp']} fp {result['fp']} fn {result['fn']})"
+        )
 
 
 def sweep(config, db_path: Path, rows: list[dict], pairs: list, grid: dict) -> None:
@@ -176,9 +205,11 @@ def sweep(config, db_path: Path, rows: list[dict], pairs: list, grid: dict) -> N
     for tune, test in ((0, 1), (1, 0)):
         best = max(results, key=lambda r: (r[2][tune]["f1"], -harness._centre(r[0], grid)))
         label = ", ".join(f"{k}={v:g}" for k, v in best[0].items())
-        print(f"  tuned on half {tune + 1}: {label} (F1 {best[2][tune]['f1']:.3f}) "
-              f"-> half {test + 1} F1 {best[2][test]['f1']:.3f} "
-              f"P {best[2][test]['precision']:.3f}")
+        print(
+            f"  tuned on half {tune + 1}: {label} (F1 {best[2][tune]['f1']:.3f}) "
+            f"-> half {test + 1} F1 {best[2][test]['f1']:.3f} "
+            f"P {best[2][test]['precision']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Run every benchmark in this folder, one after the other, and print their figures.
 
-    .venv/bin/python bench/run_all.py            # all of them
-    .venv/bin/python bench/run_all.py poll       # those whose file name contains "poll"
+.venv/bin/python bench/run_all.py            # all of them
+.venv/bin/python bench/run_all.py poll       # those whose file name contains "poll"
 """
 
 from __future__ import annotations

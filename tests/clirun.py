@@ -61,9 +61,15 @@ def run_cli_on_terminal(
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        with subprocess.Popen([sys.executable, "-m", "aggregator.cli", *args], cwd=cwd, env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
-                              text=True) as process:
+        with subprocess.Popen(
+            [sys.executable, "-m", "aggregator.cli", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+        ) as process:
             os.close(follower)
             stdout, _ = process.communicate(timeout=timeout)
         reader.join(timeout=10)

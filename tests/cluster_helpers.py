@@ -20,8 +20,13 @@ from tests.loopback import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cluster"
 BASE = datetime(2026, 3, 3, 6, 0, tzinfo=UTC)
-FEEDS = {"herald-en": ("en", "GB"), "monde-fr": ("fr", "FR"), "zeitung-de": ("de", "DE"),
-         "diario-es": ("es", "ES"), "gazeta-pl": ("pl", "PL")}
+FEEDS = {
+    "herald-en": ("en", "GB"),
+    "monde-fr": ("fr", "FR"),
+    "zeitung-de": ("de", "DE"),
+    "diario-es": ("es", "ES"),
+    "gazeta-pl": ("pl", "PL"),
+}
 
 
 def stories() -> list[dict]:
@@ -36,8 +41,10 @@ def rss(name: str, items: list[dict], base_url: str) -> str:
         f"<pubDate>{format_datetime(BASE + timedelta(hours=item['hours']))}</pubDate></item>"
         for item in items
     )
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-            f"<title>{escape(name)}</title><link>{base_url}/</link>{body}</channel></rss>")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>{escape(name)}</title><link>{base_url}/</link>{body}</channel></rss>"
+    )
 
 
 def serve(server: LoopbackServer, items: list[dict], feed_order: list[str] | None = None) -> list:
@@ -48,11 +55,20 @@ def serve(server: LoopbackServer, items: list[dict], feed_order: list[str] | Non
     entries = []
     for name in names:
         feed_items = [item for item in items if item["feed"] == name]
-        server.route(f"/{name}.xml", rss(name, feed_items, server.base_url),
-                     headers={"Content-Type": "application/rss+xml"})
+        server.route(
+            f"/{name}.xml",
+            rss(name, feed_items, server.base_url),
+            headers={"Content-Type": "application/rss+xml"},
+        )
         language, country = FEEDS[name]
-        entries.append({"url": server.url(f"/{name}.xml"), "name": name, "language": language,
-                        "country": country})
+        entries.append(
+            {
+                "url": server.url(f"/{name}.xml"),
+                "name": name,
+                "language": language,
+                "country": country,
+            }
+        )
     return entries
 
 

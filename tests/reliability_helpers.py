@@ -51,21 +51,33 @@ def aggregator_command(*args: str) -> list[str]:
 
 def child_env() -> dict[str, str]:
     """Models from installed packages only, output unbuffered so stage lines arrive at once."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def start_run(feeds: Path, db: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         aggregator_command("run", "--feeds", str(feeds), "--db", str(db), *extra),
-        cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def run_to_completion(feeds: Path, db: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         aggregator_command("run", "--feeds", str(feeds), "--db", str(db)),
-        cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -176,14 +188,21 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
-def run_measured(command: list[str], timeout: float = 300) -> tuple[subprocess.CompletedProcess,
-                                                                     float, float]:
+def run_measured(
+    command: list[str], timeout: float = 300
+) -> tuple[subprocess.CompletedProcess, float, float]:
     """Run a command; return its result, the peak resident memory of its whole process tree in
     MB (sampled every 20 ms; at least the main process's own high-water mark when it prints
     one), and the wall time in seconds."""
     started = time.monotonic()
-    proc = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = [0]
 
     def sample() -> None:
@@ -207,8 +226,11 @@ def tmpfs(mount: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` mounted at `mount` (needs root, as on this project's machines;
     the test is skipped elsewhere), unmounted afterwards."""
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:

@@ -20,8 +20,16 @@ from tests import test_publish_sample as sample
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
@@ -55,7 +63,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "aggregator.cli", "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -95,7 +105,8 @@ def screenshot(browser, name: str) -> None:
 
 def loaded_from_elsewhere(browser, base_url: str) -> list[str]:
     urls = browser.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)")
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
     return [url for url in urls if not url.startswith(base_url)]
 
 
@@ -124,7 +135,8 @@ def test_open_a_story_from_the_home_page(browser, base_url):
     assert "Сильное землетрясение в Токио" in body
     assert "no English translation (no model for ja)" in body
     timeline = browser.find_element(
-        "css selector", "svg[aria-label='When each language covered the story']")
+        "css selector", "svg[aria-label='When each language covered the story']"
+    )
     assert len(timeline.find_elements("css selector", "circle")) == 7
     screenshot(browser, "story")
 
@@ -142,7 +154,8 @@ def test_story_page_shows_the_languages_that_did_not_cover_it(browser, base_url)
             assert badge.is_displayed() and badge.text == "ES"
             assert "Spanish" in spot.text and "2 other articles from 1 outlet" in spot.text
             right = browser.execute_script(
-                "return arguments[0].getBoundingClientRect().right", spot)
+                "return arguments[0].getBoundingClientRect().right", spot
+            )
             assert right <= browser.execute_script("return window.innerWidth"), width
             screenshot(browser, f"story-blindspots-{width}")
     finally:
@@ -162,21 +175,29 @@ def test_search_from_the_home_page(browser, base_url):
     screenshot(browser, "search")
 
 
-@pytest.mark.parametrize("path", [
-    "/-/story/4", "/-/find?q=rally", "/news/articles?summary_html__notblank=1",
-    "/news/articles/12", "/news/clusters", "/news/search?q=rally", "/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/-/story/4",
+        "/-/find?q=rally",
+        "/news/articles?summary_html__notblank=1",
+        "/news/articles/12",
+        "/news/clusters",
+        "/news/search?q=rally",
+        "/",
+    ],
+)
 def test_feed_payloads_render_inert(browser, base_url, path):
     browser.get(base_url + path)
     assert "Rally" in text_of(browser)  # the hostile row is on the page...
     assert browser.execute_script("return window.__xss") is None  # ...and none of it ran
     links = browser.execute_script(
-        "return [...document.querySelectorAll('a')].map(a => a.getAttribute('href') || '')")
+        "return [...document.querySelectorAll('a')].map(a => a.getAttribute('href') || '')"
+    )
     assert not [href for href in links if href.strip().lower().startswith("javascript:")]
     if path == "/-/story/4":
         assert '<script>window.__xss = "title"</script>Rally' in text_of(browser)
         screenshot(browser, "hostile-story")
-
 
 
 def test_the_payloads_do_run_when_not_neutralised(browser):

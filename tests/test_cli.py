@@ -112,8 +112,9 @@ def test_poll_exits_non_zero_when_every_due_feed_failed_and_says_what_waits(serv
 
     again = run_cli("poll", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]  # nothing was due: nothing failed
-    assert re.search(r"poll: 0 done.*; 3 feeds in backoff, 0 dead, next due \S+Z \(in \d+ min\)",
-                     again.stdout), again.stdout
+    assert re.search(
+        r"poll: 0 done.*; 3 feeds in backoff, 0 dead, next due \S+Z \(in \d+ min\)", again.stdout
+    ), again.stdout
 
     server.route("/down0.xml", "<rss version='2.0'><channel><title>Up</title></channel></rss>")
     forced = run_cli("poll", "--force", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)

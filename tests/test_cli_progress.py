@@ -20,8 +20,10 @@ STAGES = ("poll", "translate", "embed", "cluster")
 
 
 def write_feeds(server, path: Path, feeds: int = 3) -> Path:
-    urls = [server.route(f"/feed{f}.xml", rss(*(item(10 * f + n) for n in range(2))))
-            for f in range(feeds)]
+    urls = [
+        server.route(f"/feed{f}.xml", rss(*(item(10 * f + n) for n in range(2))))
+        for f in range(feeds)
+    ]
     path.write_text(yaml.safe_dump({
         "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0},
         "feeds": [{"url": url, "name": f"Feed {n}", "language": "en"}
@@ -32,8 +34,9 @@ def write_feeds(server, path: Path, feeds: int = 3) -> Path:
 
 def test_run_shows_a_bar_per_stage_on_a_terminal_and_only_summaries_in_a_pipe(server, tmp_path):
     feeds = write_feeds(server, tmp_path / "feeds.yaml")
-    tty = run_cli_on_terminal("run", "--feeds", str(feeds), "--db", str(tmp_path / "tty.db"),
-                              cwd=tmp_path, timeout=300)
+    tty = run_cli_on_terminal(
+        "run", "--feeds", str(feeds), "--db", str(tmp_path / "tty.db"), cwd=tmp_path, timeout=300
+    )
     assert tty.returncode == 0, tty.stderr[-3000:]
     # poll knows its total (the due feeds) and cluster its queue: a full bar each.
     assert re.search(r"poll: 100%\|[^|]*\| 3/3 \[", tty.stderr), tty.stderr
@@ -42,8 +45,9 @@ def test_run_shows_a_bar_per_stage_on_a_terminal_and_only_summaries_in_a_pipe(se
     assert re.search(r"cluster: 100%\|[^|]*\| 6/6 \[", tty.stderr), tty.stderr
     assert [line.split(":")[0] for line in tty.stdout.splitlines()] == list(STAGES)
 
-    piped = run_cli("run", "--feeds", str(feeds), "--db", str(tmp_path / "pipe.db"),
-                    cwd=tmp_path, timeout=300)
+    piped = run_cli(
+        "run", "--feeds", str(feeds), "--db", str(tmp_path / "pipe.db"), cwd=tmp_path, timeout=300
+    )
     assert piped.returncode == 0, piped.stderr[-3000:]
     assert piped.stderr == ""
     assert [line.split(":")[0] for line in piped.stdout.splitlines()] == list(STAGES)
@@ -54,15 +58,23 @@ def test_each_stage_command_shows_its_bar_only_on_a_terminal(server, tmp_path):
     feeds = write_feeds(server, tmp_path / "feeds.yaml", feeds=2)
     for name in STAGES:
         db = str(tmp_path / "tty.db")
-        tty = run_cli_on_terminal(name, "--feeds", str(feeds), "--db", db, cwd=tmp_path,
-                                  timeout=300)
+        tty = run_cli_on_terminal(
+            name, "--feeds", str(feeds), "--db", db, cwd=tmp_path, timeout=300
+        )
         assert tty.returncode == 0, tty.stderr[-3000:]
         # A bar that counted something: "2/2 [" with a total, "4 texts [" without.
         assert re.search(rf"\r{name}: [^\r\n]*[1-9]\d*(/\d+| \w+) \[", tty.stderr), (name, tty)
         assert tty.stdout.startswith(f"{name}: ") and len(tty.stdout.splitlines()) == 1
 
-        piped = run_cli(name, "--feeds", str(feeds), "--db", str(tmp_path / "pipe.db"),
-                        cwd=tmp_path, timeout=300)
+        piped = run_cli(
+            name,
+            "--feeds",
+            str(feeds),
+            "--db",
+            str(tmp_path / "pipe.db"),
+            cwd=tmp_path,
+            timeout=300,
+        )
         assert piped.returncode == 0, piped.stderr[-3000:]
         assert piped.stderr == "", (name, piped.stderr)
         assert piped.stdout.startswith(f"{name}: ") and len(piped.stdout.splitlines()) == 1

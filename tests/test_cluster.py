@@ -111,9 +111,11 @@ def test_cluster_summaries(prepared, db):
     # An English original reads better than a machine translation: it is preferred.
     english = [i["title"] for i in items if i["story"] == "quake" and i["lang"] == "en"]
     assert row["headline_en"] == english[0]
-    delays = dict(db.execute(
-        "SELECT language, delay_s FROM cluster_languages WHERE cluster_id = ?", (cluster_id,)
-    ).fetchall())
+    delays = dict(
+        db.execute(
+            "SELECT language, delay_s FROM cluster_languages WHERE cluster_id = ?", (cluster_id,)
+        ).fetchall()
+    )
     assert delays == {"en": 0, "fr": 5400, "de": 7200, "es": 9000, "pl": 10800}
 
 
@@ -121,8 +123,10 @@ def test_summaries_agree_with_the_articles(prepared, db):
     """The incrementally kept summaries equal a recomputation from the articles table."""
     _, config, _, _ = prepared
     helpers.run(db, config, "cluster")
-    at = ("CASE WHEN published_at IS NOT NULL AND published_at <= fetched_at "
-          "THEN published_at ELSE fetched_at END")
+    at = (
+        "CASE WHEN published_at IS NOT NULL AND published_at <= fetched_at "
+        "THEN published_at ELSE fetched_at END"
+    )
     expected = db.execute(
         f"SELECT cluster_id, count(*), count(DISTINCT language), min({at}), max({at}) "
         "FROM articles GROUP BY cluster_id ORDER BY cluster_id"
@@ -148,7 +152,11 @@ def test_rerun_keeps_ids_and_new_articles_join_existing_stories(prepared, db):
     assert helpers.run(db, config, "cluster")["cluster"].done == 0
     assert helpers.clusters_by_slug(db) == before
     late = {
-        "story": "rates", "feed": "diario-es", "lang": "es", "hours": 7.0, "slug": "rates-es-late",
+        "story": "rates",
+        "feed": "diario-es",
+        "lang": "es",
+        "hours": 7.0,
+        "slug": "rates-es-late",
         "title": "El Banco Central Europeo sube los tipos de interés al 4,5 %",
         "summary": "El Banco Central Europeo subió el jueves su principal tipo de interés en un "
         "cuarto de punto, hasta el 4,5 %, su décima subida consecutiva, y afirmó que la "
@@ -171,8 +179,12 @@ def test_window_expiry(prepared, db, tmp_path):
     helpers.run(db, config, "cluster")
     quake = helpers.clusters_by_slug(db)[next(iter(slugs_of(items, "quake")))]
     original = next(i for i in items if i["story"] == "quake" and i["lang"] == "en")
-    later = {**original, "hours": 240.0, "slug": "quake-en-later",
-             "summary": original["summary"] + " Aftershocks were felt for days."}
+    later = {
+        **original,
+        "hours": 240.0,
+        "slug": "quake-en-later",
+        "summary": original["summary"] + " Aftershocks were felt for days.",
+    }
     conn_wide = None
     try:
         helpers.serve(server, [*items, later])
@@ -265,7 +277,8 @@ def test_a_concurrent_run_is_refused_not_merged(prepared, db):
     batch = stage.pending(db, 512)
     db.execute(
         "INSERT INTO clusters (id, first_seen_at, last_seen_at) VALUES (?, '2026-01-01T00:00:00Z',"
-        " '2026-01-01T00:00:00Z')", (stage.next_id,)
+        " '2026-01-01T00:00:00Z')",
+        (stage.next_id,),
     )
     with pytest.raises(UserError, match="another `aggregator cluster` running"):
         stage.save(db, stage.process(batch))
@@ -296,8 +309,13 @@ before = compiled()
 cluster.run(store.connect({str(path)!r}), load({str(prepared[1].path)!r}))
 print(json.dumps([before, compiled()]))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
     before, after = json.loads(out.stdout)
     assert {"assign_batch", "expire", "relink", "members", "sort_within"} <= set(before)
     assert after == before
@@ -309,10 +327,13 @@ def test_a_run_with_other_settings_says_the_stories_need_a_rebuild(prepared, db)
     _, config, _, _ = prepared
     assert "note:" not in helpers.run(db, config, "cluster")["cluster"].details
     assert "note:" not in helpers.run(db, config, "cluster")["cluster"].details
-    stricter = dataclasses.replace(config, settings=dataclasses.replace(
-        config.settings,
-        cluster=dataclasses.replace(config.settings.cluster, threshold_keywords=0.5),
-    ))
+    stricter = dataclasses.replace(
+        config,
+        settings=dataclasses.replace(
+            config.settings,
+            cluster=dataclasses.replace(config.settings.cluster, threshold_keywords=0.5),
+        ),
+    )
     note = helpers.run(db, stricter, "cluster")["cluster"].details["note:"]
     assert "--rebuild" in note
     assert "note:" in helpers.run(db, stricter, "cluster")["cluster"].details  # until rebuilt

@@ -59,16 +59,18 @@ def test_independent_articles_about_one_event_are_one_story(clustered):
 
 def test_another_event_of_the_same_kind_is_another_story(clustered):
     conn, items = clustered
-    assert stories_of(conn, items, "peru-quake").isdisjoint(
-        stories_of(conn, items, "alaska-quake"))
+    assert stories_of(conn, items, "peru-quake").isdisjoint(stories_of(conn, items, "alaska-quake"))
     assert stories_of(conn, items, "valencia-sevilla").isdisjoint(
-        stories_of(conn, items, "betis-getafe"))
+        stories_of(conn, items, "betis-getafe")
+    )
 
 
 def test_every_story_is_exactly_the_gold_event(clustered):
     conn, items = clustered
-    gold = {frozenset(item["slug"] for item in items if item["story"] == story)
-            for story in {item["story"] for item in items}}
+    gold = {
+        frozenset(item["slug"] for item in items if item["story"] == story)
+        for story in {item["story"] for item in items}
+    }
     ours = {item["slug"] for item in items}
     found = {group & ours for group in helpers.partition(conn) if group & ours}
     assert found == gold
@@ -78,13 +80,17 @@ def test_every_story_is_exactly_the_gold_event(clustered):
 
 def test_a_translation_is_recorded_as_a_version_of_its_original(clustered):
     conn, items = clustered
-    slug_of = {row["id"]: row["url"].rsplit("/", 1)[1]
-               for row in conn.execute("SELECT id, url FROM articles")}
+    slug_of = {
+        row["id"]: row["url"].rsplit("/", 1)[1]
+        for row in conn.execute("SELECT id, url FROM articles")
+    }
     story_of = {item["slug"]: item["story"] for item in items}
     lang_of = {item["slug"]: item["lang"] for item in items}
-    versions = [(slug_of[row["article_id"]], slug_of[row["version_of_id"]], row["kind"],
-                 row["score"]) for row in conn.execute("SELECT * FROM article_versions")
-                if slug_of[row["article_id"]] in story_of]
+    versions = [
+        (slug_of[row["article_id"]], slug_of[row["version_of_id"]], row["kind"], row["score"])
+        for row in conn.execute("SELECT * FROM article_versions")
+        if slug_of[row["article_id"]] in story_of
+    ]
     museum = [v for v in versions if story_of[v[0]] == "museum-strike"]
     assert len(museum) == 1
     version, original, kind, score = museum[0]

@@ -26,13 +26,19 @@ MIN_CANDIDATE = min(EVENT, EVENT_CROSS) - 0.1
 GATE = MIN_CANDIDATE - 0.05
 K, PER_STORY = 4, 2
 PARAMS = np.zeros(kernel.PARAM_COUNT)
-for index, value in ((kernel.THRESHOLD_EVENT, EVENT), (kernel.THRESHOLD_EVENT_CROSS, EVENT_CROSS),
-                     (kernel.THRESHOLD_EN, THRESHOLD_EN),
-                     (kernel.THRESHOLD_KEYWORDS, THRESHOLD_KEYWORDS),
-                     (kernel.THRESHOLD_VERSION, VERSION), (kernel.WINDOW_S, WINDOW_S),
-                     (kernel.GATE, GATE), (kernel.MIN_CANDIDATE, MIN_CANDIDATE),
-                     (kernel.THRESHOLD_MERGE, MERGE), (kernel.THRESHOLD_EN_EVENT, EN_EVENT),
-                     (kernel.THRESHOLD_COPY, COPY)):
+for index, value in (
+    (kernel.THRESHOLD_EVENT, EVENT),
+    (kernel.THRESHOLD_EVENT_CROSS, EVENT_CROSS),
+    (kernel.THRESHOLD_EN, THRESHOLD_EN),
+    (kernel.THRESHOLD_KEYWORDS, THRESHOLD_KEYWORDS),
+    (kernel.THRESHOLD_VERSION, VERSION),
+    (kernel.WINDOW_S, WINDOW_S),
+    (kernel.GATE, GATE),
+    (kernel.MIN_CANDIDATE, MIN_CANDIDATE),
+    (kernel.THRESHOLD_MERGE, MERGE),
+    (kernel.THRESHOLD_EN_EVENT, EN_EVENT),
+    (kernel.THRESHOLD_COPY, COPY),
+):
     PARAMS[index] = value
 
 
@@ -63,15 +69,21 @@ def synthetic(seed: int, n: int = 160) -> dict:
                 items[10**6 + word] = {word, int(rng.integers(7000, 7100))}  # gloss + noise sense
             else:
                 items[2 * 10**6 + word] = {2 * 10**6 + word}
-        articles.append({
-            "t": float(i) * 4 * DAY / n + float(rng.uniform(0, 600)),
-            "multi": None if rng.random() < 0.05 else
-            _unit(centres[event] + noise * _unit(rng.standard_normal(DIM))),
-            "english": _unit(centres_en[event] + 0.6 * _unit(rng.standard_normal(DIM)))
-            if language == 0 or rng.random() < 0.3 else None,
-            "language": language, "glossed": language != 2, "items": items,
-            "weights": {item: float(rng.uniform(0.5, 3.0)) for item in items},
-        })
+        articles.append(
+            {
+                "t": float(i) * 4 * DAY / n + float(rng.uniform(0, 600)),
+                "multi": None
+                if rng.random() < 0.05
+                else _unit(centres[event] + noise * _unit(rng.standard_normal(DIM))),
+                "english": _unit(centres_en[event] + 0.6 * _unit(rng.standard_normal(DIM)))
+                if language == 0 or rng.random() < 0.3
+                else None,
+                "language": language,
+                "glossed": language != 2,
+                "items": items,
+                "weights": {item: float(rng.uniform(0.5, 3.0)) for item in items},
+            }
+        )
     articles.sort(key=lambda a: a["t"])
     return {"articles": articles, "batch": int(rng.integers(1, 40))}
 
@@ -132,8 +144,11 @@ def reference(data: dict) -> tuple[list[int], list[tuple], list[tuple]]:
 
     def top(scored: list[tuple[float, int]], t: float) -> list[tuple[float, int]]:
         best = sorted(scored, key=lambda s: (-s[0], s[1]))[:K]
-        return [(sim, story) for sim, story in best
-                if span(story)[1] >= t - WINDOW_S and span(story)[0] <= t + WINDOW_S]
+        return [
+            (sim, story)
+            for sim, story in best
+            if span(story)[1] >= t - WINDOW_S and span(story)[0] <= t + WINDOW_S
+        ]
 
     for start in range(0, len(articles), size):
         batch = range(start, min(start + size, len(articles)))
@@ -150,10 +165,19 @@ def reference(data: dict) -> tuple[list[int], list[tuple], list[tuple]]:
             best = None
             if a["multi"] is not None:
                 x = a["multi"]
-                near = top([(centroid_cosine(s, x), s) for s in static if s not in changed
-                            if centroid_cosine(s, x) >= GATE], a["t"])
-                near += top([(centroid_cosine(s, x), s) for s in changed
-                             if centroid_cosine(s, x) >= GATE], a["t"])
+                near = top(
+                    [
+                        (centroid_cosine(s, x), s)
+                        for s in static
+                        if s not in changed
+                        if centroid_cosine(s, x) >= GATE
+                    ],
+                    a["t"],
+                )
+                near += top(
+                    [(centroid_cosine(s, x), s) for s in changed if centroid_cosine(s, x) >= GATE],
+                    a["t"],
+                )
                 near = sorted(near, key=lambda s: (-s[0], s[1]))[:K]
                 candidates = []
                 for rank, (sim, story) in enumerate(near):
@@ -220,30 +244,39 @@ def rows_of(articles: list[dict], first: int = 0) -> Rows:
         item_ids = sorted(a["items"])
         ids += item_ids
         weights += [a["weights"][item] for item in item_ids]
-        pairs = sorted((alt, index) for index, item in enumerate(item_ids)
-                       for alt in a["items"][item])
+        pairs = sorted(
+            (alt, index) for index, item in enumerate(item_ids) for alt in a["items"][item]
+        )
         alts += [alt for alt, _ in pairs]
         owners += [index for _, index in pairs]
         id_count.append(len(item_ids))
         alt_count.append(len(pairs))
     weights_array = np.array(weights)
     return Rows(
-        articles=[Article(first + i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", a["t"])
-                  for i, a in enumerate(articles)],
-        multi=np.array([a["multi"] if a["multi"] is not None else np.zeros(DIM)
-                        for a in articles], dtype=np.float32),
+        articles=[
+            Article(first + i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", a["t"])
+            for i, a in enumerate(articles)
+        ],
+        multi=np.array(
+            [a["multi"] if a["multi"] is not None else np.zeros(DIM) for a in articles],
+            dtype=np.float32,
+        ),
         has_multi=np.array([a["multi"] is not None for a in articles]),
         lang=np.array([a["language"] for a in articles], dtype=np.int32),
-        english=np.array([a["english"] if a["english"] is not None else np.zeros(DIM)
-                          for a in articles], dtype=np.float32),
+        english=np.array(
+            [a["english"] if a["english"] is not None else np.zeros(DIM) for a in articles],
+            dtype=np.float32,
+        ),
         has_english=np.array([a["english"] is not None for a in articles]),
         kw_lang=np.array([a["language"] for a in articles], dtype=np.int32),
         kw_glossed=np.array([a["glossed"] for a in articles]),
-        kw_total=np.bincount(np.repeat(np.arange(n), id_count), weights=weights_array,
-                             minlength=n),
-        id_count=np.array(id_count, dtype=np.int64), ids=np.array(ids, dtype=np.int64),
-        weights=weights_array, alt_count=np.array(alt_count, dtype=np.int64),
-        alts=np.array(alts, dtype=np.int64), owners=np.array(owners, dtype=np.int32),
+        kw_total=np.bincount(np.repeat(np.arange(n), id_count), weights=weights_array, minlength=n),
+        id_count=np.array(id_count, dtype=np.int64),
+        ids=np.array(ids, dtype=np.int64),
+        weights=weights_array,
+        alt_count=np.array(alt_count, dtype=np.int64),
+        alts=np.array(alts, dtype=np.int64),
+        owners=np.array(owners, dtype=np.int32),
     )
 
 
@@ -260,8 +293,7 @@ def compiled(data: dict) -> tuple[list[int], list[tuple], list[tuple], Window]:
         result = window.assign(rows_of(batch, start), PARAMS, next_id, K, PER_STORY)
         next_id = result.next_id
         out += result.stories
-        versions += [(start + index, window.articles[row].id) for index, row, _ in
-                     result.versions]
+        versions += [(start + index, window.articles[row].id) for index, row, _ in result.versions]
         merges += [(gone, keep) for _, gone, keep in result.merges]
     return [_final(story, merges) for story in out], versions, merges, window
 
@@ -295,8 +327,12 @@ def test_coverage_merges_like_sets():
         b_alts = np.sort(rng.integers(0, 30, 9)).astype(np.int64)
         weights = rng.uniform(0, 2, 5)
         order = np.argsort(a_alts, kind="stable")
-        expected = sum(weights[item] for item in range(5)
-                       if set(a_alts[a_owners == item].tolist()) & set(b_alts.tolist()))
-        got = kernel.coverage_cross(a_alts[order], a_owners[order], weights, weights.sum(),
-                                    b_alts, np.zeros(5, dtype=bool))
+        expected = sum(
+            weights[item]
+            for item in range(5)
+            if set(a_alts[a_owners == item].tolist()) & set(b_alts.tolist())
+        )
+        got = kernel.coverage_cross(
+            a_alts[order], a_owners[order], weights, weights.sum(), b_alts, np.zeros(5, dtype=bool)
+        )
         assert got == pytest.approx(expected / weights.sum())

@@ -20,8 +20,9 @@ from aggregator.embed.stage import MULTILINGUAL, to_blob
 
 DIM = 256
 MODEL = models.identity("multilingual-e5-small")
-CONFIG = Config(feeds=(Feed("http://127.0.0.1:9/pl.xml", "Gazeta", language="pl"),),
-                settings=Settings())
+CONFIG = Config(
+    feeds=(Feed("http://127.0.0.1:9/pl.xml", "Gazeta", language="pl"),), settings=Settings()
+)
 
 
 def _add(conn, article_id: int, vector: np.ndarray, hours: float) -> None:
@@ -57,8 +58,7 @@ def conn(tmp_path):
 
 
 def _story_of(conn, article_id: int) -> int:
-    return conn.execute("SELECT cluster_id FROM articles WHERE id = ?",
-                        (article_id,)).fetchone()[0]
+    return conn.execute("SELECT cluster_id FROM articles WHERE id = ?", (article_id,)).fetchone()[0]
 
 
 def test_an_article_that_joins_two_stories_merges_them_into_the_older(conn):
@@ -76,16 +76,26 @@ def test_an_article_that_joins_two_stories_merges_them_into_the_older(conn):
 
     assert report.details["merged"] == 1
     assert {_story_of(conn, i) for i in (1, 2, 3)} == {older}
-    assert [tuple(row) for row in conn.execute(
-        "SELECT cluster_id, merged_into FROM cluster_merges")] == [(newer, older)]
+    assert [
+        tuple(row) for row in conn.execute("SELECT cluster_id, merged_into FROM cluster_merges")
+    ] == [(newer, older)]
     assert conn.execute("SELECT count(*) FROM clusters WHERE id = ?", (newer,)).fetchone()[0] == 0
-    row = conn.execute("SELECT article_count, languages FROM clusters WHERE id = ?",
-                       (older,)).fetchone()
+    row = conn.execute(
+        "SELECT article_count, languages FROM clusters WHERE id = ?", (older,)
+    ).fetchone()
     assert (row["article_count"], row["languages"]) == (3, '["pl"]')
-    assert conn.execute("SELECT article_count FROM cluster_languages WHERE cluster_id = ?",
-                        (older,)).fetchone()[0] == 3
-    assert {r[0] for r in conn.execute(
-        "SELECT cluster_id FROM cluster_members WHERE article_id IN (1, 2, 3)")} == {older}
+    assert (
+        conn.execute(
+            "SELECT article_count FROM cluster_languages WHERE cluster_id = ?", (older,)
+        ).fetchone()[0]
+        == 3
+    )
+    assert {
+        r[0]
+        for r in conn.execute(
+            "SELECT cluster_id FROM cluster_members WHERE article_id IN (1, 2, 3)"
+        )
+    } == {older}
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
@@ -111,8 +121,10 @@ def test_a_merge_redirect_chain_is_kept_one_step_long(conn):
     with store.transaction(conn):
         _add(conn, 5, a + b, hours=244)  # merges the second (with the third) into the first
     cluster_stage.run(conn, CONFIG)
-    assert dict(conn.execute("SELECT cluster_id, merged_into FROM cluster_merges").fetchall()) \
-        == {third: first, second: first}
+    assert dict(conn.execute("SELECT cluster_id, merged_into FROM cluster_merges").fetchall()) == {
+        third: first,
+        second: first,
+    }
     assert {_story_of(conn, i) for i in range(1, 6)} == {first}
 
 
@@ -162,12 +174,14 @@ def test_a_damaged_vector_does_not_stop_the_run(conn, damage):
         _add(conn, 1, east, hours=240)
         _add(conn, 2, east + 0.1 * np.eye(DIM)[1], hours=241)
         _add(conn, 3, east, hours=242 if damage != "first-row-short" else 1)
-        bad = {"short": to_blob(east[:10]), "first-row-short": to_blob(east[:10]),
-               "nan": to_blob(np.full(DIM, np.nan))}[damage]
+        bad = {
+            "short": to_blob(east[:10]),
+            "first-row-short": to_blob(east[:10]),
+            "nan": to_blob(np.full(DIM, np.nan)),
+        }[damage]
         conn.execute("UPDATE embeddings SET vector = ? WHERE article_id = 3", (bad,))
     report = cluster_stage.run(conn, CONFIG)
     assert report.skipped == 0
     assert _story_of(conn, 1) == _story_of(conn, 2)
     assert _story_of(conn, 3) not in (None, _story_of(conn, 1))
-    assert conn.execute("SELECT count(*) FROM articles WHERE cluster_id IS NULL").fetchone()[0] \
-        == 0
+    assert conn.execute("SELECT count(*) FROM articles WHERE cluster_id IS NULL").fetchone()[0] == 0

@@ -39,9 +39,14 @@ def test_an_unknown_compound_is_glossed_by_its_parts():
 
 
 def test_numbers_match_across_writing_conventions():
-    ids = [set(keywords.extract(text, lang).ids.tolist())
-           for text, lang in [("40.000 Haushalte", "de"), ("40,000 homes", "en"),
-                              ("40\u00a0000 foyers", "fr")]]
+    ids = [
+        set(keywords.extract(text, lang).ids.tolist())
+        for text, lang in [
+            ("40.000 Haushalte", "de"),
+            ("40,000 homes", "en"),
+            ("40\u00a0000 foyers", "fr"),
+        ]
+    ]
     number = keywords.key_hash("#40000")
     assert all(number in found for found in ids)
 

@@ -16,14 +16,23 @@ def _rows(first_id: int, times: list[float], rng: np.random.Generator) -> Rows:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     id_count = np.full(n, 2, dtype=np.int64)
     return Rows(
-        articles=[Article(first_id + i, "2026-01-01T00:00:00Z", "en", 1, None, None, None, t)
-                  for i, t in enumerate(times)],
-        multi=vectors, has_multi=np.ones(n, bool), lang=np.zeros(n, np.int32),
+        articles=[
+            Article(first_id + i, "2026-01-01T00:00:00Z", "en", 1, None, None, None, t)
+            for i, t in enumerate(times)
+        ],
+        multi=vectors,
+        has_multi=np.ones(n, bool),
+        lang=np.zeros(n, np.int32),
         english=np.zeros((n, DIM), np.float32),
-        has_english=np.zeros(n, bool), kw_lang=np.zeros(n, np.int32),
-        kw_glossed=np.ones(n, bool), kw_total=np.full(n, 2.0), id_count=id_count,
-        ids=np.arange(2 * n, dtype=np.int64) + 1000 * first_id, weights=np.ones(2 * n),
-        alt_count=id_count, alts=np.arange(2 * n, dtype=np.int64),
+        has_english=np.zeros(n, bool),
+        kw_lang=np.zeros(n, np.int32),
+        kw_glossed=np.ones(n, bool),
+        kw_total=np.full(n, 2.0),
+        id_count=id_count,
+        ids=np.arange(2 * n, dtype=np.int64) + 1000 * first_id,
+        weights=np.ones(2 * n),
+        alt_count=id_count,
+        alts=np.arange(2 * n, dtype=np.int64),
         owners=np.tile(np.array([0, 1], np.int32), n),
     )
 
@@ -43,15 +52,18 @@ def _check(window: Window, rows: Rows, live_ids: set[int]) -> None:
         ids = [window.articles[row].id for row in members]
         expected = sorted(i for i in live_ids if i % 7 == story_id)
         assert ids == expected
-        np.testing.assert_allclose(window.slot_sum[slot],
-                                   rows.multi[[by_id[i] for i in ids]].sum(axis=0), atol=1e-4)
+        np.testing.assert_allclose(
+            window.slot_sum[slot], rows.multi[[by_id[i] for i in ids]].sum(axis=0), atol=1e-4
+        )
         times = [rows.articles[by_id[i]].t for i in ids]
         assert (window.slot_tmin[slot], window.slot_tmax[slot]) == (min(times), max(times))
         for row in members:  # keyword ranges still point at each row's own hashes
             article_id = window.articles[row].id
             start = window.id_start[row]
             assert window.ids_pool[start : start + 2].tolist() == [
-                1000 * 100 + 2 * (article_id - 100), 1000 * 100 + 2 * (article_id - 100) + 1]
+                1000 * 100 + 2 * (article_id - 100),
+                1000 * 100 + 2 * (article_id - 100) + 1,
+            ]
 
 
 def test_forget_before_returns_the_expired_ids_and_keeps_stories_exact():

@@ -115,24 +115,34 @@ def trials(spec: dataclasses.Field) -> list[tuple[Any, bool]]:
     bounds = spec.metadata["bounds"]
     whole = str(spec.type).startswith("int")
     step = 1 if whole else 0.001
-    cases = [(bounds.high, True), (bounds.high + step, False), (2**63, False),
-             (-(2**63) - 1, False), (10**400, False), (float("nan"), False),
-             (float("inf"), False), (float("-inf"), False)]
+    cases = [
+        (bounds.high, True),
+        (bounds.high + step, False),
+        (2**63, False),
+        (-(2**63) - 1, False),
+        (10**400, False),
+        (float("nan"), False),
+        (float("inf"), False),
+        (float("-inf"), False),
+    ]
     if bounds.low_open:
         cases += [(bounds.low, False), (bounds.low + step, True)]
     else:
         cases += [(bounds.low, True), (bounds.low - step, False)]
     if whole:
-        cases = [(int(v) if isinstance(v, float) and v == v and abs(v) != float("inf") else v, ok)
-                 for v, ok in cases]
+        cases = [
+            (int(v) if isinstance(v, float) and v == v and abs(v) != float("inf") else v, ok)
+            for v, ok in cases
+        ]
     return cases
 
 
 def test_every_number_in_feeds_yaml_declares_its_range():
     fields = numeric_fields()
     assert len(fields) >= 26  # the numbers of this version, at least: discovery works
-    undeclared = [f"{cls.__name__}.{spec.name}" for cls, spec in fields
-                  if "bounds" not in spec.metadata]
+    undeclared = [
+        f"{cls.__name__}.{spec.name}" for cls, spec in fields if "bounds" not in spec.metadata
+    ]
     assert not undeclared, f"declare a range with config.bounded(...) for {undeclared}"
 
 

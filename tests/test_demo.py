@@ -116,8 +116,13 @@ def test_the_served_demo_has_no_dead_links(demo_db):
     stories = [row[0] for row in conn.execute("SELECT id FROM clusters")]
     conn.close()
     paths = [f"/-/story/{story}" for story in stories] + [
-        "/", "/-/find?q=earthquake", "/demo/articles?_size=max", "/demo/feeds",
-        "/demo/articles_by_outlet?_size=max", "/demo/feed_health"]
+        "/",
+        "/-/find?q=earthquake",
+        "/demo/articles?_size=max",
+        "/demo/feeds",
+        "/demo/articles_by_outlet?_size=max",
+        "/demo/feed_health",
+    ]
     unavailable = 0
     for path in paths:
         response = asyncio.run(ds.client.get(path))

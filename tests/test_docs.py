@@ -11,8 +11,15 @@ from aggregator import config, store
 from aggregator.cli import cli
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-PUBLIC_TABLES = ["feeds", "fetches", "articles", "clusters", "cluster_languages",
-                 "article_versions", "cluster_merges"]
+PUBLIC_TABLES = [
+    "feeds",
+    "fetches",
+    "articles",
+    "clusters",
+    "cluster_languages",
+    "article_versions",
+    "cluster_merges",
+]
 
 
 Commands = list[tuple[str, click.Command]]
@@ -90,11 +97,15 @@ def bounded_settings() -> list[tuple[str, config.Bounds]]:
     poll_interval_s shares the setting's row)."""
     found = []
     for cls, prefix in [(config.Settings, ""), (config.Feed, "")] + [
-        (spec.default_factory, f"{spec.name}.") for spec in dataclasses.fields(config.Settings)
+        (spec.default_factory, f"{spec.name}.")
+        for spec in dataclasses.fields(config.Settings)
         if dataclasses.is_dataclass(spec.default_factory)
     ]:
-        found += [(prefix + spec.name, spec.metadata["bounds"])
-                  for spec in dataclasses.fields(cls) if "bounds" in spec.metadata]
+        found += [
+            (prefix + spec.name, spec.metadata["bounds"])
+            for spec in dataclasses.fields(cls)
+            if "bounds" in spec.metadata
+        ]
     return found
 
 

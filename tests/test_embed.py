@@ -16,16 +16,27 @@ from aggregator.errors import UserError
 from aggregator.timeutil import now_iso
 
 ARTICLES = [
-    ("en", "Police arrest bank robber near the royal palace",
-     "Officers stopped a man after a chase through central London on Saturday.",
-     None, None),
-    ("fr", "La police arrête un braqueur de banque près du palais royal",
-     "Les agents ont arrêté samedi un homme après une course-poursuite dans Londres.",
-     "The police arrest a bank robber near the royal palace",
-     "The agents arrested on Saturday a man after a chase in London."),
-    ("de", "Polizei nimmt Bankräuber nahe dem Königspalast fest",
-     "Beamte stoppten am Samstag einen Mann nach einer Verfolgungsjagd durch London.",
-     None, None),
+    (
+        "en",
+        "Police arrest bank robber near the royal palace",
+        "Officers stopped a man after a chase through central London on Saturday.",
+        None,
+        None,
+    ),
+    (
+        "fr",
+        "La police arrête un braqueur de banque près du palais royal",
+        "Les agents ont arrêté samedi un homme après une course-poursuite dans Londres.",
+        "The police arrest a bank robber near the royal palace",
+        "The agents arrested on Saturday a man after a chase in London.",
+    ),
+    (
+        "de",
+        "Polizei nimmt Bankräuber nahe dem Königspalast fest",
+        "Beamte stoppten am Samstag einen Mann nach einer Verfolgungsjagd durch London.",
+        None,
+        None,
+    ),
 ]
 
 
@@ -33,7 +44,8 @@ def add_articles(conn, rows=ARTICLES, settled: bool = True) -> list[int]:
     now = now_iso()
     conn.execute(
         "INSERT OR IGNORE INTO feeds (id, url, name, added_at) "
-        "VALUES (1, 'http://127.0.0.1/f.xml', 'f', ?)", (now,)
+        "VALUES (1, 'http://127.0.0.1/f.xml', 'f', ?)",
+        (now,),
     )
     ids = []
     for index, (lang, title, summary, title_en, summary_en) in enumerate(rows):
@@ -43,9 +55,18 @@ def add_articles(conn, rows=ARTICLES, settled: bool = True) -> list[int]:
             "INSERT INTO articles (feed_id, guid, content_hash, title, summary, language, "
             "language_source, fetched_at, title_en, summary_en, translation_backend, "
             "translated_at) VALUES (1, ?, ?, ?, ?, ?, 'feed', ?, ?, ?, ?, ?)",
-            (f"g{index}-{title}", f"h{index}-{title}", title, summary, lang, now, title_en,
-             summary_en, "test" if title_en else f"none:no-model-for-{lang}",
-             now if settled else None),
+            (
+                f"g{index}-{title}",
+                f"h{index}-{title}",
+                title,
+                summary,
+                lang,
+                now,
+                title_en,
+                summary_en,
+                "test" if title_en else f"none:no-model-for-{lang}",
+                now if settled else None,
+            ),
         )
         ids.append(cursor.lastrowid)
     return ids
@@ -54,8 +75,9 @@ def add_articles(conn, rows=ARTICLES, settled: bool = True) -> list[int]:
 def settings(**embedding) -> config_module.Config:
     config = config_module.parse("feeds: []")
     changed = dataclasses.replace(config.settings.embedding, **embedding)
-    return dataclasses.replace(config, settings=dataclasses.replace(config.settings,
-                                                                      embedding=changed))
+    return dataclasses.replace(
+        config, settings=dataclasses.replace(config.settings, embedding=changed)
+    )
 
 
 def vectors(conn, space: str) -> dict[int, tuple[str, np.ndarray]]:
@@ -86,7 +108,9 @@ def test_vectors_are_the_models_own_and_complete(conn):
     assert float(multi[ids[2]][1] @ reference / np.linalg.norm(reference)) > 0.999
     signed = conn.execute("SELECT article_id, language, glossed FROM article_keywords")
     assert {row[0]: (row[1], row[2]) for row in signed} == {
-        ids[0]: ("en", 1), ids[1]: ("en", 1), ids[2]: ("de", 1)
+        ids[0]: ("en", 1),
+        ids[1]: ("en", 1),
+        ids[2]: ("de", 1),
     }
 
 
@@ -106,14 +130,18 @@ def test_a_new_translation_reembeds_that_article_only(conn):
     conn.execute(
         "UPDATE articles SET title_en = 'Police arrest bank robber near the royal palace', "
         "summary_en = 'Officers stopped a man.', translated_at = '2999-01-01T00:00:00Z' "
-        "WHERE id = ?", (ids[2],)
+        "WHERE id = ?",
+        (ids[2],),
     )
     report = embed.run(conn, settings())
     assert report.done == 1
     assert report.details["english vectors"] == 1 and report.details["multilingual vectors"] == 0
-    assert conn.execute(
-        "SELECT language FROM article_keywords WHERE article_id = ?", (ids[2],)
-    ).fetchone()[0] == "en"
+    assert (
+        conn.execute(
+            "SELECT language FROM article_keywords WHERE article_id = ?", (ids[2],)
+        ).fetchone()[0]
+        == "en"
+    )
 
 
 def test_changing_the_model_reembeds_with_it(conn, tmp_path):
@@ -122,8 +150,11 @@ def test_changing_the_model_reembeds_with_it(conn, tmp_path):
     copy = tmp_path / "my-model"
     shutil.copytree(models.resolve(models.DEFAULT_ENGLISH)[0], copy)
     report = embed.run(conn, settings(model=str(copy)))
-    assert report.details == {"multilingual vectors": 0, "english vectors": 2,
-                              "keyword signatures": 0}
+    assert report.details == {
+        "multilingual vectors": 0,
+        "english vectors": 2,
+        "keyword signatures": 0,
+    }
     english = vectors(conn, "english")
     assert {model for model, _ in english.values()} == {models.identity(str(copy))}
     assert set(english) == set(ids[:2])
@@ -173,8 +204,10 @@ def inject_embed_fault(patch: pytest.MonkeyPatch, conn, step: str, poisoned: int
 
         patch.setattr(models, "load", lambda *args: Refusing(original_load(*args)))
     elif step == "save":  # a real refusal by SQLite, for that article's rows only
-        conn.execute(f"CREATE TRIGGER refuse AFTER INSERT ON embeddings WHEN NEW.article_id = "
-                     f"{poisoned} BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        conn.execute(
+            f"CREATE TRIGGER refuse AFTER INSERT ON embeddings WHEN NEW.article_id = "
+            f"{poisoned} BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
 
 
 @pytest.mark.parametrize("step", ["keywords", "encode", "save"])

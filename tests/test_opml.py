@@ -52,8 +52,18 @@ def test_import_options_accept_codes_in_any_case(tmp_path):
     feeds, opml = tmp_path / "feeds.yaml", tmp_path / "subs.opml"
     feeds.write_text(FEEDS)
     opml.write_text(OPML)
-    result = run_cli("feeds", "import-opml", "--feeds", str(feeds), str(opml),
-                     "--language", "DE", "--country", "de", cwd=tmp_path)
+    result = run_cli(
+        "feeds",
+        "import-opml",
+        "--feeds",
+        str(feeds),
+        str(opml),
+        "--language",
+        "DE",
+        "--country",
+        "de",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     text = feeds.read_text()  # written as stored, not only read back normalised
     assert "language: de" in text and "country: DE" in text
@@ -105,12 +115,18 @@ def test_export_round_trips_through_import(tmp_path):
 
 # Shapes the import's in-place edit cannot work on (issue 10, section 5: each was a traceback).
 BAD_SHAPES = {
-    "top level a list": ("- url: https://example.org/rss\n  name: Example\n",
-                         "top level must be a mapping"),
-    "feeds are strings": ("feeds:\n  - https://example.org/rss\n  - https://example.net/rss\n",
-                          "feed #1: must be a mapping"),
-    "feeds a map": ("feeds:\n  example: {url: 'https://example.org/rss', name: Example}\n",
-                    "'feeds' must be a list"),
+    "top level a list": (
+        "- url: https://example.org/rss\n  name: Example\n",
+        "top level must be a mapping",
+    ),
+    "feeds are strings": (
+        "feeds:\n  - https://example.org/rss\n  - https://example.net/rss\n",
+        "feed #1: must be a mapping",
+    ),
+    "feeds a map": (
+        "feeds:\n  example: {url: 'https://example.org/rss', name: Example}\n",
+        "'feeds' must be a list",
+    ),
 }
 
 

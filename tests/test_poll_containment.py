@@ -75,7 +75,9 @@ TRIGGERS = {
     ),
     # numbers too large for a timedelta, a datetime or an SQLite integer
     "max-age-20-digits": Trigger(
-        titled("Fine"), headers={"Cache-Control": "max-age=99999999999999999999"}, title="Fine",
+        titled("Fine"),
+        headers={"Cache-Control": "max-age=99999999999999999999"},
+        title="Fine",
         wait=DAY,
     ),
     "ttl-17-digits": Trigger(
@@ -86,7 +88,9 @@ TRIGGERS = {
     ),
     # past datetime.max once in UTC: ignored, as any Expires that is not a date
     "expires-past-datetime-max": Trigger(
-        titled("Fine"), headers={"Expires": "Fri, 31 Dec 9999 23:00:00 -0100"}, title="Fine",
+        titled("Fine"),
+        headers={"Expires": "Fri, 31 Dec 9999 23:00:00 -0100"},
+        title="Fine",
         wait=timedelta(seconds=600),
     ),
 }

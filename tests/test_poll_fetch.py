@@ -410,8 +410,10 @@ def test_a_304_to_a_request_without_validators_is_an_error(server):
     assert fetch(url, etag='"v1"').kind == "not_modified"
 
 
-@pytest.mark.parametrize("location", ["http://127.0.0.1:99999/feed.xml",
-                                      "http://127.0.0.1:0/feed.xml", "http://127.0.0.1:-1/x"])
+@pytest.mark.parametrize(
+    "location",
+    ["http://127.0.0.1:99999/feed.xml", "http://127.0.0.1:0/feed.xml", "http://127.0.0.1:-1/x"],
+)
 def test_a_redirect_to_an_impossible_port_is_a_bad_redirect_target(server, location):
     server.route("/moved", status=301, headers={"Location": location})
     result = fetch(server.url("/moved"))

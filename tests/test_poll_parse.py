@@ -178,31 +178,58 @@ def test_entries_with_nothing_to_show_are_dropped():
 
 
 def test_a_title_spread_over_lines_is_stored_as_one_line():
-    body = rss("<item><title>Breaking:\n   storm\r\n\n hits   the coast</title>"
-               "<link>https://news.example/a</link></item>")
+    body = rss(
+        "<item><title>Breaking:\n   storm\r\n\n hits   the coast</title>"
+        "<link>https://news.example/a</link></item>"
+    )
     assert [e.title for e in parse_bytes(body).entries] == ["Breaking: storm hits the coast"]
 
 
 def _json_feed(items, **feed) -> bytes:
     import json
 
-    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Die Lupe",
-                       "language": "de-DE", **feed, "items": items}).encode()
+    return json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Die Lupe",
+            "language": "de-DE",
+            **feed,
+            "items": items,
+        }
+    ).encode()
 
 
 def test_a_json_feed_gives_the_same_entries_as_rss():
-    feed = parse_bytes(_json_feed([
-        {"id": "a1", "url": "https://news.example/a1", "title": "Brücke  gesperrt",
-         "content_html": "<p>Die <b>Brücke</b> bleibt zu.<script>alert(1)</script></p>",
-         "date_published": "2026-11-23T10:00:00+01:00", "authors": [{"name": "K. Maier"}]},
-        {"id": 2, "external_url": "https://other.example/b", "title": "Zweite Meldung",
-         "content_text": "Tom & Jerry: 3 < 5", "date_modified": "2026-11-22T08:00:00Z",
-         "language": "en"},
-    ]), headers={"Content-Type": "application/feed+json"})
+    feed = parse_bytes(
+        _json_feed(
+            [
+                {
+                    "id": "a1",
+                    "url": "https://news.example/a1",
+                    "title": "Brücke  gesperrt",
+                    "content_html": "<p>Die <b>Brücke</b> bleibt zu.<script>alert(1)</script></p>",
+                    "date_published": "2026-11-23T10:00:00+01:00",
+                    "authors": [{"name": "K. Maier"}],
+                },
+                {
+                    "id": 2,
+                    "external_url": "https://other.example/b",
+                    "title": "Zweite Meldung",
+                    "content_text": "Tom & Jerry: 3 < 5",
+                    "date_modified": "2026-11-22T08:00:00Z",
+                    "language": "en",
+                },
+            ]
+        ),
+        headers={"Content-Type": "application/feed+json"},
+    )
     assert feed.title == "Die Lupe" and feed.language == "de" and feed.problem is None
     first, second = feed.entries
-    assert (first.guid, first.url, first.title) == ("a1", "https://news.example/a1",
-                                                   "Brücke gesperrt")
+    assert (first.guid, first.url, first.title) == (
+        "a1",
+        "https://news.example/a1",
+        "Brücke gesperrt",
+    )
     assert first.summary == "Die Brücke bleibt zu." and "script" not in (first.summary_html or "")
     assert first.published_at == "2026-11-23T09:00:00Z" and first.author == "K. Maier"
     assert (first.language, first.language_source) == ("de", "feed")
@@ -213,20 +240,44 @@ def test_a_json_feed_gives_the_same_entries_as_rss():
 
 
 def test_a_json_feed_with_values_of_the_wrong_type_keeps_what_is_usable():
-    feed = parse_bytes(_json_feed([
-        {"id": {"x": 1}, "url": ["https://news.example/x"], "title": 7, "summary": None},
-        {"id": True, "url": "javascript:alert(1)", "title": "Only a title",
-         "date_published": "31/12/2026", "authors": "nobody"},
-        "not an item",
-    ], title=["no"], language=5), headers={"Content-Type": "application/json"})
+    feed = parse_bytes(
+        _json_feed(
+            [
+                {"id": {"x": 1}, "url": ["https://news.example/x"], "title": 7, "summary": None},
+                {
+                    "id": True,
+                    "url": "javascript:alert(1)",
+                    "title": "Only a title",
+                    "date_published": "31/12/2026",
+                    "authors": "nobody",
+                },
+                "not an item",
+            ],
+            title=["no"],
+            language=5,
+        ),
+        headers={"Content-Type": "application/json"},
+    )
     assert feed.title is None and feed.language is None
     (entry,) = feed.entries  # the first has nothing a reader could see or follow
     assert (entry.guid, entry.url, entry.title, entry.published_at, entry.author) == (
-        None, None, "Only a title", None, None)
+        None,
+        None,
+        "Only a title",
+        None,
+        None,
+    )
 
 
-@pytest.mark.parametrize("body", [b'{"error": "not found"}', b"[1, 2]", b"{broken",
-                                  b'{"version": "https://example.org/v1", "items": []}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"error": "not found"}',
+        b"[1, 2]",
+        b"{broken",
+        b'{"version": "https://example.org/v1", "items": []}',
+    ],
+)
 def test_json_that_is_not_a_json_feed_is_not_a_feed(body):
     with pytest.raises(NotAFeed, match="not a JSON Feed"):
         parse_bytes(body, headers={"Content-Type": "application/json"})

@@ -471,16 +471,28 @@ def test_parsing_a_big_feed_leaves_the_event_loop_free(server, conn):
 
 
 def test_a_json_feed_is_polled_like_rss(server, conn):
-    body = json.dumps({
-        "version": "https://jsonfeed.org/version/1.1", "title": "Lupe", "language": "de",
-        "items": [
-            {"id": "k1", "url": "https://lupe.example/k1", "title": "Hafen wieder offen",
-             "content_html": "<p>Der Hafen ist <em>wieder</em> offen.</p>",
-             "date_published": "2026-11-21T09:30:00+01:00"},
-            {"id": "k2", "url": "https://lupe.example/k2", "title": "Neue Fähre",
-             "content_text": "Die Fähre fährt ab Montag."},
-        ],
-    }).encode()
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Lupe",
+            "language": "de",
+            "items": [
+                {
+                    "id": "k1",
+                    "url": "https://lupe.example/k1",
+                    "title": "Hafen wieder offen",
+                    "content_html": "<p>Der Hafen ist <em>wieder</em> offen.</p>",
+                    "date_published": "2026-11-21T09:30:00+01:00",
+                },
+                {
+                    "id": "k2",
+                    "url": "https://lupe.example/k2",
+                    "title": "Neue Fähre",
+                    "content_text": "Die Fähre fährt ab Montag.",
+                },
+            ],
+        }
+    ).encode()
     url = server.route("/feed.json", body=body, headers={"Content-Type": "application/feed+json"})
     report = poll(conn, make_config(url))
     assert (report.done, report.failed, report.details["new articles"]) == (1, 0, 2)

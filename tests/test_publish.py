@@ -64,9 +64,15 @@ def ds(sample_db: Path) -> Datasette:
 
 def test_home_leads_with_stories_by_language_count(ds):
     text = visible(page(ds, "/"))
-    order = [text.index(headline) for headline in (
-        "Strong earthquake in Tokyo", "Parliament adopts pension reform",
-        '<script>window.__xss = "title"</script>Rally', "La Liga: Betis wins the derby")]
+    order = [
+        text.index(headline)
+        for headline in (
+            "Strong earthquake in Tokyo",
+            "Parliament adopts pension reform",
+            '<script>window.__xss = "title"</script>Rally',
+            "La Liga: Betis wins the derby",
+        )
+    ]
     assert order == sorted(order)
     assert "6 languages · 7 articles · first seen" in text
     assert "(NHK News)" in text
@@ -76,11 +82,23 @@ def test_home_leads_with_stories_by_language_count(ds):
 def test_home_shows_language_and_country_badges(ds):
     markup = page(ds, "/")
     start = markup.rindex("<li", 0, markup.index("Strong earthquake in Tokyo"))
-    first_story = markup[start:markup.index("</li>", start)]
+    first_story = markup[start : markup.index("</li>", start)]
     assert re.findall(r'class="badge lang[^"]*"[^>]*>(\w+)<', first_story) == [
-        "ja", "en", "fr", "de", "ru", "ar"]
+        "ja",
+        "en",
+        "fr",
+        "de",
+        "ru",
+        "ar",
+    ]
     assert re.findall(r'class="badge country"[^>]*>(\w+)<', first_story) == [
-        "JP", "GB", "FR", "DE", "RU", "QA"]
+        "JP",
+        "GB",
+        "FR",
+        "DE",
+        "RU",
+        "QA",
+    ]
     assert 'class="badge lang first" title="Japanese: carried it first"' in first_story
     assert 'href="/-/story/1"' in first_story
 
@@ -88,7 +106,7 @@ def test_home_shows_language_and_country_badges(ds):
 def test_home_draws_coverage_per_language_as_svg(ds):
     markup = page(ds, "/")
     start = markup.index('aria-label="Articles per language and day"')
-    svg = markup[start:markup.index("</svg>", start)]
+    svg = markup[start : markup.index("</svg>", start)]
     for name in ("French (fr)", "Japanese (ja)", "Arabic (ar)", "Russian (ru)"):
         assert name in svg
     # The sample's times are relative to now, so its 3 French articles fall on one or two days.
@@ -100,8 +118,7 @@ def test_home_draws_coverage_per_language_as_svg(ds):
 
 def test_home_links_every_canned_query_and_its_json(ds):
     markup = page(ds, "/")
-    for name in ("stories", "first_movers", "blindspots", "feed_health",
-                 "translation_coverage"):
+    for name in ("stories", "first_movers", "blindspots", "feed_health", "translation_coverage"):
         assert f'href="/news/{name}' in markup
     assert 'href="/news/stories.json?languages=1&amp;hours=24&amp;limit=30"' in markup
 
@@ -119,11 +136,18 @@ def test_home_on_an_empty_database(tmp_path):
 def test_story_page_shows_pickup_order_with_delays(ds):
     text = visible(page(ds, "/-/story/1"))
     assert "Strong earthquake in Tokyo" in text
-    pickup = text[text.index("Who picked it up"):text.index("articles, side by side")]
-    steps = re.findall(r"\b(ja|en|fr|de|ru|ar) (first at \d\d:\d\d|\+\d+ (?:h \d+ min|h|min))",
-                       pickup)
-    assert steps == [("ja", steps[0][1]), ("en", "+1 h"), ("fr", "+2 h"), ("de", "+2 h 10 min"),
-                     ("ru", "+5 h"), ("ar", "+6 h")]
+    pickup = text[text.index("Who picked it up") : text.index("articles, side by side")]
+    steps = re.findall(
+        r"\b(ja|en|fr|de|ru|ar) (first at \d\d:\d\d|\+\d+ (?:h \d+ min|h|min))", pickup
+    )
+    assert steps == [
+        ("ja", steps[0][1]),
+        ("en", "+1 h"),
+        ("fr", "+2 h"),
+        ("de", "+2 h 10 min"),
+        ("ru", "+5 h"),
+        ("ar", "+6 h"),
+    ]
     assert steps[0][1].startswith("first at")
     assert "NHK News" in pickup and "Al Jazeera" in pickup and "2 articles" in pickup
 
@@ -132,8 +156,13 @@ def test_story_page_shows_every_article_side_by_side(ds):
     markup = page(ds, "/-/story/1")
     text = visible(markup)
     assert "7 articles, side by side" in text
-    for original in ("東京で強い地震", "Fort séisme à Tokyo", "Сильное землетрясение в Токио",
-                     "زلزال قوي يضرب طوكيو", "Starkes Erdbeben erschüttert Tokio"):
+    for original in (
+        "東京で強い地震",
+        "Fort séisme à Tokyo",
+        "Сильное землетрясение в Токио",
+        "زلزال قوي يضرب طوكيو",
+        "Starkes Erdbeben erschüttert Tokio",
+    ):
         assert original in text
     assert "Strong earthquake shakes Tokyo" in text
     assert "machine translation: argos de-en 1.9" in text
@@ -147,8 +176,8 @@ def test_story_page_shows_every_article_side_by_side(ds):
 
 def test_story_page_timeline_has_one_lane_per_language(ds):
     markup = page(ds, "/-/story/1")
-    svg = markup[markup.index('aria-label="When each language covered the story"'):]
-    svg = svg[:svg.index("</svg>")]
+    svg = markup[markup.index('aria-label="When each language covered the story"') :]
+    svg = svg[: svg.index("</svg>")]
     assert svg.count("<circle") == 7
     lanes = re.findall(r">(\w+) \((\w\w)\)</text>", svg)
     assert [code for _, code in lanes] == ["ja", "en", "fr", "de", "ru", "ar"]
@@ -164,7 +193,7 @@ def test_story_page_links_its_data(ds):
 def blindspot_section(ds: Datasette, path: str) -> str:
     markup = page(ds, path)
     start = markup.index('<section class="blindspots"')
-    return markup[start:markup.index("</section>", start)]
+    return markup[start : markup.index("</section>", start)]
 
 
 def test_story_page_names_the_followed_languages_that_did_not_cover_it(ds, sample_db, tmp_path):
@@ -175,9 +204,17 @@ def test_story_page_names_the_followed_languages_that_did_not_cover_it(ds, sampl
     # Story 2 (fr de es): four languages published in its window, most articles first.
     section = blindspot_section(ds, "/-/story/2")
     assert re.findall(r'class="badge lang missing"[^>]*>(\w+)<', section) == [
-        "ar", "en", "ja", "ru"]
+        "ar",
+        "en",
+        "ja",
+        "ru",
+    ]
     assert [r["language"] for r in rows(ds, "/news/story_blindspots?id=2")] == [
-        "ar", "en", "ja", "ru"]
+        "ar",
+        "en",
+        "ja",
+        "ru",
+    ]
     assert 'href="/news/story_blindspots.json?id=2"' in page(ds, "/-/story/2")
     # Story 5 (de en, 30 Nov): no other language published until a day after its last article.
     assert "No blindspot: every language" in visible(blindspot_section(ds, "/-/story/5"))
@@ -199,11 +236,14 @@ def test_unknown_story_is_404(ds):
 
 def test_an_original_headline_is_labelled_with_its_own_language(tmp_path):
     # Issue 13 §2: the headline was labelled with the story's first language (here ja).
-    ds = make_datasette(edited_sample(
-        tmp_path / "headline.db",
-        "UPDATE clusters SET headline_en = NULL, headline = 'زلزال قوي يضرب طوكيو' WHERE id = 1",
-        "UPDATE clusters SET headline_en = NULL, headline = 'Edited by hand' WHERE id = 2",
-    ))
+    ds = make_datasette(
+        edited_sample(
+            tmp_path / "headline.db",
+            "UPDATE clusters SET headline_en = NULL,"
+            " headline = 'زلزال قوي يضرب طوكيو' WHERE id = 1",
+            "UPDATE clusters SET headline_en = NULL, headline = 'Edited by hand' WHERE id = 2",
+        )
+    )
     for markup in (page(ds, "/"), page(ds, "/-/story/1")):
         assert re.search(r'lang="ar" dir="rtl">زلزال قوي يضرب طوكيو</(a|h1)>', markup)
         assert "Arabic headline, no English translation" in visible(markup)
@@ -219,16 +259,30 @@ def test_an_original_headline_is_labelled_with_its_own_language(tmp_path):
 def test_english_headlines_are_marked_english(ds):
     for markup in (page(ds, "/"), page(ds, "/-/story/1")):
         assert re.search(r'lang="en" dir="ltr">Strong earthquake in Tokyo</(a|h1)>', markup)
-    assert re.search(r'lang="en" dir="ltr">Strong earthquake in Tokyo</a>',
-                     page(ds, "/-/find?q=Tokyo"))
+    assert re.search(
+        r'lang="en" dir="ltr">Strong earthquake in Tokyo</a>', page(ds, "/-/find?q=Tokyo")
+    )
 
 
 class Isolation(HTMLParser):
     """Every visible text node, and the text of every element that isolates its content for
     the bidi algorithm (<bdi>, or any element with dir=)."""
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-            "source", "track", "wbr"}
+    VOID = {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -265,10 +319,16 @@ def test_every_piece_of_feed_text_is_isolated(tmp_path):
     conn = store.connect(path)
     conn.execute("UPDATE feeds SET name = 'الجزيرة نت' WHERE id = 6")
     conn.execute("UPDATE feeds SET name = 'NHK ニュース 24' WHERE id = 1")
-    conn.execute("UPDATE clusters SET headline_en = NULL, headline = 'زلزال قوي يضرب طوكيو' "
-                 "WHERE id = 1")
-    texts = [row[0] for row in conn.execute("SELECT name FROM feeds UNION SELECT title FROM "
-                                            "articles UNION SELECT title_en FROM articles")]
+    conn.execute(
+        "UPDATE clusters SET headline_en = NULL, headline = 'زلزال قوي يضرب طوكيو' WHERE id = 1"
+    )
+    texts = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM feeds UNION SELECT title FROM "
+            "articles UNION SELECT title_en FROM articles"
+        )
+    ]
     conn.close()
     ds = make_datasette(path)
     checked = 0
@@ -285,7 +345,7 @@ def test_every_piece_of_feed_text_is_isolated(tmp_path):
             checked += occurrences
     assert checked > 50
     markup = page(ds, "/-/story/1")
-    assert "<bdi><strong class=\"outlet\">الجزيرة نت</strong></bdi>" in markup
+    assert '<bdi><strong class="outlet">الجزيرة نت</strong></bdi>' in markup
     assert "<bdi>الجزيرة نت</bdi> ·" in markup  # the pickup line: name, then its time
 
 
@@ -310,8 +370,15 @@ def test_stored_summary_html_is_sanitised_again_on_display(ds):
 
 
 def test_every_page_and_query_escapes_the_hostile_row(ds):
-    for path in ("/", "/-/find?q=rally", "/news/clusters", "/news/articles_by_outlet",
-                 "/news/stories?languages=1", "/news/search?q=rally", "/news/articles/12"):
+    for path in (
+        "/",
+        "/-/find?q=rally",
+        "/news/clusters",
+        "/news/articles_by_outlet",
+        "/news/stories?languages=1",
+        "/news/search?q=rally",
+        "/news/articles/12",
+    ):
         markup = page(ds, path)
         assert "<script>window.__xss" not in markup, path
         assert 'href="javascript:' not in markup, path
@@ -319,25 +386,36 @@ def test_every_page_and_query_escapes_the_hostile_row(ds):
 
 def test_loopback_links_are_shown_as_unavailable_never_linked(tmp_path):
     # Issue 13 §4: every "Read at … ↗" of the demo pointed at its build-time loopback server.
-    demo = make_datasette(edited_sample(
-        tmp_path / "demo.db",
-        "UPDATE articles SET url = 'http://127.0.0.1:8765/articles/a-' || id || '.html',"
-        " summary_html = '<p>See <a href=\"http://127.0.0.1:8765/x.html\">this</a></p>'",
-        "UPDATE feeds SET url = 'http://localhost:8765/f' || id || '.xml', "
-        "homepage = 'http://[::1]:8765/'",
-    ))
+    demo = make_datasette(
+        edited_sample(
+            tmp_path / "demo.db",
+            "UPDATE articles SET url = 'http://127.0.0.1:8765/articles/a-' || id || '.html',"
+            " summary_html = '<p>See <a href=\"http://127.0.0.1:8765/x.html\">this</a></p>'",
+            "UPDATE feeds SET url = 'http://localhost:8765/f' || id || '.xml', "
+            "homepage = 'http://[::1]:8765/'",
+        )
+    )
     story = page(demo, "/-/story/1")
     assert "Read at" not in story
     assert visible(story).count("no page to read: sample article") == 7
-    for path_ in ("/-/story/1", "/-/find?q=Tokyo", "/demo/articles", "/demo/articles/3",
-                  "/demo/feeds", "/demo/articles_by_outlet", "/demo/story_articles?id=1",
-                  "/demo/search?q=Tokyo", "/demo/feed_health"):
+    for path_ in (
+        "/-/story/1",
+        "/-/find?q=Tokyo",
+        "/demo/articles",
+        "/demo/articles/3",
+        "/demo/feeds",
+        "/demo/articles_by_outlet",
+        "/demo/story_articles?id=1",
+        "/demo/search?q=Tokyo",
+        "/demo/feed_health",
+    ):
         markup = page(demo, path_)
         # (Datasette's own links say http://localhost/: the test client's host, no port.)
         assert not re.search(r'href="https?://(127\.|localhost:|\[::1\])', markup), path_
     assert "(no page to open)" in page(demo, "/demo/articles/3")
-    assert "Read at Le Monde" in visible(page(make_datasette(sample.build(tmp_path / "n.db")),
-                                              "/-/story/1"))  # real links stay links
+    assert "Read at Le Monde" in visible(
+        page(make_datasette(sample.build(tmp_path / "n.db")), "/-/story/1")
+    )  # real links stay links
 
 
 # --- Search ---------------------------------------------------------------------------------
@@ -445,12 +523,16 @@ def test_first_movers(ds):
     assert result[0]["followed_by"] == "de +45 min, es +3 h 20 min"
     assert result[0]["first_outlet"] == "Le Monde"
     assert rows(ds, "/news/first_movers?language=ja")[0]["followed_by"].startswith(
-        "en +1 h, fr +2 h, de +2 h 10 min, ru +5 h, ar +6 h")
+        "en +1 h, fr +2 h, de +2 h 10 min, ru +5 h, ar +6 h"
+    )
 
 
 def test_blindspots(ds):
     assert [r["story"] for r in rows(ds, "/news/blindspots?language=ru&min_languages=2")] == [
-        2, 4, 5]
+        2,
+        4,
+        5,
+    ]
     assert [r["story"] for r in rows(ds, "/news/blindspots?language=fr&min_languages=2")] == [5]
     assert rows(ds, "/news/blindspots?language=fr&min_languages=2&days=1") == []
     assert [r["story"] for r in rows(ds, "/news/blindspots?language=es")] == [1]
@@ -458,8 +540,12 @@ def test_blindspots(ds):
 
 def test_language_parameters_accept_any_case(ds):
     # Issue 13 §1: RU listed stories Russian did cover, FR found nothing.
-    for query, code in (("first_movers", "fr"), ("first_movers", "ja"),
-                        ("blindspots", "ru"), ("blindspots", "fr")):
+    for query, code in (
+        ("first_movers", "fr"),
+        ("first_movers", "ja"),
+        ("blindspots", "ru"),
+        ("blindspots", "fr"),
+    ):
         expected = rows(ds, f"/news/{query}?language={code}&min_languages=2")
         assert expected, (query, code)
         for variant in (code.upper(), code.title(), f"+{code.upper()}+"):
@@ -471,7 +557,8 @@ def test_a_canned_query_without_rows_says_what_to_change(ds):
     assert 'class="empty-hint"' in markup
     assert "is an ISO 639-1 code such as fr, ru or ja (any case)" in visible(markup)
     assert "Lower `min_languages` or raise `days`" in visible(
-        page(ds, "/news/blindspots?language=fr&min_languages=2&days=1"))
+        page(ds, "/news/blindspots?language=fr&min_languages=2&days=1")
+    )
     assert 'class="empty-hint"' not in page(ds, "/news/first_movers?language=fr")
     for query in queries.CANNED:
         assert query.empty, query.name
@@ -504,8 +591,11 @@ def test_story_articles_query(ds):
 
 
 def test_facets_on_articles(ds):
-    data = get(ds, "/news/articles.json?_facet=language&_facet=translation_backend"
-                   "&_facet=feed_id&_facet_date=published_at").json()
+    data = get(
+        ds,
+        "/news/articles.json?_facet=language&_facet=translation_backend"
+        "&_facet=feed_id&_facet_date=published_at",
+    ).json()
     facets = data["facet_results"]
     languages = {f["value"]: f["count"] for f in facets["language"]["results"]}
     assert languages["fr"] == 3 and languages["ja"] == 2
@@ -565,20 +655,27 @@ def test_clusters_table_links_headlines_to_story_pages(ds):
 def test_articles_table_shows_reader_facing_columns_first(ds):
     for path in ("/news/articles?id=1", "/news/articles/1"):
         markup = page(ds, path)
-        table = markup[markup.index('<table class="rows-and-columns">'):]
+        table = markup[markup.index('<table class="rows-and-columns">') :]
         headers = re.findall(r'<th [^>]*data-column="(\w+)"', table)
-        assert headers[:7] == ["id", "title", "title_en", "language", "feed_id", "published_at",
-                               "url"], path
+        assert headers[:7] == [
+            "id",
+            "title",
+            "title_en",
+            "language",
+            "feed_id",
+            "published_at",
+            "url",
+        ], path
         assert headers[-3:] == ["guid", "url_key", "content_hash"], path
         # Each cell moved with its header.
         cells = re.findall(r'<td class="col-(\w+)', table)
         assert cells == headers, path
-        row = table[table.index("<tbody>"):]
+        row = table[table.index("<tbody>") :]
         title = row.index('class="col-title'), row.index("東京で強い地震")
         assert title[0] < title[1] < row.index('class="col-title_en'), path
     # Other tables keep the schema's order.
     feeds = page(ds, "/news/feeds")
-    feeds = feeds[feeds.index('<table class="rows-and-columns">'):]
+    feeds = feeds[feeds.index('<table class="rows-and-columns">') :]
     assert re.findall(r'data-column="(\w+)"', feeds)[:3] == ["id", "url", "name"]
 
 
@@ -587,8 +684,11 @@ def test_json_array_columns_come_back_as_arrays(ds):
     assert get(ds, "/news/clusters.json?_shape=array&id=1").json()[0]["languages"] == quake
     row = get(ds, "/news/clusters/1.json?_shape=objects").json()["rows"][0]
     assert row["languages"] == quake and row["countries"] == ["JP", "GB", "FR", "DE", "RU", "QA"]
-    for query in ("stories", "blindspots?language=es&min_languages=2&days=30",
-                  "first_movers?language=ja"):
+    for query in (
+        "stories",
+        "blindspots?language=es&min_languages=2&days=30",
+        "first_movers?language=ja",
+    ):
         name, _, params = query.partition("?")
         found = get(ds, f"/news/{name}.json?_shape=array&{params}").json()
         assert found and all(isinstance(r["languages"], list) for r in found), query
@@ -618,11 +718,13 @@ def test_every_public_column_has_a_description(sample_db):
 def test_internal_tables_are_hidden(ds):
     data = get(ds, "/news.json").json()
     shown = {t["name"] for t in data["tables"] if not t["hidden"]} | {
-        v["name"] if isinstance(v, dict) else v for v in data["views"]}
+        v["name"] if isinstance(v, dict) else v for v in data["views"]
+    }
     assert shown == set(metadata.PUBLIC_TABLES)
     hidden = {t["name"] for t in data["tables"] if t["hidden"]}
     assert {"translation_cache", "embeddings", "articles_fts", "articles_fts_original_data"} <= (
-        hidden)
+        hidden
+    )
 
 
 def test_instance_metadata_names_sources_licence_and_models(ds):
@@ -676,7 +778,8 @@ def test_serve_refuses_a_busy_port_in_one_line(sample_db):
         result = CliRunner().invoke(cli, ["serve", "--db", str(sample_db), "--port", str(port)])
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [
-        f"Error: port {port} on 127.0.0.1 is in use (pass --port)"]
+        f"Error: port {port} on 127.0.0.1 is in use (pass --port)"
+    ]
 
 
 def test_stylesheet_is_served_locally(ds):
@@ -687,14 +790,17 @@ def test_stylesheet_is_served_locally(ds):
     assert "url(" not in css.text and "@import" not in css.text  # no web fonts, no CDN
 
 
-@pytest.mark.parametrize(("path", "content"), [
-    ("/news", "articles_by_outlet"),
-    ("/news/feeds", "El País"),
-    ("/news/fetches", "DNS error"),
-    ("/news/cluster_languages", "Al Jazeera"),
-    ("/news/clusters/1", '<a href="/-/story/1">Strong earthquake in Tokyo</a>'),
-    ("/news/articles/3", "Fort séisme à Tokyo"),
-    ("/-/plugins.json", "aggregator.publish.plugin"),
-])
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("/news", "articles_by_outlet"),
+        ("/news/feeds", "El País"),
+        ("/news/fetches", "DNS error"),
+        ("/news/cluster_languages", "Al Jazeera"),
+        ("/news/clusters/1", '<a href="/-/story/1">Strong earthquake in Tokyo</a>'),
+        ("/news/articles/3", "Fort séisme à Tokyo"),
+        ("/-/plugins.json", "aggregator.publish.plugin"),
+    ],
+)
 def test_datasette_pages_work_with_the_plugin(ds, path, content):
     assert content in page(ds, path)

@@ -40,8 +40,10 @@ def events_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = sample.build(tmp_path_factory.mktemp("events") / "news.db")
     conn = store.connect(path)
     with store.transaction(conn):
-        conn.executemany("INSERT INTO cluster_merges VALUES (?, ?, ?)",
-                         [(old, into, MERGED_AT) for old, into in MERGES])
+        conn.executemany(
+            "INSERT INTO cluster_merges VALUES (?, ?, ?)",
+            [(old, into, MERGED_AT) for old, into in MERGES],
+        )
         conn.executemany("INSERT INTO article_versions VALUES (?, ?, ?, ?)", VERSIONS)
     conn.close()
     return path
@@ -82,7 +84,8 @@ def test_merged_story_json_redirects_with_its_parameters(ds):
 def test_merged_story_row_pages_redirect(ds):
     assert redirect(ds, "/news/clusters/10") == "/news/clusters/2"
     assert redirect(ds, "/news/clusters/11.json?_shape=objects") == (
-        "/news/clusters/2.json?_shape=objects")
+        "/news/clusters/2.json?_shape=objects"
+    )
     assert get(ds, "/news/clusters/2.json").json()["primary_key_values"] == ["2"]
 
 
@@ -112,7 +115,7 @@ def versions_block(markup: str, line: str) -> str:
     for match in re.finditer(r'class="versions-line"[^>]*>(.*?)</p>', markup, re.S):
         if visible(match.group(1)).strip() == line:
             start = markup.rindex("<section", 0, match.start())
-            return markup[start:markup.index("</section>", start)]
+            return markup[start : markup.index("</section>", start)]
     raise AssertionError(f"no versions line {line!r}")
 
 
@@ -145,17 +148,21 @@ def test_story_page_groups_versions_apart_from_independent_coverage(ds):
     text = visible(markup)
     assert "7 articles, side by side" in text
     assert cards(versions_block(markup, "2 versions of one dispatch: ja")) == [
-        ("NHK News", "original"), ("NHK News", "copy of the original")]
+        ("NHK News", "original"),
+        ("NHK News", "copy of the original"),
+    ]
     translations = versions_block(markup, "3 versions of one dispatch: fr, ru, ar")
-    assert cards(translations) == [("Le Monde", "original"),
-                                   ("RIA Novosti", "translation of the original"),
-                                   ("Al Jazeera", "translation of the original")]
+    assert cards(translations) == [
+        ("Le Monde", "original"),
+        ("RIA Novosti", "translation of the original"),
+        ("Al Jazeera", "translation of the original"),
+    ]
     assert 'lang="ar" dir="rtl">زلزال قوي يضرب طوكيو' in translations
     # BBC and Spiegel wrote their own articles: unmarked cards outside any group.
     assert ("BBC News", "") in cards(markup) and ("Der Spiegel", "") in cards(markup)
     assert len(cards(markup)) == 7
     # A group sits where its original appeared: the ja pair first, the fr group after BBC.
-    members = text[text.index("articles, side by side"):]
+    members = text[text.index("articles, side by side") :]
     assert members.index("2 versions of one dispatch: ja") < members.index("BBC News")
     assert members.index("BBC News") < members.index("3 versions of one dispatch")
 
@@ -171,7 +178,10 @@ def test_versions_of_hostile_text_stay_escaped(ds):
 def test_story_json_names_each_versions_original(ds):
     rows = get(ds, "/news/story_articles.json?id=2&_shape=array").json()
     assert [(r["article"], r["version_of"], r["version_kind"]) for r in rows] == [
-        (8, None, None), (9, 8, "translation"), (10, 8, "translation")]
+        (8, None, None),
+        (9, 8, "translation"),
+        (10, 8, "translation"),
+    ]
 
 
 # --- Metadata -------------------------------------------------------------------------------

@@ -54,17 +54,23 @@ CONN = _db()
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
 def test_no_input_breaks_the_search_sql(text):
-    for table, function in (("articles_fts", "fts_query"),
-                            ("articles_fts_original", "fts_trigram_query")):
-        CONN.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH {function}(?)",
-                     (text,)).fetchall()
+    for table, function in (
+        ("articles_fts", "fts_query"),
+        ("articles_fts_original", "fts_trigram_query"),
+    ):
+        CONN.execute(
+            f"SELECT rowid FROM {table} WHERE {table} MATCH {function}(?)", (text,)
+        ).fetchall()
 
 
 @given(st.sampled_from(["séisme", "Tokyo", "Fort", "quake", "strong"]))
 def test_words_that_are_there_are_found(word):
-    english = CONN.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH "
-                           "fts_query(?)", (word,)).fetchone()[0]
-    original = CONN.execute("SELECT count(*) FROM articles_fts_original WHERE "
-                            "articles_fts_original MATCH fts_trigram_query(?)",
-                            (word,)).fetchone()[0]
+    english = CONN.execute(
+        "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH fts_query(?)", (word,)
+    ).fetchone()[0]
+    original = CONN.execute(
+        "SELECT count(*) FROM articles_fts_original WHERE "
+        "articles_fts_original MATCH fts_trigram_query(?)",
+        (word,),
+    ).fetchone()[0]
     assert english + original >= 1

@@ -35,24 +35,80 @@ ARTICLES = [
     (1, 1, 0, "東京で強い地震", "Strong earthquake in Tokyo", "argos", "argos ja-en 1.9"),
     (1, 2, 60, "Strong earthquake hits Tokyo", "Strong earthquake hits Tokyo", "copy", None),
     (1, 3, 120, "Fort séisme à Tokyo", "Strong earthquake in Tokyo", "argos", "argos fr-en 1.9"),
-    (1, 4, 130, "Starkes Erdbeben erschüttert Tokio", "Strong earthquake shakes Tokyo",
-     "argos", "argos de-en 1.9"),
-    (1, 5, 300, "Сильное землетрясение в Токио", "Strong earthquake in Tokyo",
-     "argos", "argos ru-en 1.9"),
-    (1, 6, 360, "زلزال قوي يضرب طوكيو", "A strong earthquake hits Tokyo", "argos",
-     "argos ar-en 1.9"),
+    (
+        1,
+        4,
+        130,
+        "Starkes Erdbeben erschüttert Tokio",
+        "Strong earthquake shakes Tokyo",
+        "argos",
+        "argos de-en 1.9",
+    ),
+    (
+        1,
+        5,
+        300,
+        "Сильное землетрясение в Токио",
+        "Strong earthquake in Tokyo",
+        "argos",
+        "argos ru-en 1.9",
+    ),
+    (
+        1,
+        6,
+        360,
+        "زلزال قوي يضرب طوكيو",
+        "A strong earthquake hits Tokyo",
+        "argos",
+        "argos ar-en 1.9",
+    ),
     (1, 1, 400, "地震の被害状況", None, "none:no-model-for-ja", None),
-    (2, 3, 0, "Le Parlement adopte la réforme des retraites",
-     "Parliament adopts pension reform", "argos", "argos fr-en 1.9"),
-    (2, 4, 45, "Frankreich: Parlament beschließt Rentenreform",
-     "France: Parliament passes pension reform", "argos", "argos de-en 1.9"),
-    (2, 7, 200, "Francia aprueba la reforma de las pensiones",
-     "France approves pension reform", "apertium", "apertium spa-eng 1.4"),
-    (3, 7, 0, "La Liga: el Betis gana el derbi", "La Liga: Betis wins the derby",
-     "apertium", "apertium spa-eng 1.4"),
+    (
+        2,
+        3,
+        0,
+        "Le Parlement adopte la réforme des retraites",
+        "Parliament adopts pension reform",
+        "argos",
+        "argos fr-en 1.9",
+    ),
+    (
+        2,
+        4,
+        45,
+        "Frankreich: Parlament beschließt Rentenreform",
+        "France: Parliament passes pension reform",
+        "argos",
+        "argos de-en 1.9",
+    ),
+    (
+        2,
+        7,
+        200,
+        "Francia aprueba la reforma de las pensiones",
+        "France approves pension reform",
+        "apertium",
+        "apertium spa-eng 1.4",
+    ),
+    (
+        3,
+        7,
+        0,
+        "La Liga: el Betis gana el derbi",
+        "La Liga: Betis wins the derby",
+        "apertium",
+        "apertium spa-eng 1.4",
+    ),
     (4, 2, 0, XSS_TITLE, XSS_TITLE, "copy", None),
-    (4, 3, 30, "Manifestation au centre-ville", "Demonstration downtown", "argos",
-     "argos fr-en 1.9"),
+    (
+        4,
+        3,
+        30,
+        "Manifestation au centre-ville",
+        "Demonstration downtown",
+        "argos",
+        "argos fr-en 1.9",
+    ),
     (5, 4, 0, "Zugunglück in Bayern", "Train accident in Bavaria", "argos", "argos de-en 1.9"),
     (5, 2, 180, "Train derails in Bavaria", "Train derails in Bavaria", "copy", None),
 ]
@@ -74,13 +130,24 @@ def _insert(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT INTO feeds (id, url, name, language, country, state, last_status, "
             "error_count, last_fetched_at, added_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (feed_id, f"https://feeds.example/{feed_id}.xml", name, lang, country, state,
-             status, errors, to_iso(now), to_iso(now - timedelta(days=30))),
+            (
+                feed_id,
+                f"https://feeds.example/{feed_id}.xml",
+                name,
+                lang,
+                country,
+                state,
+                status,
+                errors,
+                to_iso(now),
+                to_iso(now - timedelta(days=30)),
+            ),
         )
         if errors:
             conn.execute(
                 "INSERT INTO fetches (feed_id, fetched_at, status, error, duration_ms) "
-                "VALUES (?, ?, ?, 'http', 120)", (feed_id, to_iso(now), status),
+                "VALUES (?, ?, ?, 'http', 120)",
+                (feed_id, to_iso(now), status),
             )
     members: dict[int, list[tuple[str, int, str, int]]] = {}
     for index, (story, feed, minutes, title, title_en, backend, model) in enumerate(ARTICLES):
@@ -93,9 +160,23 @@ def _insert(conn: sqlite3.Connection) -> None:
             " language, language_source, published_at, fetched_at, title_en, summary_en,"
             " translation_backend, translation_model, translated_at)"
             " VALUES (?,?,?,?,?,?,?,?, 'config', ?,?,?,?,?,?,?)",
-            (feed, f"guid-{index}", url, f"hash-{index}", title, f"Summary of: {title}",
-             summary_html, language, to_iso(when), to_iso(when), title_en,
-             f"Summary of: {title_en}" if title_en else None, backend, model, to_iso(when)),
+            (
+                feed,
+                f"guid-{index}",
+                url,
+                f"hash-{index}",
+                title,
+                f"Summary of: {title}",
+                summary_html,
+                language,
+                to_iso(when),
+                to_iso(when),
+                title_en,
+                f"Summary of: {title_en}" if title_en else None,
+                backend,
+                model,
+                to_iso(when),
+            ),
         ).lastrowid
         members.setdefault(story, []).append((to_iso(when), feed, language, article_id))
     for story, rows in members.items():
@@ -111,9 +192,20 @@ def _cluster(conn: sqlite3.Connection, story: int, rows: list, articles: list) -
         "INSERT INTO clusters (id, headline_en, first_seen_at, last_seen_at, article_count,"
         " language_count, languages, countries, first_language, first_feed_id,"
         " first_article_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (story, headline, first_at, rows[-1][0], len(rows), len(languages),
-         json.dumps(languages), json.dumps(countries), first_lang, first_feed, first_article,
-         rows[-1][0]),
+        (
+            story,
+            headline,
+            first_at,
+            rows[-1][0],
+            len(rows),
+            len(languages),
+            json.dumps(languages),
+            json.dumps(countries),
+            first_lang,
+            first_feed,
+            first_article,
+            rows[-1][0],
+        ),
     )
     start = store_time(first_at)
     for language in languages:
@@ -123,8 +215,9 @@ def _cluster(conn: sqlite3.Connection, story: int, rows: list, articles: list) -
             "INSERT INTO cluster_languages VALUES (?,?,?,?,?,?,?)",
             (story, language, at, article, feed, len(mine), int(store_time(at) - start)),
         )
-    conn.executemany("UPDATE articles SET cluster_id = ? WHERE id = ?",
-                     [(story, r[3]) for r in rows])
+    conn.executemany(
+        "UPDATE articles SET cluster_id = ? WHERE id = ?", [(story, r[3]) for r in rows]
+    )
 
 
 def store_time(value: str) -> float:
@@ -136,6 +229,9 @@ def test_sample_database_is_consistent(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == len(ARTICLES)
     quake = conn.execute("SELECT * FROM clusters WHERE id = 1").fetchone()
     assert json.loads(quake["languages"]) == ["ja", "en", "fr", "de", "ru", "ar"]
-    delays = dict(conn.execute(
-        "SELECT language, delay_s FROM cluster_languages WHERE cluster_id = 1").fetchall())
+    delays = dict(
+        conn.execute(
+            "SELECT language, delay_s FROM cluster_languages WHERE cluster_id = 1"
+        ).fetchall()
+    )
     assert delays == {"ja": 0, "en": 3600, "fr": 7200, "de": 7800, "ru": 18000, "ar": 21600}

@@ -53,8 +53,12 @@ LOAD_QUERIES = (
 )
 
 
-def hammer(db: str, stop: multiprocessing.synchronize.Event, out: multiprocessing.Queue,
-           started: multiprocessing.synchronize.Semaphore) -> None:
+def hammer(
+    db: str,
+    stop: multiprocessing.synchronize.Event,
+    out: multiprocessing.Queue,
+    started: multiprocessing.synchronize.Semaphore,
+) -> None:
     """A reader process: read transactions back to back until `stop` is set, then a report."""
     reads, errors, partial = 0, [], []
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5, isolation_level=None)
@@ -107,8 +111,11 @@ class Readers:
             proc.join(timeout=30)
 
     def problems(self) -> list[str]:
-        return [f"{r['errors']} {r['partial']}" for r in self.results
-                if r["errors"] or r["partial"] or not r["reads"]]
+        return [
+            f"{r['errors']} {r['partial']}"
+            for r in self.results
+            if r["errors"] or r["partial"] or not r["reads"]
+        ]
 
 
 class DatasetteReader(threading.Thread):
@@ -126,8 +133,13 @@ class DatasetteReader(threading.Thread):
     async def loop(self) -> None:
         ds = make_datasette(self.db)
         name = ds.get_database().name
-        paths = ["/", f"/{name}/clusters", f"/{name}/articles.json?_size=50",
-                 "/-/find?q=port", f"/{name}/feeds"]
+        paths = [
+            "/",
+            f"/{name}/clusters",
+            f"/{name}/articles.json?_size=50",
+            "/-/find?q=port",
+            f"/{name}/feeds",
+        ]
         paths += [f"/{name}/{query.name}.json" for query in queries.CANNED]
         while not self.stop.is_set():
             for path in paths + await self.story_paths(ds, name):
@@ -138,8 +150,9 @@ class DatasetteReader(threading.Thread):
             await asyncio.sleep(0.05)
 
     async def story_paths(self, ds, name: str) -> list[str]:
-        rows = (await ds.get_database(name).execute(
-            "SELECT id FROM clusters ORDER BY random() LIMIT 3")).rows
+        rows = (
+            await ds.get_database(name).execute("SELECT id FROM clusters ORDER BY random() LIMIT 3")
+        ).rows
         return [f"/-/story/{row[0]}" for row in rows]
 
 
@@ -155,8 +168,10 @@ def test_readers_and_datasette_while_aggregator_run_writes(tmp_path):
         stdout, stderr = writer.communicate(timeout=600)
         stop.set()
         site.join(timeout=60)
-    print(f"\nwriter: {stdout.strip()}\nDatasette: {site.requests} requests; plain readers: "
-          f"{[r['reads'] for r in readers.results]} read transactions")
+    print(
+        f"\nwriter: {stdout.strip()}\nDatasette: {site.requests} requests; plain readers: "
+        f"{[r['reads'] for r in readers.results]} read transactions"
+    )
     assert writer.returncode == 0, stderr[-2000:]
     assert "locked" not in stderr and "Traceback" not in stderr, stderr[-2000:]
     assert readers.problems() == []
@@ -180,18 +195,31 @@ def test_overlapping_poll_runs_under_reader_load_neither_fail_nor_duplicate(serv
     hammering it: both finish, every fetch is recorded, no article is stored twice."""
     urls = [server.route(f"/feed-{n}.xml", rss(f"outlet{n}", 30)) for n in range(12)]
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(yaml.safe_dump({
-        "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0,
-                     "per_host_concurrency": 8},
-        "feeds": [{"url": url, "name": f"outlet {n}", "language": "en"}
-                  for n, url in enumerate(urls)],
-    }))
+    feeds.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {
+                    "allow_private_addresses": True,
+                    "per_host_interval_s": 0.0,
+                    "per_host_concurrency": 8,
+                },
+                "feeds": [
+                    {"url": url, "name": f"outlet {n}", "language": "en"}
+                    for n, url in enumerate(urls)
+                ],
+            }
+        )
+    )
     db = tmp_path / "news.db"
     store.connect(db).close()
     command = aggregator_command("poll", "--feeds", str(feeds), "--db", str(db), "--force")
     with Readers(db, count=3) as readers:
-        writers = [subprocess.Popen(command, env=child_env(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        writers = [
+            subprocess.Popen(
+                command, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
         outputs = [writer.communicate(timeout=120) for writer in writers]
     for writer, (_, stderr) in zip(writers, outputs, strict=True):
         assert writer.returncode == 0 and "locked" not in stderr, stderr[-2000:]
@@ -212,8 +240,10 @@ def test_a_long_read_never_blocks_the_writer(db_path):
     started = time.monotonic()
     for n in range(50):
         with store.transaction(writer):
-            writer.execute("INSERT INTO feeds (url, name, added_at) VALUES (?, ?, ?)",
-                           (f"https://n{n}.example/rss", f"n{n}", "2026-11-24T00:00:00Z"))
+            writer.execute(
+                "INSERT INTO feeds (url, name, added_at) VALUES (?, ?, ?)",
+                (f"https://n{n}.example/rss", f"n{n}", "2026-11-24T00:00:00Z"),
+            )
     assert time.monotonic() - started < 5
     assert reader.execute("SELECT count(*) FROM feeds").fetchone()[0] == before
     reader.execute("COMMIT")

@@ -31,15 +31,23 @@ def cli(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.Comple
 
 def wrapped(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """The CLI started from a small script that first changes one thing about the process."""
-    return subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, env=child_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def database_with_articles(path: Path, count: int = 300) -> Path:
     conn = store.connect(path)
     with store.transaction(conn):
-        conn.execute("INSERT INTO feeds (url, name, language, added_at) VALUES "
-                     "('http://news.example/rss', 'News', 'en', '2026-11-24T00:00:00Z')")
+        conn.execute(
+            "INSERT INTO feeds (url, name, language, added_at) VALUES "
+            "('http://news.example/rss', 'News', 'en', '2026-11-24T00:00:00Z')"
+        )
         for n in range(count):
             conn.execute(ARTICLE, (f"g{n}", f"h{n}", f"Title {n} " * 5, f"Summary {n} " * 40))
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -58,23 +66,39 @@ def fingerprint(db: Path) -> str:
 # --- feeds.yaml --------------------------------------------------------------------------------
 
 # "Billion laughs" in YAML: nine levels of aliases, each nine times the one before.
-YAML_BOMB = "a: &a [" + ", ".join(['"lol"'] * 9) + "]\n" + "".join(
-    f"{chr(97 + n)}: &{chr(97 + n)} [" + ", ".join([f"*{chr(96 + n)}"] * 9) + "]\n"
-    for n in range(1, 9)
+YAML_BOMB = (
+    "a: &a ["
+    + ", ".join(['"lol"'] * 9)
+    + "]\n"
+    + "".join(
+        f"{chr(97 + n)}: &{chr(97 + n)} [" + ", ".join([f"*{chr(96 + n)}"] * 9) + "]\n"
+        for n in range(1, 9)
+    )
 )
 BAD_FEEDS = {
     "yaml syntax": ("feeds:\n  - {url: 'http://a.example/rss', name: A\n", "feeds.yaml: line"),
-    "wrong type": ("feeds:\n  - url: http://a.example/rss\n    name: A\n    poll_interval_s: "
-                   "soon\n", "poll_interval_s: must be a whole number"),
+    "wrong type": (
+        "feeds:\n  - url: http://a.example/rss\n    name: A\n    poll_interval_s: soon\n",
+        "poll_interval_s: must be a whole number",
+    ),
     "file url": ("feeds:\n  - {url: 'file:///etc/passwd', name: A}\n", "is not an http(s) URL"),
-    "javascript url": ("feeds:\n  - {url: 'javascript:alert(1)', name: A}\n",
-                       "is not an http(s) URL"),
-    "duplicate url": ("feeds:\n  - {url: 'http://a.example/rss', name: A}\n"
-                      "  - {url: 'http://a.example/rss/', name: B}\n", "duplicate url"),
-    "bad language": ("feeds:\n  - {url: 'http://a.example/rss', name: A, language: eng}\n",
-                     "is not an ISO 639-1 code"),
-    "python object tag": ("feeds: !!python/object/apply:os.system ['touch /tmp/pwned']\n",
-                          "could not determine a constructor"),
+    "javascript url": (
+        "feeds:\n  - {url: 'javascript:alert(1)', name: A}\n",
+        "is not an http(s) URL",
+    ),
+    "duplicate url": (
+        "feeds:\n  - {url: 'http://a.example/rss', name: A}\n"
+        "  - {url: 'http://a.example/rss/', name: B}\n",
+        "duplicate url",
+    ),
+    "bad language": (
+        "feeds:\n  - {url: 'http://a.example/rss', name: A, language: eng}\n",
+        "is not an ISO 639-1 code",
+    ),
+    "python object tag": (
+        "feeds: !!python/object/apply:os.system ['touch /tmp/pwned']\n",
+        "could not determine a constructor",
+    ),
     "alias bomb": (YAML_BOMB + "feeds: [*i, *i]\n", "feeds.yaml:"),
     "not utf-8": ("feeds:\n  - {url: 'http://a.example/rss', name: 'Caf\xe9'}\n", "cannot read"),
 }
@@ -150,8 +174,9 @@ def test_a_database_corrupted_mid_file_is_one_line(tmp_path):
 @pytest.mark.parametrize("setting", ["timeout_s: 0", "max_body_bytes: 0"])
 def test_settings_that_would_fail_every_fetch_are_refused(setting, tmp_path):
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"settings: {{{setting}}}\nfeeds:\n  - {{url: 'http://a.example/rss', "
-                     "name: A}\n")
+    feeds.write_text(
+        f"settings: {{{setting}}}\nfeeds:\n  - {{url: 'http://a.example/rss', name: A}}\n"
+    )
     assert_one_line_error(cli("feeds", "check", "--feeds", str(feeds)), setting.split(":")[0])
 
 
@@ -160,10 +185,14 @@ def test_settings_that_would_fail_every_fetch_are_refused(setting, tmp_path):
 # does nothing forever. tests/test_config.py tries every numeric field beyond its range.
 BREAKING_NUMBERS = {
     "poll interval past a date": ("settings: {poll_interval_s: 300000000000}", "poll_interval_s"),
-    "poll interval past SQLite": ("settings: {poll_interval_s: 9223372036854775808}",
-                                  "poll_interval_s"),
-    "feed's poll interval": ("feeds:\n  - {url: 'http://news.example/rss', name: News, "
-                             "poll_interval_s: 300000000000}", "poll_interval_s"),
+    "poll interval past SQLite": (
+        "settings: {poll_interval_s: 9223372036854775808}",
+        "poll_interval_s",
+    ),
+    "feed's poll interval": (
+        "feeds:\n  - {url: 'http://news.example/rss', name: News, poll_interval_s: 300000000000}",
+        "poll_interval_s",
+    ),
     "timeout nan": ("settings: {timeout_s: .nan}", "timeout_s"),
     "timeout inf": ("settings: {timeout_s: .inf}", "timeout_s"),
     "embedding batch 0": ("settings: {embedding: {batch_size: 0}}", "batch_size"),
@@ -210,14 +239,22 @@ def news_feeds(server, folder: Path) -> Path:
         items = "".join(
             f"<item><title>Outlet {n} story {i} about the harbour</title><guid>o{n}-{i}</guid>"
             f"<link>https://o{n}.example/{i}</link><description>{'Words of news. ' * 30}"
-            "</description></item>" for i in range(ITEMS))
+            "</description></item>"
+            for i in range(ITEMS)
+        )
         body = f"<rss version='2.0'><channel><title>o{n}</title>{items}</channel></rss>"
         urls.append(server.route(f"/o{n}.xml", body))
     path = folder / "feeds.yaml"
-    path.write_text(yaml.safe_dump({
-        "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0},
-        "feeds": [{"url": u, "name": f"o{n}", "language": "en"} for n, u in enumerate(urls)],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0},
+                "feeds": [
+                    {"url": u, "name": f"o{n}", "language": "en"} for n, u in enumerate(urls)
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -227,7 +264,8 @@ def assert_whole_feeds_only(db: Path) -> int:
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = conn.execute(
         "SELECT f.name, (SELECT count(*) FROM fetches x WHERE x.feed_id = f.id), "
-        "(SELECT count(*) FROM articles a WHERE a.feed_id = f.id) FROM feeds f").fetchall()
+        "(SELECT count(*) FROM articles a WHERE a.feed_id = f.id) FROM feeds f"
+    ).fetchall()
     conn.close()
     assert all((fetches, articles) in ((0, 0), (1, ITEMS)) for _, fetches, articles in rows), rows
     return sum(1 for _, fetches, _ in rows if fetches)
@@ -273,7 +311,7 @@ NEXT_MIGRATION = (
     "from aggregator import store\n"
     "def add_word_count(conn):\n"
     "    conn.execute('ALTER TABLE articles ADD COLUMN word_count INTEGER')\n"
-    "    conn.execute(\"UPDATE articles SET word_count = length(summary) - "
+    '    conn.execute("UPDATE articles SET word_count = length(summary) - '
     "length(replace(summary, ' ', ''))\")\n"
     "    if sys.argv[1] == 'slow':\n"
     "        print('migrating', flush=True)\n"
@@ -290,8 +328,13 @@ def test_an_older_database_is_upgraded_in_place_and_a_killed_upgrade_changes_not
     feeds.write_text("feeds:\n  - {url: 'http://news.example/rss', name: News, language: en}\n")
     version = len(store.MIGRATIONS)
     args = ["cluster", "--feeds", str(feeds), "--db", str(db)]  # a command that fills it
-    slow = subprocess.Popen([sys.executable, "-c", NEXT_MIGRATION, "slow", *args], cwd=REPO,
-                            env=child_env(), stdout=subprocess.PIPE, text=True)
+    slow = subprocess.Popen(
+        [sys.executable, "-c", NEXT_MIGRATION, "slow", *args],
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert slow.stdout.readline().strip() == "migrating"
     slow.send_signal(signal.SIGKILL)
     slow.wait(timeout=30)
@@ -341,8 +384,10 @@ WITHOUT = (
 def test_an_embedding_model_path_that_is_not_a_model_is_one_line(tmp_path):
     db = database_with_articles(tmp_path / "news.db", count=5)
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"settings:\n  embedding: {{model: {tmp_path / 'nothing-here'}}}\n"
-                     "feeds:\n  - {url: 'http://news.example/rss', name: News, language: en}\n")
+    feeds.write_text(
+        f"settings:\n  embedding: {{model: {tmp_path / 'nothing-here'}}}\n"
+        "feeds:\n  - {url: 'http://news.example/rss', name: News, language: en}\n"
+    )
     cli("translate", "--feeds", str(feeds), "--db", str(db))
     result = cli("embed", "--feeds", str(feeds), "--db", str(db))
     assert_one_line_error(result, "not a sentence-transformers folder")

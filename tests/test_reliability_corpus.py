@@ -38,11 +38,17 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sqlite3.C
     files = {}
     for entry in manifest():
         body = (CORPUS / entry["file"]).read_bytes()
-        url = server.route(f"/corpus/{entry['file']}", body, headers={
-            "Content-Type": entry["content_type"]})
+        url = server.route(
+            f"/corpus/{entry['file']}", body, headers={"Content-Type": entry["content_type"]}
+        )
         files[url] = entry
-    settings = Settings(allow_private_addresses=True, per_host_interval_s=0.0,
-                        per_host_concurrency=16, concurrency=16, timeout_s=10.0)
+    settings = Settings(
+        allow_private_addresses=True,
+        per_host_interval_s=0.0,
+        per_host_concurrency=16,
+        concurrency=16,
+        timeout_s=10.0,
+    )
     feeds = tuple(Feed(url=url, name=entry["file"]) for url, entry in files.items())
     config = Config(feeds=feeds, settings=settings)
     conn = store.connect(Path(tmp_path_factory.mktemp("corpus")) / "corpus.db")
@@ -75,8 +81,13 @@ def test_every_file_was_fetched_once_and_recorded(polled):
 def test_a_second_poll_of_the_same_bodies_stores_nothing_new(polled):
     conn, run = polled
     assert run["again"].details["new articles"] == 0
-    assert conn.execute("SELECT count(*) FROM fetches WHERE new_articles > 0 AND id > "
-                        "(SELECT count(*) FROM feeds)").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM fetches WHERE new_articles > 0 AND id > "
+            "(SELECT count(*) FROM feeds)"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_each_file_meets_its_manifest_expectations(polled):
@@ -100,8 +111,9 @@ def test_the_script_check_flags_every_payload_that_runs_in_a_browser():
     would not run either (markup split inside a tag name, a comment, escaped text, a plain
     link)."""
     inert = {"script-nested", "comment-conditional", "double-escaped-script", "a-target-blank"}
-    unflagged = [name for name, payload in make_corpus.XSS_PAYLOADS.items()
-                 if not script_hazards(payload)]
+    unflagged = [
+        name for name, payload in make_corpus.XSS_PAYLOADS.items() if not script_hazards(payload)
+    ]
     assert sorted(unflagged) == sorted(inert)
 
 
@@ -122,18 +134,34 @@ def test_no_feed_payload_runs_in_the_published_pages(polled):
     conn, _ = polled
     site = make_datasette(conn.execute("PRAGMA database_list").fetchone()["file"])
     name = site.get_database().name
-    hostile = [row[0] for row in conn.execute(
-        "SELECT id FROM feeds WHERE name LIKE '%xss%' OR name LIKE '%non-http%' "
-        "OR name LIKE '%double-escaped%' OR name LIKE '%entity-with-script%' "
-        "OR name LIKE '%content-encoded%' OR name LIKE '%media-and-unknown-ns%'")]
+    hostile = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM feeds WHERE name LIKE '%xss%' OR name LIKE '%non-http%' "
+            "OR name LIKE '%double-escaped%' OR name LIKE '%entity-with-script%' "
+            "OR name LIKE '%content-encoded%' OR name LIKE '%media-and-unknown-ns%'"
+        )
+    ]
     assert len(hostile) >= 6 * len(make_corpus.FORMATS)
-    rows = [row[0] for row in conn.execute(
-        f"SELECT id FROM articles WHERE feed_id IN ({','.join('?' * len(hostile))}) "
-        "ORDER BY random() LIMIT 40", hostile)]
+    rows = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM articles WHERE feed_id IN ({','.join('?' * len(hostile))}) "
+            "ORDER BY random() LIMIT 40",
+            hostile,
+        )
+    ]
     paths = [f"/{name}/articles?feed_id={feed}&_size=max" for feed in hostile]
     paths += [f"/{name}/articles/{row}" for row in rows]
-    paths += ["/", f"/{name}/feeds?_size=max", f"/{name}/fetches?_size=max",
-              "/-/find?q=script", "/-/find?q=alert", "/-/find?q=Mixed+case", "/-/find?q=Data"]
+    paths += [
+        "/",
+        f"/{name}/feeds?_size=max",
+        f"/{name}/fetches?_size=max",
+        "/-/find?q=script",
+        "/-/find?q=alert",
+        "/-/find?q=Mixed+case",
+        "/-/find?q=Data",
+    ]
 
     async def fetch_all() -> list[tuple[str, int, str]]:
         pages = []
@@ -155,12 +183,18 @@ def test_no_feed_payload_runs_in_the_published_pages(polled):
 
 
 def test_the_page_check_finds_a_payload_that_would_run():
-    page = ("<html><script>var ok = 1;</script><p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
-            "<a href='https://ok.example/'>fine</a>")
+    page = (
+        "<html><script>var ok = 1;</script><p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+        "<a href='https://ok.example/'>fine</a>"
+    )
     assert executable_payloads(page) == []
-    for bad in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
-                "<a href='jav&#x09;ascript:x'>x</a>", "<iframe src='https://x.example'>",
-                "<meta http-equiv='refresh' content='0;url=https://x.example'>"):
+    for bad in (
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "<a href='jav&#x09;ascript:x'>x</a>",
+        "<iframe src='https://x.example'>",
+        "<meta http-equiv='refresh' content='0;url=https://x.example'>",
+    ):
         assert executable_payloads(page + bad), bad
 
 

@@ -78,8 +78,11 @@ class Watcher:
         row = counts(self.db)
         if row is None or row["fetches"] < self.polled_at:
             return "poll"
-        for name, waiting in (("translate", "untranslated"), ("embed", "unembedded"),
-                              ("cluster", "unclustered")):
+        for name, waiting in (
+            ("translate", "untranslated"),
+            ("embed", "unembedded"),
+            ("cluster", "unclustered"),
+        ):
             if row[waiting]:
                 return name
         return "done"
@@ -121,15 +124,16 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> dict:
         out, err = proc.communicate(timeout=600)
         total = time.monotonic() - started
     assert proc.returncode == 0, err[-2000:]
-    return {"db": db, "seen": seen, "total": total, "feed_count": feed_count,
-            "stdout": out}
+    return {"db": db, "seen": seen, "total": total, "feed_count": feed_count, "stdout": out}
 
 
 @pytest.mark.slow
 def test_killed_runs_resume_to_exactly_the_clean_result(clean, tmp_path):
     seed = int(os.environ.get("RELIABILITY_SEED", random.randrange(2**32)))
-    print(f"\ncrash test seed {seed} (replay: RELIABILITY_SEED={seed}); clean run "
-          f"{clean['total']:.1f} s, phases first seen at {clean['seen']}")
+    print(
+        f"\ncrash test seed {seed} (replay: RELIABILITY_SEED={seed}); clean run "
+        f"{clean['total']:.1f} s, phases first seen at {clean['seen']}"
+    )
     rng = random.Random(seed)
     windows = phase_windows(clean["seen"], clean["total"])
     db = tmp_path / "crashed.db"
@@ -146,8 +150,9 @@ def test_killed_runs_resume_to_exactly_the_clean_result(clean, tmp_path):
     compare(open_plain(clean["db"]), open_plain(db))
 
 
-def kill_inside(feeds: Path, db: Path, feed_count: int, target: str, window: float,
-                rng: random.Random) -> list[tuple[str, float, str]]:
+def kill_inside(
+    feeds: Path, db: Path, feed_count: int, target: str, window: float, rng: random.Random
+) -> list[tuple[str, float, str]]:
     """Kill a run inside `target`. A kill that came too late (the phase had already finished)
     is undone by putting back the files as they were when the phase began (a crash image in
     itself) and tried again sooner; every try is reported."""
@@ -161,8 +166,9 @@ def kill_inside(feeds: Path, db: Path, feed_count: int, target: str, window: flo
     return tries
 
 
-def kill_once(feeds: Path, db: Path, feed_count: int, target: str, window: float,
-              rng: random.Random) -> tuple[tuple[str, float, str], dict[str, bytes] | None]:
+def kill_once(
+    feeds: Path, db: Path, feed_count: int, target: str, window: float, rng: random.Random
+) -> tuple[tuple[str, float, str], dict[str, bytes] | None]:
     """Start a run, wait for `target`, SIGKILL it a random time (up to `window`) later. Also
     return the database files as they were when the phase was first seen (the process paused
     for the copy), or None if the run never got there."""
@@ -193,8 +199,11 @@ def kill_once(feeds: Path, db: Path, feed_count: int, target: str, window: float
 def snapshot(db: Path) -> dict[str, bytes]:
     """The database files (the WAL and its index included), taken while no process writes or
     while the writer is paused: either way an image a crash could leave."""
-    return {suffix: Path(f"{db}{suffix}").read_bytes()
-            for suffix in ("", "-wal", "-shm") if Path(f"{db}{suffix}").exists()}
+    return {
+        suffix: Path(f"{db}{suffix}").read_bytes()
+        for suffix in ("", "-wal", "-shm")
+        if Path(f"{db}{suffix}").exists()
+    }
 
 
 def restore(db: Path, saved: dict[str, bytes]) -> None:
@@ -211,8 +220,17 @@ def compare(clean: sqlite3.Connection, crashed: sqlite3.Connection) -> None:
     assert len(got) == crashed.execute("SELECT count(*) FROM articles").fetchone()[0]
     for key, row in got.items():
         expected = want[key]
-        for column in ("title", "summary", "url", "published_at", "language", "title_en",
-                       "summary_en", "translation_backend", "translation_model"):
+        for column in (
+            "title",
+            "summary",
+            "url",
+            "published_at",
+            "language",
+            "title_en",
+            "summary_en",
+            "translation_backend",
+            "translation_model",
+        ):
             assert row[column] == expected[column], (key, column, row[column], expected[column])
         assert row["translated_at"] is not None, key
         assert row["cluster_id"] is not None, key
@@ -248,8 +266,9 @@ def test_polls_killed_many_times_store_every_feed_whole(server, tmp_path):
     command = aggregator_command("poll", "--feeds", str(feeds), "--db", str(db), "--force")
     kills = []
     for _ in range(int(os.environ.get("RELIABILITY_KILLS", "2")) * 5):
-        proc = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         delay = round(rng.uniform(0.3, 3.0), 2)
         try:
             proc.wait(timeout=delay)
@@ -263,14 +282,16 @@ def test_polls_killed_many_times_store_every_feed_whole(server, tmp_path):
         generation[0] += 1
     print("kills:", kills)
     assert sum(1 for _, _, state in kills if not state.startswith(("0/", f"{POLL_FEEDS}/"))) >= 2
-    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert whole_feeds(db, generation[0]) == POLL_FEEDS
     conn = open_plain(db)
     assert consistency_problems(conn) == []
     assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == (
-        POLL_FEEDS * POLL_ITEMS * (generation[0] + 1))
+        POLL_FEEDS * POLL_ITEMS * (generation[0] + 1)
+    )
 
 
 def loopback_feeds(server, folder: Path, rng: random.Random, generation: list[int]) -> Path:
@@ -283,20 +304,32 @@ def loopback_feeds(server, folder: Path, rng: random.Random, generation: list[in
             items = "".join(
                 f"<item><title>Outlet {n} story {i}</title><guid>o{n}-{i}</guid>"
                 f"<link>https://o{n}.example/{i}</link><description>Story {i} of outlet {n}."
-                "</description></item>" for i in range(POLL_ITEMS * (generation[0] + 1)))
+                "</description></item>"
+                for i in range(POLL_ITEMS * (generation[0] + 1))
+            )
             body = f"<rss version='2.0'><channel><title>o{n}</title>{items}</channel></rss>"
             return Response(body.encode(), headers={"Content-Type": "application/rss+xml"})
 
         return handler
 
-    urls = [server.route(f"/o{n}.xml", handler=feed(n, rng.uniform(0, 0.6)))
-            for n in range(POLL_FEEDS)]
+    urls = [
+        server.route(f"/o{n}.xml", handler=feed(n, rng.uniform(0, 0.6))) for n in range(POLL_FEEDS)
+    ]
     path = folder / "feeds.yaml"
-    path.write_text(yaml.safe_dump({
-        "settings": {"allow_private_addresses": True, "per_host_interval_s": 0.0,
-                     "per_host_concurrency": 4},
-        "feeds": [{"url": u, "name": f"o{n}", "language": "en"} for n, u in enumerate(urls)],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {
+                    "allow_private_addresses": True,
+                    "per_host_interval_s": 0.0,
+                    "per_host_concurrency": 4,
+                },
+                "feeds": [
+                    {"url": u, "name": f"o{n}", "language": "en"} for n, u in enumerate(urls)
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -305,9 +338,13 @@ def whole_feeds(db: Path, generation: int) -> int:
     (its article count is not a whole number of generations)."""
     conn = open_plain(db)
     try:
-        counts = [row[0] for row in conn.execute(
-            "SELECT count(a.id) FROM feeds f LEFT JOIN articles a ON a.feed_id = f.id "
-            "GROUP BY f.id")]
+        counts = [
+            row[0]
+            for row in conn.execute(
+                "SELECT count(a.id) FROM feeds f LEFT JOIN articles a ON a.feed_id = f.id "
+                "GROUP BY f.id"
+            )
+        ]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     except sqlite3.OperationalError:  # killed before the schema was committed
         return 0

@@ -63,8 +63,9 @@ def folder_state(folder: Path) -> dict[str, str]:
 
 def write_feeds(folder: Path, *urls: str) -> Path:
     path = folder / "feeds.yaml"
-    lines = "".join(f"  - {{url: '{url}', name: 'Feed {n}', language: en}}\n"
-                    for n, url in enumerate(urls))
+    lines = "".join(
+        f"  - {{url: '{url}', name: 'Feed {n}', language: en}}\n" for n, url in enumerate(urls)
+    )
     path.write_text("feeds:\n" + lines)
     return path
 
@@ -90,29 +91,56 @@ def _text(path: Path) -> None:
 
 
 FOREIGN: dict[str, tuple[Callable[[Path], None], str]] = {
-    "one unrelated table": (_tables("CREATE TABLE notes (body TEXT)",
-                                    "INSERT INTO notes VALUES ('keep me')"),
-                            "is not an aggregator database (user_version 0"),
-    "another program's feeds table": (_tables("CREATE TABLE feeds (link TEXT, label TEXT)",
-                                              "INSERT INTO feeds VALUES ('http://x/', 'mine')"),
-                                      "is not an aggregator database"),
-    "user_version 99": (_tables("CREATE TABLE feeds (link TEXT)", "PRAGMA user_version = 99"),
-                        "user_version 99 but no table"),
-    "our version number, not our tables": (_tables("CREATE TABLE notes (body TEXT)",
-                                                   "PRAGMA user_version = 3"),
-                                           "user_version 3 but no table 'feeds'"),
+    "one unrelated table": (
+        _tables("CREATE TABLE notes (body TEXT)", "INSERT INTO notes VALUES ('keep me')"),
+        "is not an aggregator database (user_version 0",
+    ),
+    "another program's feeds table": (
+        _tables(
+            "CREATE TABLE feeds (link TEXT, label TEXT)",
+            "INSERT INTO feeds VALUES ('http://x/', 'mine')",
+        ),
+        "is not an aggregator database",
+    ),
+    "user_version 99": (
+        _tables("CREATE TABLE feeds (link TEXT)", "PRAGMA user_version = 99"),
+        "user_version 99 but no table",
+    ),
+    "our version number, not our tables": (
+        _tables("CREATE TABLE notes (body TEXT)", "PRAGMA user_version = 3"),
+        "user_version 3 but no table 'feeds'",
+    ),
     "our table names, other columns": (
-        _tables("CREATE TABLE feeds (id INTEGER PRIMARY KEY)", "PRAGMA user_version = 1",
-                *(f"CREATE TABLE {name} (id INTEGER)" for name in (
-                    "fetches", "clusters", "articles", "cluster_languages", "translation_cache",
-                    "embeddings", "article_keywords", "cluster_members", "cluster_state",
-                    "articles_fts", "articles_fts_original"))),
-        "has no column"),
-    "another program's application_id": (_tables("CREATE TABLE tiles (z INTEGER)",
-                                                 "PRAGMA application_id = 1297105496"),
-                                         "belongs to another program"),
-    "in WAL mode": (_tables("CREATE TABLE notes (body TEXT)", wal=True),
-                    "is not an aggregator database"),
+        _tables(
+            "CREATE TABLE feeds (id INTEGER PRIMARY KEY)",
+            "PRAGMA user_version = 1",
+            *(
+                f"CREATE TABLE {name} (id INTEGER)"
+                for name in (
+                    "fetches",
+                    "clusters",
+                    "articles",
+                    "cluster_languages",
+                    "translation_cache",
+                    "embeddings",
+                    "article_keywords",
+                    "cluster_members",
+                    "cluster_state",
+                    "articles_fts",
+                    "articles_fts_original",
+                )
+            ),
+        ),
+        "has no column",
+    ),
+    "another program's application_id": (
+        _tables("CREATE TABLE tiles (z INTEGER)", "PRAGMA application_id = 1297105496"),
+        "belongs to another program",
+    ),
+    "in WAL mode": (
+        _tables("CREATE TABLE notes (body TEXT)", wal=True),
+        "is not an aggregator database",
+    ),
     "not a database": (_text, "file is not a database"),
 }
 
@@ -137,9 +165,14 @@ def test_a_file_that_is_not_ours_is_refused_by_every_command_and_left_unchanged(
 def serving(db: Path, cwd: Path) -> Iterator[str]:
     """`aggregator serve` on `db` in a subprocess, until the block ends."""
     port = free_port()
-    process = subprocess.Popen(aggregator_command("serve", "--db", str(db), "--port", str(port)),
-                               cwd=cwd, env=child_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        aggregator_command("serve", "--db", str(db), "--port", str(port)),
+        cwd=cwd,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -219,8 +252,10 @@ def older_database(path: Path, version: int) -> Path:
     for migration in store.MIGRATIONS[:version]:
         migration(conn)
     conn.execute(f"PRAGMA user_version = {version}")
-    conn.execute("INSERT INTO feeds (url, name, language, added_at) VALUES "
-                 f"('{SAMPLE_URL}', 'Feed 0', 'en', '2026-11-24T00:00:00Z')")
+    conn.execute(
+        "INSERT INTO feeds (url, name, language, added_at) VALUES "
+        f"('{SAMPLE_URL}', 'Feed 0', 'en', '2026-11-24T00:00:00Z')"
+    )
     conn.close()
     return path
 
@@ -309,8 +344,13 @@ def test_serve_browses_a_database_another_process_is_writing(tmp_path):
     another process holds a write transaction open, and show each commit once made."""
     db = sample.build(tmp_path / "news.db")
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db)], cwd=REPO, env=child_env(),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", WRITER, str(db)],
+        cwd=REPO,
+        env=child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         with serving(db, tmp_path) as url:
             assert writer.stdout.readline().strip() == "holding"  # a write transaction open
@@ -333,7 +373,7 @@ WRITER = (
     "conn = store.connect(sys.argv[1])\n"
     "conn.execute('BEGIN IMMEDIATE')\n"
     "conn.execute(\"UPDATE clusters SET headline_en = 'Tokyo quake: death toll rises' "
-    "WHERE id = 1\")\n"
+    'WHERE id = 1")\n'
     "print('holding', flush=True)\n"
     "sys.stdin.readline()\n"
     "conn.execute('COMMIT')\n"

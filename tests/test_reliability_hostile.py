@@ -70,19 +70,22 @@ EXPECTED: dict[str, tuple[str | None, str, int | None]] = {
 def feeds_yaml(server: LoopbackServer, path: Path, paths: list[str], **settings: object) -> Path:
     data = {
         "settings": {
-            "allow_private_addresses": True, "per_host_interval_s": 0.0,
-            "per_host_concurrency": 32, "concurrency": 32, "timeout_s": TIMEOUT_S,
-            "max_body_bytes": MAX_BODY, "max_redirects": 5, **settings,
+            "allow_private_addresses": True,
+            "per_host_interval_s": 0.0,
+            "per_host_concurrency": 32,
+            "concurrency": 32,
+            "timeout_s": TIMEOUT_S,
+            "max_body_bytes": MAX_BODY,
+            "max_redirects": 5,
+            **settings,
         },
-        "feeds": [{"url": server.url(p), "name": p.strip("/"), "language": "en"}
-                  for p in paths],
+        "feeds": [{"url": server.url(p), "name": p.strip("/"), "language": "en"} for p in paths],
     }
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
 
 
-def run_cli(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float,
-                                                         float]:
+def run_cli(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float, float]:
     """The real CLI; also its process tree's peak memory (MB) and wall time (s)."""
     return run_measured([sys.executable, "-c", MEASURED_CLI, *args], timeout=timeout)
 
@@ -96,8 +99,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     feeds = feeds_yaml(server, folder / "feeds.yaml", list(EXPECTED))
     result, peak_mb, elapsed = run_cli("poll", "--feeds", str(feeds), "--db", str(db), "--force")
     conn = store.connect(db)
-    yield {"result": result, "peak_mb": peak_mb, "elapsed": elapsed, "conn": conn,
-           "server": server}
+    yield {"result": result, "peak_mb": peak_mb, "elapsed": elapsed, "conn": conn, "server": server}
     conn.close()
     server.stop()
 
@@ -137,8 +139,10 @@ def test_every_hostile_feed_has_one_recorded_fetch_with_a_clear_status(zoo):
 
 
 def test_feed_state_reflects_each_failure(zoo):
-    feeds = {row["url"].removeprefix(zoo["server"].base_url): row
-             for row in zoo["conn"].execute("SELECT * FROM feeds")}
+    feeds = {
+        row["url"].removeprefix(zoo["server"].base_url): row
+        for row in zoo["conn"].execute("SELECT * FROM feeds")
+    }
     assert feeds["/gone.xml"]["state"] == "dead"
     assert feeds["/server-error.xml"]["state"] == "backoff"
     assert feeds["/good-a.xml"]["state"] == "active"
@@ -160,8 +164,7 @@ def test_slow_feeds_do_not_stall_the_others(zoo):
 
 
 def test_peak_memory_stays_under_the_bound(zoo):
-    print(f"hostile run: peak RSS {zoo['peak_mb']:.0f} MB (process tree) in "
-          f"{zoo['elapsed']:.1f} s")
+    print(f"hostile run: peak RSS {zoo['peak_mb']:.0f} MB (process tree) in {zoo['elapsed']:.1f} s")
     assert 0 < zoo["peak_mb"] < MEMORY_BOUND_MB, f"peak RSS {zoo['peak_mb']:.0f} MB"
 
 
@@ -175,8 +178,9 @@ def test_large_feeds_are_stored_whole_within_the_memory_bound(tmp_path):
         server.route("/good.xml", feed("good", 3))
         paths = ["/ten-thousand-items.xml", "/four-megabyte-item.xml", "/good.xml"]
         feeds = feeds_yaml(server, tmp_path / "feeds.yaml", paths, timeout_s=60.0)
-        result, peak_mb, _ = run_cli("poll", "--feeds", str(feeds), "--db",
-                                     str(tmp_path / "a.db"), "--force")
+        result, peak_mb, _ = run_cli(
+            "poll", "--feeds", str(feeds), "--db", str(tmp_path / "a.db"), "--force"
+        )
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr
@@ -201,14 +205,16 @@ def test_many_large_feeds_stay_within_the_memory_bound(tmp_path):
         for n, path in enumerate(paths):
             server.route(path, compact_feed(f"L{n}", 60_000) if n < 5 else feed(f"s{n}", 3))
         feeds = feeds_yaml(server, tmp_path / "feeds.yaml", paths, timeout_s=60.0)
-        result, peak_mb, elapsed = run_cli("poll", "--feeds", str(feeds), "--db",
-                                           str(tmp_path / "a.db"), "--force", timeout=300)
+        result, peak_mb, elapsed = run_cli(
+            "poll", "--feeds", str(feeds), "--db", str(tmp_path / "a.db"), "--force", timeout=300
+        )
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr
     assert "new articles 300177" in result.stdout, result.stdout
-    print(f"64 feeds, 5 of 60,000 items: peak RSS {peak_mb:.0f} MB (process tree) in "
-          f"{elapsed:.0f} s")
+    print(
+        f"64 feeds, 5 of 60,000 items: peak RSS {peak_mb:.0f} MB (process tree) in {elapsed:.0f} s"
+    )
     assert 0 < peak_mb < MEMORY_BOUND_MB, f"peak RSS {peak_mb:.0f} MB"
 
 
@@ -223,8 +229,9 @@ def test_parsed_feeds_wait_for_the_saver(server, conn, monkeypatch):
         server.route(path, body)
     config = Config(
         feeds=tuple(Feed(url=server.url(p), name=p, language="en") for p in bodies),
-        settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0,
-                          max_body_bytes=100_000),
+        settings=Settings(
+            allow_private_addresses=True, per_host_interval_s=0.0, max_body_bytes=100_000
+        ),
     )
     store.sync_feeds(conn, config.feeds, now_iso())
     alive: set[int] = set()
@@ -239,8 +246,9 @@ def test_parsed_feeds_wait_for_the_saver(server, conn, monkeypatch):
 
     save = stage.PollStage.save_contained
 
-    def slow_save(self: stage.PollStage, conn: sqlite3.Connection, result: stage.FeedResult
-                  ) -> tuple[int, stage.FeedResult]:
+    def slow_save(
+        self: stage.PollStage, conn: sqlite3.Connection, result: stage.FeedResult
+    ) -> tuple[int, stage.FeedResult]:
         time.sleep(0.2)  # the saver is the bottleneck, so parsed feeds would pile up
         counted.append(len(alive))  # after the sleep: the previous save's thread has let go
         return save(self, conn, result)
@@ -256,8 +264,10 @@ def test_parsing_a_big_feed_does_not_freeze_other_fetches(server, conn):
     """Parsing 5,000 items (~1.4 s here) happens off the event loop: fetches in flight go on.
     (Found by this test: parsing on the loop once turned a 4 MB feed into a 'timeout'.)"""
     server.route("/big.xml", feed("big", 5_000))
-    config = Config(feeds=(Feed(url=server.url("/big.xml"), name="big", language="en"),),
-                    settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0))
+    config = Config(
+        feeds=(Feed(url=server.url("/big.xml"), name="big", language="en"),),
+        settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0),
+    )
     store.sync_feeds(conn, config.feeds, now_iso())
     poller = stage.PollStage(config, force=True)
     gaps: list[float] = []
@@ -282,8 +292,10 @@ def test_parsing_a_big_feed_does_not_freeze_other_fetches(server, conn):
 def test_a_redirect_to_javascript_is_named_as_such(server, conn):
     """Refused before any request, and recorded as what it is (not httpx's URL parse error)."""
     server.route("/js.xml", status=302, headers={"Location": "javascript:alert(1)"})
-    config = Config(feeds=(Feed(url=server.url("/js.xml"), name="js"),),
-                    settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0))
+    config = Config(
+        feeds=(Feed(url=server.url("/js.xml"), name="js"),),
+        settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0),
+    )
     store.sync_feeds(conn, config.feeds, now_iso())
     stage.run(conn, config, force=True)
     row = conn.execute("SELECT error, status FROM fetches").fetchone()
@@ -294,21 +306,29 @@ def test_a_redirect_to_javascript_is_named_as_such(server, conn):
 def test_external_entities_and_dtds_are_never_fetched(zoo):
     assert zoo["server"].hits("/canary-dtd") == []
     assert zoo["server"].hits("/canary-entity") == []
-    titles = [r[0] for r in zoo["conn"].execute(
-        "SELECT title FROM articles WHERE url = 'https://xxe.example/1'")]
+    titles = [
+        r[0]
+        for r in zoo["conn"].execute(
+            "SELECT title FROM articles WHERE url = 'https://xxe.example/1'"
+        )
+    ]
     assert len(titles) <= 1 and all("Leak" in t for t in titles)
 
 
 def test_private_addresses_are_refused_at_the_stage_and_nothing_reaches_them(server, conn):
     """allow_private_addresses: false (the default). The test server is the private address."""
     server.route("/feed.xml", feed("private", 2))
-    spellings = [f"http://127.0.0.1:{server.port}/feed.xml",
-                 f"http://localhost:{server.port}/feed.xml",
-                 f"http://2130706433:{server.port}/feed.xml",
-                 f"http://[::ffff:127.0.0.1]:{server.port}/feed.xml",
-                 f"http://[::1]:{server.port}/feed.xml"]
-    config = Config(feeds=tuple(Feed(url=u, name=f"private {n}") for n, u in
-                                enumerate(spellings)), settings=Settings(timeout_s=TIMEOUT_S))
+    spellings = [
+        f"http://127.0.0.1:{server.port}/feed.xml",
+        f"http://localhost:{server.port}/feed.xml",
+        f"http://2130706433:{server.port}/feed.xml",
+        f"http://[::ffff:127.0.0.1]:{server.port}/feed.xml",
+        f"http://[::1]:{server.port}/feed.xml",
+    ]
+    config = Config(
+        feeds=tuple(Feed(url=u, name=f"private {n}") for n, u in enumerate(spellings)),
+        settings=Settings(timeout_s=TIMEOUT_S),
+    )
     store.sync_feeds(conn, config.feeds, now_iso())
     report = stage.run(conn, config, force=True)
     assert report.failed == len(spellings)
@@ -321,8 +341,10 @@ def test_private_addresses_are_refused_at_the_stage_and_nothing_reaches_them(ser
 
 def test_a_guid_republished_with_new_content_is_not_duplicated(server, conn):
     url = server.route("/feed.xml", feed("edit", 2))
-    config = Config(feeds=(Feed(url=url, name="edit", language="en"),),
-                    settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0))
+    config = Config(
+        feeds=(Feed(url=url, name="edit", language="en"),),
+        settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0),
+    )
     store.sync_feeds(conn, config.feeds, now_iso())
     stage.run(conn, config, force=True)
     server.route("/feed.xml", feed("edit", 2, "A corrected and rewritten summary."))
@@ -338,10 +360,13 @@ def test_a_stage_crash_in_one_feed_never_loses_the_others(server, conn):
     server.route("/fast.xml", feed("fast", 2))
     server.route("/slow.xml", handler=hostile.slow_drip(seconds=TIMEOUT_S * 4))
     config = Config(
-        feeds=(Feed(url=server.url("/fast.xml"), name="fast", language="en"),
-               Feed(url=server.url("/slow.xml"), name="slow", language="en")),
-        settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0,
-                          timeout_s=TIMEOUT_S),
+        feeds=(
+            Feed(url=server.url("/fast.xml"), name="fast", language="en"),
+            Feed(url=server.url("/slow.xml"), name="slow", language="en"),
+        ),
+        settings=Settings(
+            allow_private_addresses=True, per_host_interval_s=0.0, timeout_s=TIMEOUT_S
+        ),
     )
     store.sync_feeds(conn, config.feeds, now_iso())
     poller = stage.PollStage(config, force=True)

@@ -26,14 +26,28 @@ from aggregator.translate import stage as translate_stage
 # Shell syntax (the Apertium programs run in `bash -c`), Apertium's stream-format specials
 # ([ ] ^ $ @ / < > { } \\ ~ and NUL-flush), and line breaks that could shift lines.
 SHELL = [
-    "$(touch {canary})", "`touch {canary}`", "; touch {canary} #", "| tee {canary}",
-    "&& touch {canary}", "> {canary}", "'\"; touch {canary}; echo \"'",
-    "[ ] ^ $ @ / < > {{ }} \\ ~ # * ?", "a\\nb\\rc\\x00d", "^un/known<n>$ ^word$",
+    "$(touch {canary})",
+    "`touch {canary}`",
+    "; touch {canary} #",
+    "| tee {canary}",
+    "&& touch {canary}",
+    "> {canary}",
+    "'\"; touch {canary}; echo \"'",
+    "[ ] ^ $ @ / < > {{ }} \\ ~ # * ?",
+    "a\\nb\\rc\\x00d",
+    "^un/known<n>$ ^word$",
 ]
 SQL = [
-    "'); DROP TABLE articles; --", "\" OR \"1\"=\"1", "%' OR 1=1 --", "Robert'); DELETE FROM "
-    "feeds WHERE ('1'='1", "title:secret OR summary:*", "NEAR(\"a\" \"b\", 1) AND -x ^y",
-    "\"unbalanced", "*", "a OR", "x'||(SELECT sqlite_version())||'",
+    "'); DROP TABLE articles; --",
+    '" OR "1"="1',
+    "%' OR 1=1 --",
+    "Robert'); DELETE FROM feeds WHERE ('1'='1",
+    "title:secret OR summary:*",
+    'NEAR("a" "b", 1) AND -x ^y',
+    '"unbalanced',
+    "*",
+    "a OR",
+    "x'||(SELECT sqlite_version())||'",
 ]
 
 
@@ -45,14 +59,18 @@ def rss(titles: list[str], language: str) -> bytes:
         f"<dc:language>{escape(title[:20])}</dc:language></item>"
         for n, title in enumerate(titles)
     )
-    return (f"<rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'><channel>"
-            f"<title>t</title>{items}</channel></rss>").encode()
+    return (
+        f"<rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'><channel>"
+        f"<title>t</title>{items}</channel></rss>"
+    ).encode()
 
 
 def poll(server, conn: sqlite3.Connection, titles: list[str], language: str) -> Config:
     url = server.route(f"/{language}.xml", rss(titles, language))
-    config = Config(feeds=(Feed(url=url, name=f"{language} feed", language=language),),
-                    settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0))
+    config = Config(
+        feeds=(Feed(url=url, name=f"{language} feed", language=language),),
+        settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0),
+    )
     store.sync_feeds(conn, config.feeds, now_iso())
     poll_stage.run(conn, config, force=True)
     return config
@@ -63,8 +81,10 @@ def test_shell_and_apertium_syntax_are_translated_as_text(server, conn, tmp_path
     titles = [f"Ataque {text.format(canary=canary)} al puerto" for text in SHELL]
     config = poll(server, conn, titles, "es")
     translate_stage.run(conn, config)
-    rows = conn.execute("SELECT guid, title, title_en, summary_en, translation_backend, "
-                        "translation_error FROM articles ORDER BY id").fetchall()
+    rows = conn.execute(
+        "SELECT guid, title, title_en, summary_en, translation_backend, "
+        "translation_error FROM articles ORDER BY id"
+    ).fetchall()
     assert len(rows) == len(SHELL)
     assert not canary.exists()
     for row in rows:
@@ -99,13 +119,19 @@ def test_sql_and_search_syntax_are_stored_and_searched_as_text(server, conn, db_
 
 @pytest.mark.parametrize("declared", ["es; rm -rf /", "../../etc/passwd", "es-ES$(id)", "x" * 300])
 def test_a_declared_language_never_becomes_a_path_or_a_command(declared, server, conn):
-    url = server.route("/l.xml", (
-        "<rss version='2.0'><channel><title>t</title>"
-        f"<language>{escape(declared)}</language><item><title>El puerto de Gdansk sufre un "
-        "ciberataque masivo este lunes</title><link>https://l.example/1</link></item>"
-        "</channel></rss>").encode())
-    config = Config(feeds=(Feed(url=url, name="l"),),
-                    settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0))
+    url = server.route(
+        "/l.xml",
+        (
+            "<rss version='2.0'><channel><title>t</title>"
+            f"<language>{escape(declared)}</language><item><title>El puerto de Gdansk sufre un "
+            "ciberataque masivo este lunes</title><link>https://l.example/1</link></item>"
+            "</channel></rss>"
+        ).encode(),
+    )
+    config = Config(
+        feeds=(Feed(url=url, name="l"),),
+        settings=Settings(allow_private_addresses=True, per_host_interval_s=0.0),
+    )
     store.sync_feeds(conn, config.feeds, now_iso())
     poll_stage.run(conn, config, force=True)
     language = conn.execute("SELECT language FROM articles").fetchone()[0]

@@ -111,8 +111,10 @@ def test_new_and_empty_files_can_be_created_and_others_are_foreign(tmp_path):
         "tables.db": (("CREATE TABLE notes (x)",), "user_version 0, has notes"),
         "numbered.db": (("PRAGMA user_version = 7",), "user_version 7, no tables"),
         "claimed.db": (("PRAGMA application_id = 42",), "application_id 0x2a"),
-        "lookalike.db": (("CREATE TABLE feeds (url)", "PRAGMA user_version = 1"),
-                         "its table 'feeds' has no column"),
+        "lookalike.db": (
+            ("CREATE TABLE feeds (url)", "PRAGMA user_version = 1"),
+            "its table 'feeds' has no column",
+        ),
     }
     for name, (statements, reason) in cases.items():
         found = store.inspect(foreign(tmp_path / name, *statements))

@@ -259,8 +259,12 @@ def inject_translate_fault(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     [
         ("prepare", "POISON Titel", "internal error: RuntimeError: injected fault"),
         ("cache", "POISON Titel", "internal error: RuntimeError: injected fault"),
-        ("save", "GARBLE Titel", "internal error: UnicodeEncodeError: 'utf-8' codec can't "
-         "encode character '\\ud800' in position 0: surrogates not allowed"),
+        (
+            "save",
+            "GARBLE Titel",
+            "internal error: UnicodeEncodeError: 'utf-8' codec can't "
+            "encode character '\\ud800' in position 0: surrogates not allowed",
+        ),
     ],
 )
 def test_an_exception_on_one_article_is_its_error_and_the_others_are_translated(

@@ -38,8 +38,9 @@ class LanguageMeans:
         rows = conn.execute(
             "SELECT language, count, sum FROM language_means WHERE model = ?", (model,)
         ).fetchall()
-        return cls(model, {row[0]: (row[1], np.frombuffer(row[2], dtype="<f8").copy())
-                           for row in rows})
+        return cls(
+            model, {row[0]: (row[1], np.frombuffer(row[2], dtype="<f8").copy()) for row in rows}
+        )
 
     def copy(self) -> LanguageMeans:
         return LanguageMeans(self.model, {k: (n, s.copy()) for k, (n, s) in self.sums.items()})
@@ -57,8 +58,11 @@ class LanguageMeans:
         if count == 0:
             return
         known = self.sums.get(language)
-        self.sums[language] = (count, total.astype(np.float64)) if known is None else (
-            known[0] + count, known[1] + total)
+        self.sums[language] = (
+            (count, total.astype(np.float64))
+            if known is None
+            else (known[0] + count, known[1] + total)
+        )
         self._means = None
 
     def means(self) -> dict[str, np.ndarray]:
@@ -69,12 +73,13 @@ class LanguageMeans:
                 self._means = {}
             else:
                 self._overall = sum(s for _, s in self.sums.values()) / count
-                self._means = {lang: (s + PRIOR * self._overall) / (n + PRIOR)
-                               for lang, (n, s) in self.sums.items()}
+                self._means = {
+                    lang: (s + PRIOR * self._overall) / (n + PRIOR)
+                    for lang, (n, s) in self.sums.items()
+                }
         return self._means
 
-    def centre(self, languages: list[str], vectors: np.ndarray,
-               present: np.ndarray) -> np.ndarray:
+    def centre(self, languages: list[str], vectors: np.ndarray, present: np.ndarray) -> np.ndarray:
         """The vectors less their language's mean, at unit length (float32); rows without a
         vector stay zero. A language never counted is centred by the all-language mean."""
         means = self.means()
@@ -92,6 +97,8 @@ class LanguageMeans:
         conn.executemany(
             "INSERT OR REPLACE INTO language_means (model, language, count, sum) "
             "VALUES (?, ?, ?, ?)",
-            [(self.model, lang, n, s.astype("<f8").tobytes())
-             for lang, (n, s) in sorted(self.sums.items())],
+            [
+                (self.model, lang, n, s.astype("<f8").tobytes())
+                for lang, (n, s) in sorted(self.sums.items())
+            ],
         )

@@ -19,14 +19,26 @@ NONE = -np.inf  # "no match": below every strength
 VERSION = 1.0  # added to a version's strength: a version of an article outranks any event match
 
 # Indices into the float parameters of `assign_batch`.
-(THRESHOLD_EVENT, THRESHOLD_EVENT_CROSS, THRESHOLD_EN, THRESHOLD_KEYWORDS, THRESHOLD_VERSION,
- WINDOW_S, GATE, MIN_CANDIDATE, THRESHOLD_MERGE, THRESHOLD_EN_EVENT, THRESHOLD_COPY) = range(11)
+(
+    THRESHOLD_EVENT,
+    THRESHOLD_EVENT_CROSS,
+    THRESHOLD_EN,
+    THRESHOLD_KEYWORDS,
+    THRESHOLD_VERSION,
+    WINDOW_S,
+    GATE,
+    MIN_CANDIDATE,
+    THRESHOLD_MERGE,
+    THRESHOLD_EN_EVENT,
+    THRESHOLD_COPY,
+) = range(11)
 PARAM_COUNT = 11
 
 
 @njit(cache=True, nogil=True)
-def strength(multi, cross, has_english, english, has_keywords, keywords,
-             params):  # pragma: no cover - compiled
+def strength(
+    multi, cross, has_english, english, has_keywords, keywords, params
+):  # pragma: no cover - compiled
     """How far a pair is above the bar (higher is better; NONE below it), and whether one is
     a version of the other (a translation, rewrite or wire copy).
 
@@ -98,24 +110,65 @@ def _dot(a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total, ids_pool,
-              w_pool, alts_pool, owners_pool, marks):  # pragma: no cover - compiled
+def _coverage(
+    a,
+    b,
+    kw_lang,
+    id_start,
+    id_count,
+    alt_start,
+    alt_count,
+    kw_total,
+    ids_pool,
+    w_pool,
+    alts_pool,
+    owners_pool,
+    marks,
+):  # pragma: no cover - compiled
     ids_a = id_start[a]
     weights = w_pool[ids_a : ids_a + id_count[a]]
     if kw_lang[a] == kw_lang[b]:
         ids_b = id_start[b]
-        return coverage_same(ids_pool[ids_a : ids_a + id_count[a]], weights, kw_total[a],
-                             ids_pool[ids_b : ids_b + id_count[b]], marks)
+        return coverage_same(
+            ids_pool[ids_a : ids_a + id_count[a]],
+            weights,
+            kw_total[a],
+            ids_pool[ids_b : ids_b + id_count[b]],
+            marks,
+        )
     alts_a, alts_b = alt_start[a], alt_start[b]
-    return coverage_cross(alts_pool[alts_a : alts_a + alt_count[a]],
-                          owners_pool[alts_a : alts_a + alt_count[a]], weights, kw_total[a],
-                          alts_pool[alts_b : alts_b + alt_count[b]], marks)
+    return coverage_cross(
+        alts_pool[alts_a : alts_a + alt_count[a]],
+        owners_pool[alts_a : alts_a + alt_count[a]],
+        weights,
+        kw_total[a],
+        alts_pool[alts_b : alts_b + alt_count[b]],
+        marks,
+    )
 
 
 @njit(cache=True, nogil=True)
-def _judge(a, b, multi_sim, params, lang, english, has_english, kw_lang, kw_glossed, id_start,
-           id_count, alt_start, alt_count, kw_total, ids_pool, w_pool, alts_pool, owners_pool,
-           marks):  # pragma: no cover - compiled
+def _judge(
+    a,
+    b,
+    multi_sim,
+    params,
+    lang,
+    english,
+    has_english,
+    kw_lang,
+    kw_glossed,
+    id_start,
+    id_count,
+    alt_start,
+    alt_count,
+    kw_total,
+    ids_pool,
+    w_pool,
+    alts_pool,
+    owners_pool,
+    marks,
+):  # pragma: no cover - compiled
     """The strength of rows a and b as one story and whether they are versions of one article
     (`strength`), computing the costly signals only while they can still change the answer."""
     if multi_sim < params[MIN_CANDIDATE]:
@@ -126,18 +179,48 @@ def _judge(a, b, multi_sim, params, lang, english, has_english, kw_lang, kw_glos
         english_sim = _dot(english[a], english[b])
         if english_sim < params[THRESHOLD_EN]:
             return NONE, False
-    has_keywords = (kw_lang[a] >= 0 and kw_lang[b] >= 0
-                    and (kw_lang[a] == kw_lang[b] or (kw_glossed[a] and kw_glossed[b])))
+    has_keywords = (
+        kw_lang[a] >= 0
+        and kw_lang[b] >= 0
+        and (kw_lang[a] == kw_lang[b] or (kw_glossed[a] and kw_glossed[b]))
+    )
     keywords = 0.0
     if has_keywords:
-        keywords = _coverage(a, b, kw_lang, id_start, id_count, alt_start, alt_count, kw_total,
-                             ids_pool, w_pool, alts_pool, owners_pool, marks)
+        keywords = _coverage(
+            a,
+            b,
+            kw_lang,
+            id_start,
+            id_count,
+            alt_start,
+            alt_count,
+            kw_total,
+            ids_pool,
+            w_pool,
+            alts_pool,
+            owners_pool,
+            marks,
+        )
         if keywords > 0 and keywords >= min(params[THRESHOLD_KEYWORDS], params[THRESHOLD_COPY]):
-            backward = _coverage(b, a, kw_lang, id_start, id_count, alt_start, alt_count,
-                                 kw_total, ids_pool, w_pool, alts_pool, owners_pool, marks)
+            backward = _coverage(
+                b,
+                a,
+                kw_lang,
+                id_start,
+                id_count,
+                alt_start,
+                alt_count,
+                kw_total,
+                ids_pool,
+                w_pool,
+                alts_pool,
+                owners_pool,
+                marks,
+            )
             keywords = min(keywords, backward)
-    return strength(multi_sim, lang[a] != lang[b], both_english, english_sim, has_keywords,
-                    keywords, params)
+    return strength(
+        multi_sim, lang[a] != lang[b], both_english, english_sim, has_keywords, keywords, params
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -146,19 +229,35 @@ def _insert(sims, keys, slots, n, k, sim, key, slot):  # pragma: no cover - comp
     if n == k and (sim < sims[n - 1] or (sim == sims[n - 1] and key > keys[n - 1])):
         return n
     position = n if n < k else k - 1
-    while position > 0 and (sims[position - 1] < sim
-                            or (sims[position - 1] == sim and keys[position - 1] > key)):
+    while position > 0 and (
+        sims[position - 1] < sim or (sims[position - 1] == sim and keys[position - 1] > key)
+    ):
         if position < k:
             sims[position], keys[position], slots[position] = (
-                sims[position - 1], keys[position - 1], slots[position - 1])
+                sims[position - 1],
+                keys[position - 1],
+                slots[position - 1],
+            )
         position -= 1
     sims[position], keys[position], slots[position] = sim, key, slot
     return n + 1 if n < k else n
 
 
 @njit(cache=True, nogil=True)
-def _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax, slot_story,
-             found_sim, found_key, found_slot, n_found):  # pragma: no cover - compiled
+def _in_time(
+    top_sim,
+    top_slot,
+    n_top,
+    ti,
+    window_s,
+    slot_tmin,
+    slot_tmax,
+    slot_story,
+    found_sim,
+    found_key,
+    found_slot,
+    n_found,
+):  # pragma: no cover - compiled
     """Append to found_*[n_found:] those of the top stories with an article within the window
     of time ti; return the new count."""
     for j in range(n_top):
@@ -171,8 +270,9 @@ def _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax, slot_
 
 
 @njit(cache=True, nogil=True)
-def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live, slot_head,
-                next_row):  # pragma: no cover - compiled
+def _candidates(
+    row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live, slot_head, next_row
+):  # pragma: no cover - compiled
     """The articles of the nearest stories that reach the lowest event bar and are within the window
     of time ti, as (cosine, story rank, row), best first (ties: nearer story, older row)."""
     size = 0
@@ -192,9 +292,14 @@ def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live,
                 position = n
                 while position > 0 and (
                     sims[position - 1] < sim
-                    or (sims[position - 1] == sim
-                        and (ranks[position - 1] > rank
-                             or (ranks[position - 1] == rank and rows[position - 1] > member)))):
+                    or (
+                        sims[position - 1] == sim
+                        and (
+                            ranks[position - 1] > rank
+                            or (ranks[position - 1] == rank and rows[position - 1] > member)
+                        )
+                    )
+                ):
                     sims[position] = sims[position - 1]
                     ranks[position] = ranks[position - 1]
                     rows[position] = rows[position - 1]
@@ -207,12 +312,49 @@ def _candidates(row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live,
 
 @njit(cache=True, nogil=True)
 def assign_batch(
-    batch_rows, raw, col_norm2, col_slot, col_ok, gram, spare, next_id, params, k, per_story,
-    t, multi, lang, english, has_english, row_slot, next_row, alive,
-    kw_lang, kw_glossed, kw_total, id_start, id_count, alt_start, alt_count,
-    ids_pool, w_pool, alts_pool, owners_pool,
-    slot_sum, slot_tmin, slot_tmax, slot_live, slot_head, slot_tail, slot_story,
-    story_out, slot_out, new_out, version_out, version_score_out, merged_out,
+    batch_rows,
+    raw,
+    col_norm2,
+    col_slot,
+    col_ok,
+    gram,
+    spare,
+    next_id,
+    params,
+    k,
+    per_story,
+    t,
+    multi,
+    lang,
+    english,
+    has_english,
+    row_slot,
+    next_row,
+    alive,
+    kw_lang,
+    kw_glossed,
+    kw_total,
+    id_start,
+    id_count,
+    alt_start,
+    alt_count,
+    ids_pool,
+    w_pool,
+    alts_pool,
+    owners_pool,
+    slot_sum,
+    slot_tmin,
+    slot_tmax,
+    slot_live,
+    slot_head,
+    slot_tail,
+    slot_story,
+    story_out,
+    slot_out,
+    new_out,
+    version_out,
+    version_score_out,
+    merged_out,
 ):  # pragma: no cover - compiled
     """Assign each article of the batch, in order, to a story (see ClusterStage.process).
 
@@ -277,24 +419,50 @@ def assign_batch(
             sim = raw[i, col] * col_scale[col]
             if sim >= gate and not col_off[col]:
                 n_top = _insert(top_sim, top_key, top_slot, n_top, k, sim, col, col_slot[col])
-        n_found = _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax,
-                           slot_story, found_sim, found_key, found_slot, n_found)
+        n_found = _in_time(
+            top_sim,
+            top_slot,
+            n_top,
+            ti,
+            window_s,
+            slot_tmin,
+            slot_tmax,
+            slot_story,
+            found_sim,
+            found_key,
+            found_slot,
+            n_found,
+        )
         n_top = 0
         for c in range(n_changed):
             sim = dots[c, i] * scale[c]
             if sim >= gate:
                 n_top = _insert(top_sim, top_key, top_slot, n_top, k, sim, c, changed[c])
-        n_found = _in_time(top_sim, top_slot, n_top, ti, window_s, slot_tmin, slot_tmax,
-                           slot_story, found_sim, found_key, found_slot, n_found)
+        n_found = _in_time(
+            top_sim,
+            top_slot,
+            n_top,
+            ti,
+            window_s,
+            slot_tmin,
+            slot_tmax,
+            slot_story,
+            found_sim,
+            found_key,
+            found_slot,
+            n_found,
+        )
         n_near = 0
         for j in range(n_found):
-            n_near = _insert(top_sim, top_key, top_slot, n_near, k, found_sim[j], found_key[j],
-                             found_slot[j])
+            n_near = _insert(
+                top_sim, top_key, top_slot, n_near, k, found_sim[j], found_key[j], found_slot[j]
+            )
 
         # 2. Their closest articles, pair by pair: a story of one article is its centroid. A
         #    story's value is that of its best pair.
-        cand_sim, cand_rank, cand_row = _candidates(row, ti, top_sim, top_slot, n_near, params,
-                                                    t, multi, slot_live, slot_head, next_row)
+        cand_sim, cand_rank, cand_row = _candidates(
+            row, ti, top_sim, top_slot, n_near, params, t, multi, slot_live, slot_head, next_row
+        )
         examined[:] = 0
         rank_links[:] = 0
         rank_value[:] = NONE
@@ -304,10 +472,27 @@ def assign_batch(
             if examined[rank] == per_story:
                 continue
             examined[rank] += 1
-            value, is_version = _judge(row, cand_row[c], cand_sim[c], params, lang, english,
-                                       has_english, kw_lang, kw_glossed, id_start, id_count,
-                                       alt_start, alt_count, kw_total, ids_pool, w_pool,
-                                       alts_pool, owners_pool, marks)
+            value, is_version = _judge(
+                row,
+                cand_row[c],
+                cand_sim[c],
+                params,
+                lang,
+                english,
+                has_english,
+                kw_lang,
+                kw_glossed,
+                id_start,
+                id_count,
+                alt_start,
+                alt_count,
+                kw_total,
+                ids_pool,
+                w_pool,
+                alts_pool,
+                owners_pool,
+                marks,
+            )
             if value != NONE:
                 rank_links[rank] += 1
             if value > rank_value[rank]:
@@ -316,8 +501,7 @@ def assign_batch(
         for rank in range(n_near):
             # Against chaining (A like B, B like C, C unlike A): an article joins a story of
             # several articles as an event when it is like two of them, not just one.
-            if (rank_version[rank] < 0 and rank_links[rank] < 2
-                    and slot_live[top_slot[rank]] >= 2):
+            if rank_version[rank] < 0 and rank_links[rank] < 2 and slot_live[top_slot[rank]] >= 2:
                 rank_value[rank] = NONE
         best, second = -1, -1
         for rank in range(n_near):
@@ -346,29 +530,78 @@ def assign_batch(
             new_out[i] = True
         else:
             new_out[i] = False
-        if (second >= 0 and rank_value[second] >= params[THRESHOLD_MERGE]
-                and rank_value[best] >= params[THRESHOLD_MERGE]):
+        if (
+            second >= 0
+            and rank_value[second] >= params[THRESHOLD_MERGE]
+            and rank_value[best] >= params[THRESHOLD_MERGE]
+        ):
             keep, gone = best_slot, top_slot[second]
             if slot_story[gone] < slot_story[keep]:
                 keep, gone = gone, keep
-            c_keep, n_changed = _track(keep, i, n_batch, n_changed, changed, slot_changed,
-                                       slot_col, col_off, col_norm2, norm2, dots, raw)
-            c_gone, n_changed = _track(gone, i, n_batch, n_changed, changed, slot_changed,
-                                       slot_col, col_off, col_norm2, norm2, dots, raw)
+            c_keep, n_changed = _track(
+                keep,
+                i,
+                n_batch,
+                n_changed,
+                changed,
+                slot_changed,
+                slot_col,
+                col_off,
+                col_norm2,
+                norm2,
+                dots,
+                raw,
+            )
+            c_gone, n_changed = _track(
+                gone,
+                i,
+                n_batch,
+                n_changed,
+                changed,
+                slot_changed,
+                slot_col,
+                col_off,
+                col_norm2,
+                norm2,
+                dots,
+                raw,
+            )
             norm2[c_keep] += norm2[c_gone] + 2.0 * _dot(slot_sum[keep], slot_sum[gone])
             for other in range(i, n_batch):
                 dots[c_keep, other] += dots[c_gone, other]
             scale[c_gone] = np.nan  # never passes the gate again
-            _absorb(keep, gone, t, row_slot, next_row, slot_sum, slot_live, slot_head,
-                    slot_tail, slot_tmin, slot_tmax)
+            _absorb(
+                keep,
+                gone,
+                t,
+                row_slot,
+                next_row,
+                slot_sum,
+                slot_live,
+                slot_head,
+                slot_tail,
+                slot_tmin,
+                slot_tmax,
+            )
             merged_out[n_merged, 0], merged_out[n_merged, 1] = slot_story[gone], slot_story[keep]
             merged_out[n_merged, 2], merged_out[n_merged, 3] = gone, i
             n_merged += 1
             best_slot = keep
         slot = best_slot
-        c, n_changed = _track(slot, i if not new_out[i] else n_batch, n_batch, n_changed,
-                              changed, slot_changed, slot_col, col_off, col_norm2, norm2, dots,
-                              raw)
+        c, n_changed = _track(
+            slot,
+            i if not new_out[i] else n_batch,
+            n_batch,
+            n_changed,
+            changed,
+            slot_changed,
+            slot_col,
+            col_off,
+            col_norm2,
+            norm2,
+            dots,
+            raw,
+        )
         norm2[c] += 2.0 * dots[c, i] + gram[i, i]
         scale[c] = 1.0 / max(np.sqrt(norm2[c]), 1e-12)
         for other in range(i + 1, n_batch):
@@ -384,8 +617,20 @@ def assign_batch(
 
 
 @njit(cache=True, nogil=True)
-def _track(slot, i, n_batch, n_changed, changed, slot_changed, slot_col, col_off, col_norm2,
-           norm2, dots, raw):  # pragma: no cover - compiled
+def _track(
+    slot,
+    i,
+    n_batch,
+    n_changed,
+    changed,
+    slot_changed,
+    slot_col,
+    col_off,
+    col_norm2,
+    norm2,
+    dots,
+    raw,
+):  # pragma: no cover - compiled
     """The row of `slot` among the stories changed in this batch (made one, from its column of
     `raw` from article i on, if it was unchanged so far; i = n_batch: a new story, no column);
     return it and the new count of changed stories."""
@@ -407,8 +652,19 @@ def _track(slot, i, n_batch, n_changed, changed, slot_changed, slot_col, col_off
 
 
 @njit(cache=True, nogil=True)
-def _absorb(keep, gone, t, row_slot, next_row, slot_sum, slot_live, slot_head, slot_tail,
-            slot_tmin, slot_tmax):  # pragma: no cover - compiled
+def _absorb(
+    keep,
+    gone,
+    t,
+    row_slot,
+    next_row,
+    slot_sum,
+    slot_live,
+    slot_head,
+    slot_tail,
+    slot_tmin,
+    slot_tmax,
+):  # pragma: no cover - compiled
     """Move every row of slot `gone` into slot `keep` (member lists merged, rows ascending);
     `gone` is left empty."""
     for d in range(slot_sum.shape[1]):
@@ -456,8 +712,9 @@ def expire(cutoff, size, t, alive, row_slot, multi, slot_sum, slot_live, out):  
 
 
 @njit(cache=True, nogil=True)
-def relink(size, t, alive, row_slot, next_row, slot_head, slot_tail, slot_tmin,
-           slot_tmax):  # pragma: no cover - compiled
+def relink(
+    size, t, alive, row_slot, next_row, slot_head, slot_tail, slot_tmin, slot_tmax
+):  # pragma: no cover - compiled
     """Rebuild every story's member list (rows ascending) and time span from the live rows."""
     slot_head[:] = -1
     slot_tail[:] = -1
@@ -470,8 +727,9 @@ def relink(size, t, alive, row_slot, next_row, slot_head, slot_tail, slot_tmin,
 
 
 @njit(cache=True, nogil=True)
-def _append(row, slot, t, next_row, slot_head, slot_tail, slot_tmin,
-            slot_tmax):  # pragma: no cover - compiled
+def _append(
+    row, slot, t, next_row, slot_head, slot_tail, slot_tmin, slot_tmax
+):  # pragma: no cover - compiled
     """Put `row` last in its story's member list, and widen the story's time span to it."""
     next_row[row] = -1
     if slot_tail[slot] >= 0:

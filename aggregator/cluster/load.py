@@ -80,8 +80,9 @@ def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[
         languages, blobs = zip(*chunk, strict=True)
         dim = dim or _commonest_dim(blobs)
         vectors, present = _vectors(blobs, dim)
-        means.add([lang for lang, ok in zip(languages, present, strict=True) if ok],
-                  vectors[present])
+        means.add(
+            [lang for lang, ok in zip(languages, present, strict=True) if ok], vectors[present]
+        )
     return ids
 
 
@@ -111,8 +112,11 @@ def clustered(conn: sqlite3.Connection, low: str, high: str, params: dict) -> li
 
 
 def to_rows(
-    found: list[tuple], frequency: DocumentFrequency, codes: dict[str, int],
-    dims: tuple[int, int], means: LanguageMeans | None = None,
+    found: list[tuple],
+    frequency: DocumentFrequency,
+    codes: dict[str, int],
+    dims: tuple[int, int],
+    means: LanguageMeans | None = None,
     count_into: LanguageMeans | None = None,
 ) -> Rows:
     """Records as columns, multilingual vectors centred by `means` (and, as read, counted into
@@ -124,8 +128,9 @@ def to_rows(
     multi, has_multi = _vectors(columns[MULTI], dims[0])
     languages = [article.language for article in articles]
     if count_into is not None and has_multi.any():
-        count_into.add([lang for lang, ok in zip(languages, has_multi, strict=True) if ok],
-                       multi[has_multi])
+        count_into.add(
+            [lang for lang, ok in zip(languages, has_multi, strict=True) if ok], multi[has_multi]
+        )
     if means is not None:
         multi = means.centre(languages, multi, has_multi)
     english, has_english = _vectors(columns[ENGLISH_VECTOR], dims[1])
@@ -134,9 +139,13 @@ def to_rows(
     for language in (set(columns[KEY_LANGUAGE]) | set(languages)) - set(codes) - {None}:
         codes[language] = len(codes)
     lang = np.array([codes[language] for language in languages], dtype=np.int32)
-    kw_lang = np.array([-1 if blob is None else codes[language]
-                        for blob, language in zip(columns[IDS], columns[KEY_LANGUAGE],
-                                                  strict=True)], dtype=np.int32)
+    kw_lang = np.array(
+        [
+            -1 if blob is None else codes[language]
+            for blob, language in zip(columns[IDS], columns[KEY_LANGUAGE], strict=True)
+        ],
+        dtype=np.int32,
+    )
     kw_glossed = np.array(columns[GLOSSED], dtype=object).astype(bool)
     size = HASH_DTYPE.itemsize
     id_count = np.fromiter(map(len, ids_blobs), dtype=np.int64, count=n) // size
@@ -149,10 +158,21 @@ def to_rows(
     owners = owners.astype(np.int32)
     kernel.sort_within(alts, owners, alt_count)
     return Rows(
-        articles=articles, multi=multi, has_multi=has_multi, lang=lang, english=english,
-        has_english=has_english, kw_lang=kw_lang, kw_glossed=kw_glossed, kw_total=kw_total,
-        id_count=id_count, ids=ids, weights=weights, alt_count=alt_count,
-        alts=alts, owners=owners,
+        articles=articles,
+        multi=multi,
+        has_multi=has_multi,
+        lang=lang,
+        english=english,
+        has_english=has_english,
+        kw_lang=kw_lang,
+        kw_glossed=kw_glossed,
+        kw_total=kw_total,
+        id_count=id_count,
+        ids=ids,
+        weights=weights,
+        alt_count=alt_count,
+        alts=alts,
+        owners=owners,
     )
 
 
@@ -181,18 +201,22 @@ def _commonest_dim(blobs: Iterable[bytes | None]) -> int | None:
 def dims(conn: sqlite3.Connection, found: list[tuple], params: dict) -> tuple[int, int]:
     """The two vector sizes: the commonest among the records (a damaged row cannot set it),
     else the database's."""
+
     def dim(space: str, model: str, column: int) -> int:
         found_dim = _commonest_dim([record[column] for record in found])
         if found_dim:
             return found_dim
         stored = conn.execute(
             "SELECT dim FROM embeddings WHERE space = ? AND model = ? "
-            "GROUP BY dim ORDER BY count(*) DESC LIMIT 1", (space, model)
+            "GROUP BY dim ORDER BY count(*) DESC LIMIT 1",
+            (space, model),
         ).fetchone()
         return stored[0] if stored else 1
 
-    return (dim(MULTILINGUAL, params["multi"], MULTI),
-            dim(ENGLISH, params["english"], ENGLISH_VECTOR))
+    return (
+        dim(MULTILINGUAL, params["multi"], MULTI),
+        dim(ENGLISH, params["english"], ENGLISH_VECTOR),
+    )
 
 
 def stories(conn: sqlite3.Connection, story_ids: list[int]) -> dict[int, Story]:
@@ -219,7 +243,9 @@ def stories(conn: sqlite3.Connection, story_ids: list[int]) -> dict[int, Story]:
         (wanted,),
     ):
         found[row["cluster_id"]].languages[row["language"]] = LanguageFirst(
-            row["first_seen_at"], row["first_article_id"], row["first_feed_id"],
+            row["first_seen_at"],
+            row["first_article_id"],
+            row["first_feed_id"],
             row["article_count"],
         )
     return found

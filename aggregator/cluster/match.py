@@ -63,8 +63,13 @@ class Pair:
         one is a version of the other."""
         params = rule_parameters(settings)
         value, version = kernel.strength(
-            self.multi, self.cross, self.english is not None, self.english or 0.0,
-            self.keywords is not None, self.keywords or 0.0, params,
+            self.multi,
+            self.cross,
+            self.english is not None,
+            self.english or 0.0,
+            self.keywords is not None,
+            self.keywords or 0.0,
+            params,
         )
         return (None if value == kernel.NONE else value), bool(version)
 
@@ -77,5 +82,6 @@ def coverage(a: Keywords, a_weights: np.ndarray, b: Keywords) -> float:
     if a.language == b.language:
         return kernel.coverage_same(a.ids, a_weights, total, b.ids, marks)
     order = np.argsort(a.alts, kind="stable")
-    return kernel.coverage_cross(a.alts[order], a.owners[order], a_weights, total,
-                                 np.sort(b.alts), marks)
+    return kernel.coverage_cross(
+        a.alts[order], a.owners[order], a_weights, total, np.sort(b.alts), marks
+    )

@@ -42,9 +42,7 @@ def pairwise_scores(
     overlap = {key: len(by_cluster[cluster_of(key)] & by_story[gold[key]]) for key in keys}
     b_precision = sum(overlap[k] / len(by_cluster[cluster_of(k)]) for k in keys) / len(keys)
     b_recall = sum(overlap[k] / len(by_story[gold[k]]) for k in keys) / len(keys)
-    b_f1 = (
-        2 * b_precision * b_recall / (b_precision + b_recall) if b_precision + b_recall else 0.0
-    )
+    b_f1 = 2 * b_precision * b_recall / (b_precision + b_recall) if b_precision + b_recall else 0.0
     return {
         "precision": precision,
         "recall": recall,

@@ -43,9 +43,19 @@ SAVE_EVERY = 4096  # articles per write transaction: each commit costs ~10 ms at
 CANDIDATE_STORIES = 4  # stories examined pair by pair, best centroids first
 CANDIDATE_ARTICLES = 2  # closest articles per story examined
 STORY_COLUMNS = (
-    "id", "headline_en", "headline", "first_seen_at", "last_seen_at", "article_count",
-    "language_count", "languages", "countries", "first_language", "first_feed_id",
-    "first_article_id", "updated_at",
+    "id",
+    "headline_en",
+    "headline",
+    "first_seen_at",
+    "last_seen_at",
+    "article_count",
+    "language_count",
+    "languages",
+    "countries",
+    "first_language",
+    "first_feed_id",
+    "first_article_id",
+    "updated_at",
 )
 
 
@@ -143,8 +153,9 @@ class ClusterStage:
         start = low if self.loaded_until is None else max(low, self.loaded_until)
         if self.loaded_until is not None and high <= self.loaded_until:
             return
-        found = [r for r in load.clustered(conn, start, high, self.params)
-                 if r[load.MULTI] is not None]
+        found = [
+            r for r in load.clustered(conn, start, high, self.params) if r[load.MULTI] is not None
+        ]
         self.loaded_until = high
         if found:
             batch.known = self._rows([r[:-1] for r in found])
@@ -171,8 +182,9 @@ class ClusterStage:
         if batch.known is None:
             return
         window = self.window
-        fresh = [i for i, article in enumerate(batch.known.articles)
-                 if article.id not in self.in_window]
+        fresh = [
+            i for i, article in enumerate(batch.known.articles) if article.id not in self.in_window
+        ]
         if not fresh:
             return
         story_ids = [batch.known_stories[i] for i in fresh]
@@ -186,8 +198,9 @@ class ClusterStage:
         first with the story centroids of the window (those passing the gate, nearest first),
         then pair by pair with the closest articles of the best CANDIDATE_STORIES
         (aggregator/cluster/kernel.py, rules in aggregator/cluster/match.py)."""
-        result = self.window.assign(batch.rows, self.params_array, self.next_id,
-                                    CANDIDATE_STORIES, CANDIDATE_ARTICLES)
+        result = self.window.assign(
+            batch.rows, self.params_array, self.next_id, CANDIDATE_STORIES, CANDIDATE_ARTICLES
+        )
         self.next_id = result.next_id
         return self._summaries(batch.rows, result)
 
@@ -201,8 +214,9 @@ class ClusterStage:
         for index, gone, keep in result.merges:
             merges.setdefault(index, []).append((gone, keep))
         versions = {index: (row, score) for index, row, score in result.versions}
-        for index, (article, story_id, slot, is_new) in enumerate(zip(
-                rows.articles, result.stories, result.slots, result.new, strict=True)):
+        for index, (article, story_id, slot, is_new) in enumerate(
+            zip(rows.articles, result.stories, result.slots, result.new, strict=True)
+        ):
             for gone, keep in merges.get(index, ()):
                 window.stories[keep].absorb(window.stories.pop(gone))
                 touched.pop(gone, None)
@@ -246,8 +260,7 @@ class ClusterStage:
                 english_rows = np.array(originals, dtype=np.int64)
             if len(english_rows):
                 story.headline_en = (
-                    _central(window, english_rows, window.english, "title_en")
-                    or story.headline_en
+                    _central(window, english_rows, window.english, "title_en") or story.headline_en
                 )
 
     # -- save: one transaction per SAVE_EVERY articles ---------------------------------------
@@ -284,8 +297,11 @@ class ClusterStage:
             return story_id
 
         survivors = {gone: final(gone) for gone in merged_into}
-        assignments = [(article, final(story), at) for outcome in self.unsaved
-                       for article, story, at in outcome.assignments]
+        assignments = [
+            (article, final(story), at)
+            for outcome in self.unsaved
+            for article, story, at in outcome.assignments
+        ]
         means = self.stored_means.copy()
         for outcome in self.unsaved:
             for language, (count, total) in outcome.sums.sums.items():
@@ -325,18 +341,24 @@ class ClusterStage:
         now = now_iso()
         for gone, keep in survivors.items():
             conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", (keep, gone))
-            conn.execute("UPDATE cluster_members SET cluster_id = ? WHERE cluster_id = ?",
-                         (keep, gone))
+            conn.execute(
+                "UPDATE cluster_members SET cluster_id = ? WHERE cluster_id = ?", (keep, gone)
+            )
             conn.execute("DELETE FROM cluster_languages WHERE cluster_id = ?", (gone,))
             conn.execute("DELETE FROM clusters WHERE id = ?", (gone,))
-            conn.execute("UPDATE cluster_merges SET merged_into = ? WHERE merged_into = ?",
-                         (keep, gone))
-            conn.execute("INSERT OR REPLACE INTO cluster_merges (cluster_id, merged_into, "
-                         "merged_at) VALUES (?, ?, ?)", (gone, keep, now))
+            conn.execute(
+                "UPDATE cluster_merges SET merged_into = ? WHERE merged_into = ?", (keep, gone)
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO cluster_merges (cluster_id, merged_into, "
+                "merged_at) VALUES (?, ?, ?)",
+                (gone, keep, now),
+            )
 
     @staticmethod
-    def _save_versions(conn: sqlite3.Connection,
-                       versions: list[tuple[int, int, str, float]]) -> None:
+    def _save_versions(
+        conn: sqlite3.Connection, versions: list[tuple[int, int, str, float]]
+    ) -> None:
         """Each version points at the original of the article it matched (in order, so a
         version saved earlier in the same list is seen)."""
         conn.executemany(
@@ -346,8 +368,12 @@ class ClusterStage:
             versions,
         )
 
-    def _save_members(self, conn: sqlite3.Connection, stories: dict[int, tuple[dict, list]],
-                      assignments: list[tuple[int, int, str]]) -> None:
+    def _save_members(
+        self,
+        conn: sqlite3.Connection,
+        stories: dict[int, tuple[dict, list]],
+        assignments: list[tuple[int, int, str]],
+    ) -> None:
         conn.executemany(
             "DELETE FROM cluster_languages WHERE cluster_id = ?", [(i,) for i in stories]
         )
@@ -362,8 +388,7 @@ class ClusterStage:
             [(story_id, article_id) for article_id, story_id, _ in assignments],
         )
         conn.executemany(
-            "INSERT OR REPLACE INTO cluster_members (article_id, cluster_id, at) "
-            "VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO cluster_members (article_id, cluster_id, at) VALUES (?, ?, ?)",
             assignments,
         )
 
@@ -400,13 +425,13 @@ def _settings_changed(conn: sqlite3.Connection, stage: ClusterStage) -> bool:
     dictionaries than this run's. The first run (and every rebuild, which empties the state)
     records them."""
     current = json.dumps({**dataclasses.asdict(stage.settings), **stage.params}, sort_keys=True)
-    stored = conn.execute(
-        "SELECT value FROM cluster_state WHERE key = 'built_with'"
-    ).fetchone()
+    stored = conn.execute("SELECT value FROM cluster_state WHERE key = 'built_with'").fetchone()
     if stored is None:
         with transaction(conn):
-            conn.execute("INSERT OR REPLACE INTO cluster_state (key, value) "
-                         "VALUES ('built_with', ?)", (current,))
+            conn.execute(
+                "INSERT OR REPLACE INTO cluster_state (key, value) VALUES ('built_with', ?)",
+                (current,),
+            )
         return False
     return stored[0] != current
 
@@ -435,11 +460,13 @@ def run(
     # BLAS on one thread: a second one competes with this thread's SQLite work for the second
     # core (100k bench: 11.8 s wall, 20.5 s CPU with two threads; 10.3 s, 12.2 s with one).
     with threadpool_limits(1, user_api="blas"):
-        done = run_stage_overlapped(stage, conn, BATCH, progress, workers=1, in_flight=2,
-                                    name="cluster")
+        done = run_stage_overlapped(
+            stage, conn, BATCH, progress, workers=1, in_flight=2, name="cluster"
+        )
         stage.flush(conn)
     details: dict[str, object] = {
-        "new stories": stage.counts["created"], "joined": stage.counts["joined"],
+        "new stories": stage.counts["created"],
+        "joined": stage.counts["joined"],
         "merged": stage.counts["merged"],
     }
     if changed:
@@ -449,4 +476,3 @@ def run(
         )
     left = waiting(conn)
     return StageReport("cluster", done=done, skipped=left, details=details)
-

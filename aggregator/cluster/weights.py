@@ -54,8 +54,10 @@ class DocumentFrequency:
     def save(self, conn: sqlite3.Connection) -> None:
         conn.executemany(
             "INSERT OR REPLACE INTO cluster_state (key, value) VALUES (?, ?)",
-            [(SKETCH_KEY, self.counts.astype("<u4").tobytes()),
-             (DOCUMENTS_KEY, str(self.documents))],
+            [
+                (SKETCH_KEY, self.counts.astype("<u4").tobytes()),
+                (DOCUMENTS_KEY, str(self.documents)),
+            ],
         )
 
 
@@ -71,6 +73,7 @@ def count_new(conn: sqlite3.Connection) -> int:
         frequency = DocumentFrequency.load(conn)
         frequency.add_many([np.frombuffer(row[1], dtype=HASH_DTYPE) for row in rows])
         frequency.save(conn)
-        conn.executemany("INSERT INTO keywords_counted (article_id) VALUES (?)",
-                         [(row[0],) for row in rows])
+        conn.executemany(
+            "INSERT INTO keywords_counted (article_id) VALUES (?)", [(row[0],) for row in rows]
+        )
     return len(rows)

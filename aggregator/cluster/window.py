@@ -76,7 +76,10 @@ class LanguageFirst:
     def take_if_earlier(self, at: str, article_id: int, feed_id: int) -> None:
         if at < self.first_seen_at:
             self.first_seen_at, self.first_article_id, self.first_feed_id = (
-                at, article_id, feed_id)
+                at,
+                article_id,
+                feed_id,
+            )
 
 
 @dataclass
@@ -135,8 +138,9 @@ class Story:
                 self.languages[language] = dataclasses.replace(theirs)
                 continue
             ours.article_count += theirs.article_count
-            ours.take_if_earlier(theirs.first_seen_at, theirs.first_article_id,
-                                 theirs.first_feed_id)
+            ours.take_if_earlier(
+                theirs.first_seen_at, theirs.first_article_id, theirs.first_feed_id
+            )
         self.countries += [c for c in other.countries if c not in self.countries]
 
     def language_order(self) -> list[str]:
@@ -162,27 +166,50 @@ class Story:
     def language_rows(self) -> list[tuple]:
         start = to_epoch(self.first_seen_at)
         return [
-            (self.id, lang, first.first_seen_at, first.first_article_id, first.first_feed_id,
-             first.article_count, int(round(to_epoch(first.first_seen_at) - start)))
+            (
+                self.id,
+                lang,
+                first.first_seen_at,
+                first.first_article_id,
+                first.first_feed_id,
+                first.article_count,
+                int(round(to_epoch(first.first_seen_at) - start)),
+            )
             for lang, first in self.languages.items()
         ]
 
 
 # name: (dtype, columns); columns "multi"/"english" means a row per item holds a vector.
 ROW_ARRAYS = {
-    "t": (np.float64, None), "alive": (bool, None), "row_slot": (np.int64, None),
-    "next_row": (np.int64, None), "multi": (np.float32, "multi"), "lang": (np.int32, None),
-    "english": (np.float32, "english"), "has_english": (bool, None),
-    "kw_lang": (np.int32, None), "kw_glossed": (bool, None), "kw_total": (np.float64, None),
-    "id_start": (np.int64, None), "id_count": (np.int64, None), "alt_start": (np.int64, None),
+    "t": (np.float64, None),
+    "alive": (bool, None),
+    "row_slot": (np.int64, None),
+    "next_row": (np.int64, None),
+    "multi": (np.float32, "multi"),
+    "lang": (np.int32, None),
+    "english": (np.float32, "english"),
+    "has_english": (bool, None),
+    "kw_lang": (np.int32, None),
+    "kw_glossed": (bool, None),
+    "kw_total": (np.float64, None),
+    "id_start": (np.int64, None),
+    "id_count": (np.int64, None),
+    "alt_start": (np.int64, None),
     "alt_count": (np.int64, None),
 }
-POOL_ARRAYS = {"ids_pool": (np.int64, None), "w_pool": (np.float64, None),
-               "alts_pool": (np.int64, None), "owners_pool": (np.int32, None)}
+POOL_ARRAYS = {
+    "ids_pool": (np.int64, None),
+    "w_pool": (np.float64, None),
+    "alts_pool": (np.int64, None),
+    "owners_pool": (np.int32, None),
+}
 SLOT_ARRAYS = {
-    "slot_sum": (np.float32, "multi"), "slot_tmin": (np.float64, None),
-    "slot_tmax": (np.float64, None), "slot_live": (np.int64, None),
-    "slot_head": (np.int64, None), "slot_tail": (np.int64, None),
+    "slot_sum": (np.float32, "multi"),
+    "slot_tmin": (np.float64, None),
+    "slot_tmax": (np.float64, None),
+    "slot_live": (np.int64, None),
+    "slot_head": (np.int64, None),
+    "slot_tail": (np.int64, None),
     "slot_story": (np.int64, None),
 }
 
@@ -265,8 +292,9 @@ class Window:
         self.alt_start[new] = self.alts_used + _starts(alt_counts)
         self.alt_count[new] = alt_counts
         self._put("alts_pool", alts, self.alts_used)
-        self._put("owners_pool", kernel.gather_ranges(alt_from, alt_counts, rows.owners),
-                  self.alts_used)
+        self._put(
+            "owners_pool", kernel.gather_ranges(alt_from, alt_counts, rows.owners), self.alts_used
+        )
         self.alts_used += len(alts)
         self.size += n
         return new
@@ -284,8 +312,7 @@ class Window:
 
     def join(self, rows: np.ndarray, story_ids: list[int]) -> None:
         """Put appended rows into their (already clustered) stories, in row order."""
-        fresh = [story_id for story_id in dict.fromkeys(story_ids)
-                 if story_id not in self.slot_of]
+        fresh = [story_id for story_id in dict.fromkeys(story_ids) if story_id not in self.slot_of]
         if fresh:
             spare = self.spare(len(fresh))
             self.took(spare, len(fresh))
@@ -295,16 +322,26 @@ class Window:
             self.slot_live[slots] = 0
             self.slot_of.update(zip(fresh, slots.tolist(), strict=True))
         slot_of = self.slot_of
-        slots = np.fromiter((slot_of[story_id] for story_id in story_ids), dtype=np.int64,
-                            count=len(story_ids))
+        slots = np.fromiter(
+            (slot_of[story_id] for story_id in story_ids), dtype=np.int64, count=len(story_ids)
+        )
         self.row_slot[rows] = slots
         self.alive[rows] = True
         kernel.add_to_slots(rows, slots, self.multi, self.slot_sum, self.slot_live)
         self._relink()
 
     def _relink(self) -> None:
-        kernel.relink(self.size, self.t, self.alive, self.row_slot, self.next_row,
-                      self.slot_head, self.slot_tail, self.slot_tmin, self.slot_tmax)
+        kernel.relink(
+            self.size,
+            self.t,
+            self.alive,
+            self.row_slot,
+            self.next_row,
+            self.slot_head,
+            self.slot_tail,
+            self.slot_tmin,
+            self.slot_tmax,
+        )
 
     # -- slots --------------------------------------------------------------------------------
     def spare(self, n: int) -> np.ndarray:
@@ -315,8 +352,9 @@ class Window:
             for name in SLOT_ARRAYS:
                 setattr(self, name, _grown(getattr(self, name), capacity, self.slots_used))
         self.free.sort()
-        return np.array(self.free + list(range(self.slots_used, self.slots_used + fresh)),
-                        dtype=np.int64)
+        return np.array(
+            self.free + list(range(self.slots_used, self.slots_used + fresh)), dtype=np.int64
+        )
 
     def took(self, spare: np.ndarray, used: int) -> None:
         """The first `used` of `spare` are now stories' slots."""
@@ -331,8 +369,14 @@ class Window:
         return slots, self.slot_sum[slots]
 
     # -- assignment ---------------------------------------------------------------------------
-    def assign(self, rows: Rows, params: np.ndarray, next_id: int, candidate_stories: int,
-               candidate_articles: int) -> Assignment:
+    def assign(
+        self,
+        rows: Rows,
+        params: np.ndarray,
+        next_id: int,
+        candidate_stories: int,
+        candidate_articles: int,
+    ) -> Assignment:
         """Each of `rows`, in order, joins its best story or starts one (kernel.assign_batch;
         params as kernel.THRESHOLD_EVENT...). Stories found to be one are merged into the
         older (the stage merges their summaries)."""
@@ -342,8 +386,9 @@ class Window:
         slots, sums = self.centroids()
         earliest, latest = rows.time_range()
         window_s = params[kernel.WINDOW_S]
-        col_ok = ((self.slot_tmax[slots] >= earliest - window_s)
-                  & (self.slot_tmin[slots] <= latest + window_s))
+        col_ok = (self.slot_tmax[slots] >= earliest - window_s) & (
+            self.slot_tmin[slots] <= latest + window_s
+        )
         spare = self.spare(len(rows))
         n = len(rows)
         story_out = np.empty(n, dtype=np.int64)
@@ -353,15 +398,49 @@ class Window:
         version_score_out = np.zeros(n, dtype=np.float64)
         merged_out = np.empty((n, 4), dtype=np.int64)
         next_id, used, n_merged = kernel.assign_batch(
-            batch_rows, rows.multi @ sums.T, np.einsum("ij,ij->i", sums, sums, dtype=np.float64),
-            slots, col_ok, rows.multi @ rows.multi.T, spare, next_id, params,
-            candidate_stories, candidate_articles,
-            self.t, self.multi, self.lang, self.english, self.has_english, self.row_slot,
-            self.next_row, self.alive, self.kw_lang, self.kw_glossed, self.kw_total,
-            self.id_start, self.id_count, self.alt_start, self.alt_count, self.ids_pool,
-            self.w_pool, self.alts_pool, self.owners_pool, self.slot_sum, self.slot_tmin,
-            self.slot_tmax, self.slot_live, self.slot_head, self.slot_tail, self.slot_story,
-            story_out, slot_out, new_out, version_out, version_score_out, merged_out,
+            batch_rows,
+            rows.multi @ sums.T,
+            np.einsum("ij,ij->i", sums, sums, dtype=np.float64),
+            slots,
+            col_ok,
+            rows.multi @ rows.multi.T,
+            spare,
+            next_id,
+            params,
+            candidate_stories,
+            candidate_articles,
+            self.t,
+            self.multi,
+            self.lang,
+            self.english,
+            self.has_english,
+            self.row_slot,
+            self.next_row,
+            self.alive,
+            self.kw_lang,
+            self.kw_glossed,
+            self.kw_total,
+            self.id_start,
+            self.id_count,
+            self.alt_start,
+            self.alt_count,
+            self.ids_pool,
+            self.w_pool,
+            self.alts_pool,
+            self.owners_pool,
+            self.slot_sum,
+            self.slot_tmin,
+            self.slot_tmax,
+            self.slot_live,
+            self.slot_head,
+            self.slot_tail,
+            self.slot_story,
+            story_out,
+            slot_out,
+            new_out,
+            version_out,
+            version_score_out,
+            merged_out,
         )
         self.took(spare, used)
         merges = [tuple(m) for m in merged_out[:n_merged].tolist()]
@@ -369,9 +448,14 @@ class Window:
             self.slot_of.pop(gone_id, None)
             self.free.append(gone_slot)
         return Assignment(
-            story_out.tolist(), slot_out.tolist(), new_out.tolist(), next_id,
-            [(i, int(version_out[i]), float(version_score_out[i]))
-             for i in np.flatnonzero(version_out >= 0).tolist()],
+            story_out.tolist(),
+            slot_out.tolist(),
+            new_out.tolist(),
+            next_id,
+            [
+                (i, int(version_out[i]), float(version_score_out[i]))
+                for i in np.flatnonzero(version_out >= 0).tolist()
+            ],
             [(index, gone, keep) for gone, keep, _, index in merges],
         )
 
@@ -384,8 +468,17 @@ class Window:
         """Drop articles older than `cutoff` (epoch seconds), and stories left without any;
         return the ids of the articles dropped."""
         out = np.empty(self.size, dtype=np.int64)
-        count = kernel.expire(cutoff, self.size, self.t, self.alive, self.row_slot, self.multi,
-                              self.slot_sum, self.slot_live, out)
+        count = kernel.expire(
+            cutoff,
+            self.size,
+            self.t,
+            self.alive,
+            self.row_slot,
+            self.multi,
+            self.slot_sum,
+            self.slot_live,
+            out,
+        )
         if count == 0:
             return []
         expired = out[:count]
@@ -410,10 +503,10 @@ class Window:
         self.articles = [self.articles[i] for i in index.tolist()]
         ids = kernel.gather_ranges(self.id_start[index], self.id_count[index], self.ids_pool)
         weights = kernel.gather_ranges(self.id_start[index], self.id_count[index], self.w_pool)
-        alts = kernel.gather_ranges(self.alt_start[index], self.alt_count[index],
-                                    self.alts_pool)
-        owners = kernel.gather_ranges(self.alt_start[index], self.alt_count[index],
-                                      self.owners_pool)
+        alts = kernel.gather_ranges(self.alt_start[index], self.alt_count[index], self.alts_pool)
+        owners = kernel.gather_ranges(
+            self.alt_start[index], self.alt_count[index], self.owners_pool
+        )
         self.size, self.dead = len(index), 0
         for name in ROW_ARRAYS:
             array = getattr(self, name)
@@ -433,14 +526,24 @@ def toy_rows(times: list[float], dim: int = 2) -> Rows:
     multi = np.zeros((n, dim), dtype=np.float32)
     multi[:, 0] = 1
     return Rows(
-        articles=[Article(i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", t)
-                  for i, t in enumerate(times)],
-        multi=multi, has_multi=np.ones(n, dtype=bool), lang=np.zeros(n, dtype=np.int32),
+        articles=[
+            Article(i, "2026-01-01T00:00:00Z", "en", 1, None, "", "", t)
+            for i, t in enumerate(times)
+        ],
+        multi=multi,
+        has_multi=np.ones(n, dtype=bool),
+        lang=np.zeros(n, dtype=np.int32),
         english=multi.copy(),
-        has_english=np.ones(n, dtype=bool), kw_lang=np.zeros(n, dtype=np.int32),
-        kw_glossed=np.ones(n, dtype=bool), kw_total=np.ones(n), id_count=counts,
-        ids=np.arange(n, dtype=np.int64), weights=np.ones(n), alt_count=counts,
-        alts=np.arange(n, dtype=np.int64), owners=np.zeros(n, dtype=np.int32),
+        has_english=np.ones(n, dtype=bool),
+        kw_lang=np.zeros(n, dtype=np.int32),
+        kw_glossed=np.ones(n, dtype=bool),
+        kw_total=np.ones(n),
+        id_count=counts,
+        ids=np.arange(n, dtype=np.int64),
+        weights=np.ones(n),
+        alt_count=counts,
+        alts=np.arange(n, dtype=np.int64),
+        owners=np.zeros(n, dtype=np.int32),
     )
 
 

@@ -50,8 +50,11 @@ def build(
 def gold_stories() -> dict[tuple[str, str], str]:
     """The story each sample item belongs to (stories.yaml), keyed by (feed file, guid)."""
     stories = yaml.safe_load(STORIES.read_text(encoding="utf-8"))["stories"]
-    return {(item["feed"], item["guid"]): key
-            for key, story in stories.items() for item in story["items"]}
+    return {
+        (item["feed"], item["guid"]): key
+        for key, story in stories.items()
+        for item in story["items"]
+    }
 
 
 def clustered_items(conn: sqlite3.Connection) -> dict[tuple[str, str], int | None]:

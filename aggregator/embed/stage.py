@@ -137,8 +137,9 @@ class EmbedStage:
                 continue
             # a missing or broken model is the run's problem (one line), not an article's
             encoder = models.load(self.models[space], self.settings.batch_size)
-            for (index, _, digest), vector in zip(wanted, self._encode(encoder, wanted),
-                                                  strict=True):
+            for (index, _, digest), vector in zip(
+                wanted, self._encode(encoder, wanted), strict=True
+            ):
                 if isinstance(vector, Exception):
                     results[index].error = results[index].error or internal_error(vector)
                 else:
@@ -152,8 +153,9 @@ class EmbedStage:
         row, boilerplate = item.row, item.boilerplate
         original = text.original(row["title"], row["summary"], boilerplate)
         english = text.english(row["title_en"], row["summary_en"], boilerplate)
-        self._want(todo[MULTILINGUAL], index, original, row["multi_model"], row["multi_hash"],
-                   MULTILINGUAL)
+        self._want(
+            todo[MULTILINGUAL], index, original, row["multi_model"], row["multi_hash"], MULTILINGUAL
+        )
         if row["settled"] and english:
             self._want(todo[ENGLISH], index, english, row["en_model"], row["en_hash"], ENGLISH)
         if row["sign"] and (english or original):
@@ -227,22 +229,37 @@ class EmbedStage:
                     conn.execute(
                         "INSERT OR REPLACE INTO embeddings (article_id, space, model, dim, vector, "
                         "text_hash, embedded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (result.article_id, space, model, len(vector), to_blob(vector), digest,
-                         now),
+                        (
+                            result.article_id,
+                            space,
+                            model,
+                            len(vector),
+                            to_blob(vector),
+                            digest,
+                            now,
+                        ),
                     )
                     counts[space] += 1
                 if result.signature is not None:
                     ids, alts, owners = result.signature.to_blobs()
                     # A new signature is counted afresh by the next cluster run.
-                    conn.execute("DELETE FROM keywords_counted WHERE article_id = ?",
-                                 (result.article_id,))
+                    conn.execute(
+                        "DELETE FROM keywords_counted WHERE article_id = ?", (result.article_id,)
+                    )
                     conn.execute(
                         "INSERT OR REPLACE INTO article_keywords (article_id, version, language, "
                         "glossed, ids, alts, owners, computed_at) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (result.article_id, result.signature_version,
-                         result.signature.language, int(result.signature.glossed), ids, alts,
-                         owners, now),
+                        (
+                            result.article_id,
+                            result.signature_version,
+                            result.signature.language,
+                            int(result.signature.glossed),
+                            ids,
+                            alts,
+                            owners,
+                            now,
+                        ),
                     )
                     counts["keywords"] += 1
         self.counts += counts  # only once committed
@@ -275,12 +292,11 @@ def run(
 ) -> StageReport:
     """Embed and sign every article that lacks a vector or signature for the current models."""
     stage = EmbedStage(conn, config.settings.embedding)
-    handled = run_stage(stage, conn, batch_size=config.settings.embedding.batch_size,
-                        progress=progress)
+    handled = run_stage(
+        stage, conn, batch_size=config.settings.embedding.batch_size, progress=progress
+    )
     failed = stage.counts["failed"]
-    waiting = conn.execute(
-        "SELECT count(*) FROM articles a WHERE NOT " + SETTLED
-    ).fetchone()[0]
+    waiting = conn.execute("SELECT count(*) FROM articles a WHERE NOT " + SETTLED).fetchone()[0]
     details = {f"{space} vectors": stage.counts[space] for space in (MULTILINGUAL, ENGLISH)}
     details["keyword signatures"] = stage.counts["keywords"]
     if waiting:

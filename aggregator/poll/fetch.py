@@ -355,8 +355,10 @@ async def read_capped(response: httpx.Response, cap: int) -> bytes:
     a gzip body that expands past the cap is cut off without ever being inflated in memory."""
     declared = response.headers.get("content-length", "").strip().lstrip("0")
     # ASCII digits only (isdigit() takes "²", which int() refuses), and no int() of a huge one
-    if declared.isascii() and declared.isdigit() and (
-        len(declared) > len(str(cap)) or int(declared) > cap
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > len(str(cap)) or int(declared) > cap)
     ):
         size = f"{int(declared):,} bytes" if len(declared) <= 30 else f"{len(declared)}-digit size"
         raise FetchError("too_large", f"body too large ({size}, cap {cap:,})", response.status_code)

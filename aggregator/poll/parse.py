@@ -79,8 +79,14 @@ def parse(
         document = jsonfeed.load(body)
         if document is not None:
             fields = jsonfeed.feed_fields(document)
-            return _feed(fields["title"], fields["language"], jsonfeed.entries(document), url,
-                         config_language, now)
+            return _feed(
+                fields["title"],
+                fields["language"],
+                jsonfeed.entries(document),
+                url,
+                config_language,
+                now,
+            )
         if "json" in content_type.get("content-type", "").lower():
             raise NotAFeed("not a feed: JSON, but not a JSON Feed")
     body = _valid_char_refs(body)
@@ -95,16 +101,31 @@ def parse(
     if not parsed.entries and (problem or not parsed.get("version")):
         raise NotAFeed(f"not a feed: {problem or 'no feed elements found'}")
     hours, days = _skips(body)
-    return _feed(parsed.feed.get("title"), parsed.feed.get("language"), parsed.entries, url,
-                 config_language, now, problem=problem,
-                 ttl_minutes=_ttl(parsed.feed.get("ttl")), skip_hours=hours,
-                 skip_days=days)
+    return _feed(
+        parsed.feed.get("title"),
+        parsed.feed.get("language"),
+        parsed.entries,
+        url,
+        config_language,
+        now,
+        problem=problem,
+        ttl_minutes=_ttl(parsed.feed.get("ttl")),
+        skip_hours=hours,
+        skip_days=days,
+    )
 
 
 def _feed(
-    title: Any, declared_language: Any, raw_entries: list, url: str,
-    config_language: str | None, now: datetime, *, problem: str | None = None,
-    ttl_minutes: int | None = None, skip_hours: frozenset[int] = frozenset(),
+    title: Any,
+    declared_language: Any,
+    raw_entries: list,
+    url: str,
+    config_language: str | None,
+    now: datetime,
+    *,
+    problem: str | None = None,
+    ttl_minutes: int | None = None,
+    skip_hours: frozenset[int] = frozenset(),
     skip_days: frozenset[int] = frozenset(),
 ) -> ParsedFeed:
     """Normalise a feed's entries (feedparser's, or JSON Feed's in the same shape)."""

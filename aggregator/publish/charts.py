@@ -42,8 +42,9 @@ def _text(x: float, y: float, text: str, **attrs: str) -> str:
 # --- Home page: articles per language and day ----------------------------------------------
 
 
-def coverage_heatmap(counts: dict[tuple[str, str], int], days: Sequence[str],
-                     max_languages: int = 14) -> Markup:
+def coverage_heatmap(
+    counts: dict[tuple[str, str], int], days: Sequence[str], max_languages: int = 14
+) -> Markup:
     """A grid: one row per language (busiest first), one column per UTC day, darker = more
     articles. Languages past `max_languages` are summed into one "other" row."""
     totals: dict[str, int] = {}
@@ -65,10 +66,16 @@ def coverage_heatmap(counts: dict[tuple[str, str], int], days: Sequence[str],
         name = language if language.endswith("more") else f"{language_name(language)} ({language})"
         body.append(_text(label_w - 8, y + 16, name, text_anchor="end", fill=INK))
         for col, day in enumerate(days):
-            body.append(_heat_cell(label_w + col * cell_w, y, cell_w, cell_h, per_day[day],
-                                   peak, f"{name}, {day}"))
-        body.append(_text(label_w + cell_w * len(days) + 8, y + 16,
-                          f"{sum(per_day.values()):,}", fill=MUTED))
+            body.append(
+                _heat_cell(
+                    label_w + col * cell_w, y, cell_w, cell_h, per_day[day], peak, f"{name}, {day}"
+                )
+            )
+        body.append(
+            _text(
+                label_w + cell_w * len(days) + 8, y + 16, f"{sum(per_day.values()):,}", fill=MUTED
+            )
+        )
     if not rows:
         body.append(_text(label_w, top + 16, "No articles in these days.", fill=MUTED))
     return _svg(width, height, "Articles per language and day", body)
@@ -78,8 +85,9 @@ def _day_header(days: Sequence[str], left: int, cell_w: int) -> str:
     parts = []
     for col, day in enumerate(days):
         label = datetime.strptime(day, "%Y-%m-%d").strftime("%a %-d %b")
-        parts.append(_text(left + col * cell_w + cell_w / 2, 18, label, text_anchor="middle",
-                           fill=MUTED))
+        parts.append(
+            _text(left + col * cell_w + cell_w / 2, 18, label, text_anchor="middle", fill=MUTED)
+        )
     return "".join(parts)
 
 
@@ -91,9 +99,11 @@ def _heat_cell(x: float, y: float, w: float, h: float, count: int, peak: int, la
         fill = f'fill="{ACCENT}" fill-opacity="{0.08 + 0.92 * share:.2f}"'
     ink = "#ffffff" if share > 0.55 else INK
     text = _text(x + w / 2, y + 16, f"{count:,}", text_anchor="middle", fill=ink) if count else ""
-    return (f'<g><title>{escape(label)}: {count:,} articles</title>'
-            f'<rect x="{x + 1:.1f}" y="{y + 1:.1f}" width="{w - 2:.1f}" height="{h - 2:.1f}" '
-            f'rx="3" {fill}/>{text}</g>')
+    return (
+        f"<g><title>{escape(label)}: {count:,} articles</title>"
+        f'<rect x="{x + 1:.1f}" y="{y + 1:.1f}" width="{w - 2:.1f}" height="{h - 2:.1f}" '
+        f'rx="3" {fill}/>{text}</g>'
+    )
 
 
 # --- Story page: when each language covered the story ---------------------------------------
@@ -140,12 +150,14 @@ def _time_axis(start: datetime, span: timedelta, x_of, top: int, height: int) ->
         (start.timestamp() // step.total_seconds() + 1) * step.total_seconds(), tz=start.tzinfo
     )
     fmt = "%-d %b" if step >= timedelta(days=1) else "%H:%M"
-    parts = [_text(x_of(start), 14, start.strftime("%-d %b %H:%M UTC"), fill=INK,
-                   font_weight="600")]
+    parts = [
+        _text(x_of(start), 14, start.strftime("%-d %b %H:%M UTC"), fill=INK, font_weight="600")
+    ]
     while tick <= start + span:
         x = x_of(tick)
-        parts.append(f'<line x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" y2="{height - 6}" '
-                     'stroke="#e3e7eb"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" y2="{height - 6}" stroke="#e3e7eb"/>'
+        )
         if x - x_of(start) > 155:  # keep clear of the start label (~120 px wide)
             parts.append(_text(x, 14, tick.strftime(fmt), text_anchor="middle", fill=MUTED))
         tick += step
@@ -159,11 +171,15 @@ def _lane(lane: Lane, index: int, y: float, x_of, label_w: int, plot_w: int) -> 
     parts = [_text(label_w - 10, mid + 4, name, text_anchor="end", fill=INK)]
     xs = [x_of(t) for t in lane.times]
     if xs:
-        parts.append(f'<line x1="{min(xs):.1f}" y1="{mid}" x2="{max(xs):.1f}" y2="{mid}" '
-                     f'stroke="{hue}" stroke-width="3" stroke-opacity="0.35"/>')
+        parts.append(
+            f'<line x1="{min(xs):.1f}" y1="{mid}" x2="{max(xs):.1f}" y2="{mid}" '
+            f'stroke="{hue}" stroke-width="3" stroke-opacity="0.35"/>'
+        )
     for x, label in zip(xs, lane.labels, strict=True):
-        parts.append(f'<circle cx="{x:.1f}" cy="{mid}" r="5.5" fill="{hue}" stroke="#fff" '
-                     f'stroke-width="1.5"><title>{escape(label)}</title></circle>')
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{mid}" r="5.5" fill="{hue}" stroke="#fff" '
+            f'stroke-width="1.5"><title>{escape(label)}</title></circle>'
+        )
     delay = "first" if not lane.delay_s else format_delay(lane.delay_s)
     parts.append(_text(label_w + plot_w + 14, mid + 4, delay, fill=hue, font_weight="600"))
     return "<g>" + "".join(parts) + "</g>"

@@ -72,7 +72,7 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def format_time(value: str | None) -> str:
-    """"14 Mar 06:10 UTC"; the stored text itself when it is not a valid timestamp."""
+    """ "14 Mar 06:10 UTC"; the stored text itself when it is not a valid timestamp."""
     moment = parse_time(value)
     if moment is None:
         return value or "unknown time"
@@ -136,8 +136,12 @@ def clean_html(value: str | None) -> Markup:
     this second allowlist pass means a row written by anything else still cannot run script.
     Loopback links lose their href (is_loopback)."""
     return Markup(
-        nh3.clean(value or "", tags=SUMMARY_TAGS, link_rel="noopener noreferrer nofollow",
-                  attribute_filter=_drop_loopback_links)
+        nh3.clean(
+            value or "",
+            tags=SUMMARY_TAGS,
+            link_rel="noopener noreferrer nofollow",
+            attribute_filter=_drop_loopback_links,
+        )
     )
 
 

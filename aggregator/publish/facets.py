@@ -28,8 +28,9 @@ class CodesFacet(ArrayFacet):
             return await super().facet_results()
         results, timed_out = [], []
         for source_and_config in self.get_configs():
-            column = source_and_config["config"].get("column") or (
-                source_and_config["config"]["simple"])
+            column = (
+                source_and_config["config"].get("column") or (source_and_config["config"]["simple"])
+            )
             try:
                 results.append(await self._one(column, pks[0], source_and_config["source"]))
             except QueryInterrupted:
@@ -45,7 +46,10 @@ class CodesFacet(ArrayFacet):
             f"GROUP BY j.value ORDER BY count DESC, value LIMIT {size + 1}"
         )
         rows = await self.ds.execute(
-            self.database, sql, self.params, truncate=False,
+            self.database,
+            sql,
+            self.params,
+            truncate=False,
             custom_time_limit=self.ds.setting("facet_time_limit_ms"),
         )
         return {
@@ -54,7 +58,8 @@ class CodesFacet(ArrayFacet):
             "results": [self._value(column, row) for row in rows.rows[:size]],
             "hideable": source != "metadata",
             "toggle_url": self.ds.urls.path(
-                path_with_removed_args(self.request, {f"_facet_{self.type}": column})),
+                path_with_removed_args(self.request, {f"_facet_{self.type}": column})
+            ),
             "truncated": len(rows) > size,
         }
 
@@ -63,5 +68,10 @@ class CodesFacet(ArrayFacet):
         arg = {f"{column}__arraycontains": value}
         selected = (f"{column}__arraycontains", value) in self.get_querystring_pairs()
         path = (path_with_removed_args if selected else path_with_added_args)(self.request, arg)
-        return {"value": value, "label": value, "count": row["count"],
-                "toggle_url": self.ds.absolute_url(self.request, path), "selected": selected}
+        return {
+            "value": value,
+            "label": value,
+            "count": row["count"],
+            "toggle_url": self.ds.absolute_url(self.request, path),
+            "selected": selected,
+        }

@@ -39,8 +39,13 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
             "queries": {
                 # hide_sql: readers see the form and results; "Show SQL" is one click away.
                 # `empty` is ours: templates/query.html shows it when the query has no rows.
-                query.name: {"title": query.title, "description": query.description,
-                             "sql": query.sql.strip(), "hide_sql": True, "empty": query.empty}
+                query.name: {
+                    "title": query.title,
+                    "description": query.description,
+                    "sql": query.sql.strip(),
+                    "hide_sql": True,
+                    "empty": query.empty,
+                }
                 for query in queries.CANNED
             },
         }
@@ -58,8 +63,9 @@ def _internal_tables(conn: sqlite3.Connection) -> list[str]:
 
 def _models_note(conn: sqlite3.Connection) -> str:
     """Which models made the English text and the embeddings, from the data itself."""
-    translation = [f"{row['model']} ({row['articles']:,} articles)"
-                   for row in conn.execute(queries.MODELS)]
+    translation = [
+        f"{row['model']} ({row['articles']:,} articles)" for row in conn.execute(queries.MODELS)
+    ]
     embedding = [row["model"] for row in conn.execute(queries.EMBEDDING_MODELS)]
     notes = [
         "Translations: " + ("; ".join(translation) if translation else "none yet") + ".",

@@ -49,8 +49,11 @@ async def home(datasette: Datasette, request: Request) -> Response:
         "chart_days": len(days),
         "json_url": _query_url(datasette, db.name, queries.STORIES, params, "json"),
         "more_url": _query_url(datasette, db.name, queries.STORIES, {"languages": 2}),
-        "canned": [(q.title, datasette.urls.query(db.name, q.name)) for q in queries.CANNED
-                   if q not in (queries.STORY_ARTICLES, queries.STORY_BLINDSPOTS, queries.SEARCH)],
+        "canned": [
+            (q.title, datasette.urls.query(db.name, q.name))
+            for q in queries.CANNED
+            if q not in (queries.STORY_ARTICLES, queries.STORY_BLINDSPOTS, queries.SEARCH)
+        ],
         "database_url": datasette.urls.database(db.name),
     }
     return await _render(datasette, request, "home.html", context)
@@ -64,12 +67,12 @@ async def story(datasette: Datasette, request: Request) -> Response:
         target = await redirects.moved_to(db, story_id)
         if target is None:
             raise NotFound(f"No story {story_id}")
-        return Response.redirect(datasette.urls.path(f"/-/story/{target}"),
-                                 status=redirects.STATUS)
+        return Response.redirect(datasette.urls.path(f"/-/story/{target}"), status=redirects.STATUS)
     pickup = [dict(row) for row in (await db.execute(queries.PICKUP, {"id": story_id})).rows]
     params = {"id": story_id}
-    articles = [_article(row) for row in
-                (await db.execute(queries.STORY_ARTICLES.sql, params)).rows]
+    articles = [
+        _article(row) for row in (await db.execute(queries.STORY_ARTICLES.sql, params)).rows
+    ]
     blindspots = (await db.execute(queries.STORY_BLINDSPOTS.sql, params)).rows
     context = {
         "story": _story_summary(found, id_column="id"),
@@ -78,8 +81,7 @@ async def story(datasette: Datasette, request: Request) -> Response:
         "articles": articles,
         "entries": _version_groups(articles),
         "blindspots": [_blindspot(row) for row in blindspots],
-        "blindspots_url": _query_url(datasette, db.name, queries.STORY_BLINDSPOTS, params,
-                                     "json"),
+        "blindspots_url": _query_url(datasette, db.name, queries.STORY_BLINDSPOTS, params, "json"),
         "json_url": _query_url(datasette, db.name, queries.STORY_ARTICLES, params, "json"),
         "row_url": datasette.urls.row(db.name, "clusters", str(story_id)),
     }
@@ -99,8 +101,9 @@ async def find(datasette: Datasette, request: Request) -> Response:
     return await _render(datasette, request, "find.html", context)
 
 
-async def _render(datasette: Datasette, request: Request, template: str,
-                  context: dict[str, Any]) -> Response:
+async def _render(
+    datasette: Datasette, request: Request, template: str, context: dict[str, Any]
+) -> Response:
     # The footer shows the instance's licence and source notes from the metadata.
     context = {"metadata": datasette.metadata(), **context}
     return Response.html(await datasette.render_template(template, context, request=request))
@@ -117,8 +120,9 @@ async def _until(db: Any) -> datetime:
 async def _coverage(db: Any, until: datetime) -> tuple[list[str], dict[tuple[str, str], int]]:
     first = (until - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
     days = [(first + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(CHART_DAYS)]
-    rows = await db.execute(queries.COVERAGE_BY_DAY, {"since": to_iso(first),
-                                                       "until": to_iso(until)})
+    rows = await db.execute(
+        queries.COVERAGE_BY_DAY, {"since": to_iso(first), "until": to_iso(until)}
+    )
     return days, {(row["day"], row["language"]): row["articles"] for row in rows.rows}
 
 
@@ -132,7 +136,9 @@ def _story_summary(row: Any, id_column: str = "story") -> dict[str, Any]:
         "headline": row["headline_en"] or row["headline"],
         "headline_lang": "en" if row["headline_en"] else original or "",
         "headline_dir": "ltr" if row["headline_en"] else text_direction(original),
-        "original": None if row["headline_en"] or not row["headline"] else {
+        "original": None
+        if row["headline_en"] or not row["headline"]
+        else {
             "code": original or "",
             "label": f"{language_name(original)} headline" if original else "Original headline",
         },
@@ -207,12 +213,15 @@ def _version_groups(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # The original leads even if a version carries an earlier time than it.
         members.sort(key=lambda article: article is not original)
         for article in members:
-            article["version_role"] = ("original" if article is original
-                                       else article["version_kind"] or "copy")
+            article["version_role"] = (
+                "original" if article is original else article["version_kind"] or "copy"
+            )
         entry["versions"] = {
             "count": len(members),
-            "languages": [(code, language_name(code)) for code in
-                          dict.fromkeys(article["language"] or "??" for article in members)],
+            "languages": [
+                (code, language_name(code))
+                for code in dict.fromkeys(article["language"] or "??" for article in members)
+            ],
         }
     return entries
 
@@ -264,8 +273,10 @@ def _lanes(pickup: list[dict[str, Any]], articles: list[dict[str, Any]]) -> list
         language = article["language"] or "??"
         lane = lanes.setdefault(language, charts.Lane(language, None))
         lane.times.append(moment)
-        lane.labels.append(f"{article['outlet']}, {article['time']}: "
-                           f"{article['title_en'] or article['title'] or ''}")
+        lane.labels.append(
+            f"{article['outlet']}, {article['time']}: "
+            f"{article['title_en'] or article['title'] or ''}"
+        )
     return [lane for lane in lanes.values() if lane.times]
 
 
@@ -275,8 +286,11 @@ def _search_hit(row: Any) -> dict[str, Any]:
         "story": row["story"],
         "story_headline": row["story_headline"],
         "story_headline_lang": row["story_headline_language"] or "",
-        "story_headline_dir": ("ltr" if row["story_headline_language"] == "en"
-                               else text_direction(row["story_headline_language"])),
+        "story_headline_dir": (
+            "ltr"
+            if row["story_headline_language"] == "en"
+            else text_direction(row["story_headline_language"])
+        ),
         "title_en": row["title_en"] if row["title_en"] != row["title"] else None,
     }
 
@@ -288,6 +302,11 @@ def _story_id(request: Request) -> int:
     return story_id
 
 
-def _query_url(datasette: Datasette, database: str, query: queries.Query,
-               params: dict[str, Any], fmt: str | None = None) -> str:
+def _query_url(
+    datasette: Datasette,
+    database: str,
+    query: queries.Query,
+    params: dict[str, Any],
+    fmt: str | None = None,
+) -> str:
     return datasette.urls.query(database, query.name, format=fmt) + "?" + urlencode(params)

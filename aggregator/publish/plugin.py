@@ -16,8 +16,10 @@ from aggregator.publish import facets, fts, pages, redirects
 from aggregator.publish.display import clean_html, codes, is_loopback, language_name
 
 STATIC_MOUNT = "-/publish"
-UNAVAILABLE = ("An address on the machine that built this database (the demo's sample feeds): "
-               "there is no page to open")
+UNAVAILABLE = (
+    "An address on the machine that built this database (the demo's sample feeds): "
+    "there is no page to open"
+)
 
 
 @hookimpl
@@ -53,14 +55,19 @@ class JsonArrays:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if (scope["type"] == "http" and scope.get("method") in ("GET", "HEAD")
-                and scope["path"].endswith(".json")):
+        if (
+            scope["type"] == "http"
+            and scope.get("method") in ("GET", "HEAD")
+            and scope["path"].endswith(".json")
+        ):
             query = scope.get("query_string", b"")
             asked = {value for key, value in parse_qsl(query.decode("latin-1")) if key == "_json"}
             extra = urlencode([("_json", c) for c in JSON_ARRAY_COLUMNS if c not in asked])
             if extra:
-                scope = {**scope, "query_string": (query + b"&" if query else b"")
-                         + extra.encode("ascii")}
+                scope = {
+                    **scope,
+                    "query_string": (query + b"&" if query else b"") + extra.encode("ascii"),
+                }
         await self.app(scope, receive, send)
 
 
@@ -69,17 +76,23 @@ def extra_template_vars(datasette: Any, database: str | None, table: str | None)
     return {"column_order": lambda columns: column_order(datasette, database, table, columns)}
 
 
-def column_order(datasette: Any, database: str | None, table: str | None,
-                 columns: list[dict[str, Any]]) -> list[int]:
+def column_order(
+    datasette: Any, database: str | None, table: str | None, columns: list[dict[str, Any]]
+) -> list[int]:
     """Positions of Datasette's display columns in the table's `column_order` (metadata.yaml);
     unlisted columns keep their place after the listed ones, the link column stays first."""
     if not database or not table:
         return list(range(len(columns)))
     wanted = datasette.table_metadata(database, table).get("column_order") or []
     rank = {name: i for i, name in enumerate(wanted)}
-    return sorted(range(len(columns)), key=lambda i: (
-        0 if i == 0 and columns[0].get("is_pk") else 1,
-        rank.get(columns[i]["name"], len(rank)), i))
+    return sorted(
+        range(len(columns)),
+        key=lambda i: (
+            0 if i == 0 and columns[0].get("is_pk") else 1,
+            rank.get(columns[i]["name"], len(rank)),
+            i,
+        ),
+    )
 
 
 @hookimpl
@@ -115,7 +128,8 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, datasette:
     if isinstance(value, str) and value.startswith(("http://", "https://")) and is_loopback(value):
         # Datasette would link it; the demo's loopback addresses are dead for a reader.
         return Markup('<span class="unavailable" title="{}">{} (no page to open)</span>').format(
-            UNAVAILABLE, value)
+            UNAVAILABLE, value
+        )
     if column in ("languages", "countries") and isinstance(value, str) and value.startswith("["):
         return _badges(codes(value), column == "languages")
     story = _story_of(row, table)

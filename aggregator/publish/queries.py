@@ -169,9 +169,7 @@ WHERE a.id IN (
 ORDER BY seen_at DESC
 LIMIT 200
 """,
-    empty=(
-        "Nothing found: every word must appear. Try fewer words, or another language's word."
-    ),
+    empty=("Nothing found: every word must appear. Try fewer words, or another language's word."),
 )
 
 FIRST_MOVERS = Query(
@@ -243,9 +241,7 @@ WHERE f.active = 1
 ORDER BY CASE f.state WHEN 'dead' THEN 0 WHEN 'backoff' THEN 1 ELSE 2 END,
          f.error_count DESC, f.name
 """,
-    empty=(
-        "No active feeds: add feeds to feeds.yaml and run `aggregator poll`."
-    ),
+    empty=("No active feeds: add feeds to feeds.yaml and run `aggregator poll`."),
 )
 
 TRANSLATION_COVERAGE = Query(
@@ -270,9 +266,7 @@ FROM articles a
 GROUP BY a.language
 ORDER BY untranslated_pct DESC, articles DESC
 """,
-    empty=(
-        "No articles yet: run `aggregator run` (or `aggregator demo`)."
-    ),
+    empty=("No articles yet: run `aggregator run` (or `aggregator demo`)."),
 )
 
 CANNED: tuple[Query, ...] = (

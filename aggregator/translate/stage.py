@@ -149,8 +149,9 @@ class TranslateStage:
                 for source in item.sources.values():
                     if source is not None:
                         route = item.route
-                        source.key = cache.key(source.text, item.language, route.backend,
-                                               route.model)
+                        source.key = cache.key(
+                            source.text, item.language, route.backend, route.model
+                        )
                         sources.append((item, source))
             except Exception as exc:  # noqa: BLE001 (one bad article is its own error)
                 item.error = describe(exc)
@@ -394,8 +395,15 @@ def run(
             # batch and saves finished ones, so a backend always has its next batch waiting
             # (Apertium's programs and CTranslate2 release the GIL while they work). `pending`
             # never hands out an article in flight: see TranslateStage.skip.
-            run_stage_overlapped(stage, conn, settings.articles_per_batch, progress,
-                                 workers=IN_FLIGHT, in_flight=IN_FLIGHT, name="translate")
+            run_stage_overlapped(
+                stage,
+                conn,
+                settings.articles_per_batch,
+                progress,
+                workers=IN_FLIGHT,
+                in_flight=IN_FLIGHT,
+                name="translate",
+            )
             stats += stage.stats
     finally:
         for backend in backends.values():
