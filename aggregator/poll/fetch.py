@@ -21,7 +21,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -173,23 +173,96 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with the guarded backend underneath (httpx has no public hook for the
-    network backend, so the pool is rebuilt with the same options)."""
+# httpcore's errors as httpx's, most specific first, so callers see one family of exceptions
+# (the same correspondence httpx's own transport applies).
+HTTPCORE_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for core, mapped in HTTPCORE_ERRORS:
+            if isinstance(exc, core):
+                raise mapped(str(exc)) from exc
+        raise
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body from httpcore, read through httpx, with httpcore's errors mapped."""
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self.stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _as_httpx_errors():
+            async for chunk in self.stream:
+                yield chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self.stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an httpcore connection pool whose network backend is the guard.
+
+    Built only from public interfaces (httpx's `AsyncBaseTransport`, httpcore's
+    `AsyncConnectionPool(network_backend=...)`): httpx's own transport offers no way to pass a
+    network backend, and replacing its private pool would let an httpx upgrade drop the guard
+    without a word."""
 
     def __init__(self, settings: Settings) -> None:
-        limits = httpx.Limits(
-            max_connections=max(settings.concurrency, 1),
-            max_keepalive_connections=max(settings.concurrency, 1),
-        )
-        super().__init__(verify=ssl_context(), limits=limits, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
+        connections = max(settings.concurrency, 1)
+        self.pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=httpx.Limits().keepalive_expiry,
             network_backend=GuardedBackend(settings.allow_private_addresses),
         )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        url = request.url
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _as_httpx_errors():
+            response = await self.pool.handle_async_request(core_request)
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
 
 
 class HostGate:
