@@ -340,8 +340,9 @@ def feeds_list(feeds_path: str, db_path: str) -> None:
     for feed in sorted(config.feeds, key=lambda feed: feed.name):
         row = polled.get(feed.url)
         state, status = (row["state"], row["last_status"]) if row else ("active", None)
+        name = f"{feed.name} ({feed.name_en})" if feed.name_en else feed.name
         click.echo(
-            f"{feed.name:<32} {feed.language or '??':<3} {state:<8} "
+            f"{name:<32} {feed.language or '??':<3} {state:<8} "
             f"{status or 'never polled':<28} errors={row['error_count'] if row else 0} "
             f"next={(row['next_poll_at'] if row else None) or 'now'}"
         )

@@ -188,6 +188,9 @@ class Settings:
 class Feed:
     url: str
     name: str
+    # The outlet's name in English, shown beside `name` when the original is in another script
+    # or language (Невский обозреватель, "Nevsky Observer").
+    name_en: str | None = None
     language: str | None = None
     country: str | None = None
     homepage: str | None = None

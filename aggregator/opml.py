@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import MutableMapping, MutableSequence
 from pathlib import Path
-from xml.etree.ElementTree import Element, SubElement, tostring
+from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
 
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
@@ -21,9 +21,17 @@ from aggregator import config as config_module
 from aggregator.config import Config
 from aggregator.errors import UserError
 
+# OPML has no attribute for a second, English name: the OPML 2.0 spec lets a file carry
+# attributes of its own in a namespace, so the English name (feeds.yaml `name_en`) travels as
+# `aggregator:nameEn` and readers that do not know it keep `text`, the original name.
+NAMESPACE = "https://github.com/news-aggregator/news-aggregator/opml"
+NAME_EN = f"{{{NAMESPACE}}}nameEn"
+register_namespace("aggregator", NAMESPACE)
+
 
 def read_outlines(opml_path: Path) -> list[dict[str, str]]:
-    """Every outline with an xmlUrl, as feed entries (url, name, optional language/homepage)."""
+    """Every outline with an xmlUrl, as feed entries (url, name, optional name_en, language,
+    homepage)."""
     try:
         root = safe_xml.parse(opml_path).getroot()
     except FileNotFoundError:
@@ -38,6 +46,9 @@ def read_outlines(opml_path: Path) -> list[dict[str, str]]:
         if not url:
             continue
         entry = {"url": url, "name": (outline.get("title") or outline.get("text") or url).strip()}
+        name_en = (outline.get(NAME_EN) or "").strip()
+        if name_en:
+            entry["name_en"] = name_en
         language = (outline.get("language") or "").strip().lower().split("-")[0]
         if language:
             entry["language"] = language
@@ -109,6 +120,8 @@ def export(config: Config) -> str:
         if key not in groups:
             groups[key] = SubElement(body, "outline", text=f"Language: {key}")
         attributes = {"type": "rss", "text": feed.name, "title": feed.name, "xmlUrl": feed.url}
+        if feed.name_en:
+            attributes[NAME_EN] = feed.name_en
         if feed.homepage:
             attributes["htmlUrl"] = feed.homepage
         if feed.language:

@@ -298,7 +298,24 @@ CREATE TABLE language_means (
 );
 """
 
-MIGRATIONS: list[Migration] = [_script(SCHEMA_V1), _script(SCHEMA_V2), _script(SCHEMA_V3)]
+# An optional English name per outlet (feeds.yaml `name_en`), and the view that browses
+# articles by outlet carries it beside the original name (issue 13 §12).
+SCHEMA_V4 = """
+ALTER TABLE feeds ADD COLUMN name_en TEXT;
+DROP VIEW articles_by_outlet;
+CREATE VIEW articles_by_outlet AS
+SELECT a.id, coalesce(a.published_at, a.fetched_at) AS seen_at, a.published_at, a.language,
+       f.country, f.name AS outlet, f.name_en AS outlet_en, a.feed_id, a.title, a.title_en,
+       a.summary_en, a.url, a.translation_backend, a.cluster_id
+FROM articles a JOIN feeds f ON f.id = a.feed_id;
+"""
+
+MIGRATIONS: list[Migration] = [
+    _script(SCHEMA_V1),
+    _script(SCHEMA_V2),
+    _script(SCHEMA_V3),
+    _script(SCHEMA_V4),
+]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -557,17 +574,19 @@ def sync_feeds(conn: sqlite3.Connection, feeds: Iterable[Feed], now: str) -> Non
         for feed in feeds:
             conn.execute(
                 """
-                INSERT INTO feeds (url, name, language, country, homepage, poll_interval_s,
-                                   active, added_at)
-                VALUES (?, ?, ?, ?, ?, ?, 1, ?)
+                INSERT INTO feeds (url, name, name_en, language, country, homepage,
+                                   poll_interval_s, active, added_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
                 ON CONFLICT(url) DO UPDATE SET
-                    name = excluded.name, language = excluded.language,
+                    name = excluded.name, name_en = excluded.name_en,
+                    language = excluded.language,
                     country = excluded.country, homepage = excluded.homepage,
                     poll_interval_s = excluded.poll_interval_s, active = 1
                 """,
                 (
                     feed.url,
                     feed.name,
+                    feed.name_en,
                     feed.language,
                     feed.country,
                     feed.homepage,

@@ -120,3 +120,17 @@ def test_poll_exits_non_zero_when_every_due_feed_failed_and_says_what_waits(serv
     forced = run_cli("poll", "--force", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr[-2000:]  # one feed answered
     assert "poll: 3 done, 2 failed" in forced.stdout and "2 feeds in backoff" in forced.stdout
+
+
+def test_feeds_list_shows_the_english_name_beside_the_original(tmp_path):
+    # Issue 13 §12.
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n  - {url: 'https://n.example/rss', name: 南岭时报, name_en: Nanling Times}\n"
+        "  - {url: 'https://m.example/rss', name: Le Monde}\n"
+    )
+    store.connect(tmp_path / "a.db").close()
+    result = run_cli("feeds", "list", "--feeds", str(feeds), "--db", str(tmp_path / "a.db"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Le Monde ") and lines[1].startswith("南岭时报 (Nanling Times) ")

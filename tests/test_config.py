@@ -60,6 +60,8 @@ def test_nested_settings_are_validated_and_typed():
         ("feeds:\n  - {url: 'http://x:0/', name: A}\n", "has port 0"),
         ("feeds:\n  - {url: 'http://[::1/', name: A}\n", "is not a valid URL"),
         ("feeds:\n  - {url: 'http://:80/', name: A}\n", "is not an http(s) URL"),
+        ("feeds:\n  - {url: 'http://x/', name: A, name_en: ''}\n", "name_en: must be a non-empty"),
+        ("feeds:\n  - {url: 'http://x/', name: A, name_en: [B]}\n", "feed #1 (A): name_en: must"),
     ],
 )
 def test_mistakes_are_one_line_naming_entry_and_field(text, message):
@@ -67,6 +69,18 @@ def test_mistakes_are_one_line_naming_entry_and_field(text, message):
         config.parse(text)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_an_english_name_is_optional_and_trimmed():
+    # Issue 13 §12: shown beside the original name on every page.
+    cfg = config.parse(
+        "feeds:\n  - {url: 'http://x/', name: 南岭时报, name_en: '  Nanling Times '}\n"
+        "  - {url: 'http://y/', name: Le Monde}\n"
+    )
+    assert [(feed.name, feed.name_en) for feed in cfg.feeds] == [
+        ("南岭时报", "Nanling Times"),
+        ("Le Monde", None),
+    ]
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

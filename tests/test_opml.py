@@ -141,3 +141,31 @@ def test_import_into_a_feeds_yaml_of_another_shape_is_one_line_and_writes_nothin
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert feeds.read_text() == text
+
+
+def test_english_names_travel_through_opml(tmp_path):
+    # Issue 13 §12: exported as aggregator:nameEn (a namespaced attribute, as OPML 2.0 allows),
+    # read back on import; `text` and `title` keep the original name for other feed readers.
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n  - {url: 'https://nanling.example/rss', name: 南岭时报, name_en: Nanling Times,"
+        " language: zh}\n  - {url: 'https://example.org/rss', name: Example}\n"
+    )
+    out = tmp_path / "out.opml"
+    result = CliRunner().invoke(
+        cli, ["feeds", "export-opml", "--feeds", str(feeds), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert 'xmlns:aggregator="https://github.com/news-aggregator/news-aggregator/opml"' in text
+    assert 'text="南岭时报" title="南岭时报" xmlUrl="https://nanling.example/rss"' in text
+    assert 'aggregator:nameEn="Nanling Times"' in text and text.count("nameEn") == 1
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("feeds: []\n")
+    result = CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(empty), str(out)])
+    assert result.exit_code == 0, result.output
+    assert "name_en: Nanling Times" in empty.read_text()
+    assert sorted((f.name, f.name_en or "") for f in config.load(empty).feeds) == [
+        ("Example", ""),
+        ("南岭时报", "Nanling Times"),
+    ]

@@ -161,3 +161,36 @@ def test_reading_an_older_database_says_how_to_upgrade_it(tmp_path):
         store.connect_readonly(db)
     assert db.read_bytes() == before
     assert store.schema_version(store.connect(db)) == len(store.MIGRATIONS)
+
+
+def test_english_names_are_synced_and_an_older_database_gains_the_column(tmp_path):
+    # Issue 13 §12: feeds.yaml's name_en reaches feeds.name_en and the articles_by_outlet view;
+    # a database made before the column existed gets it from its first filling command.
+    path = at_version(tmp_path / "v3.db", 3)
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO feeds (url, name, added_at) VALUES ('http://n.example/rss', 'N', 'x')")
+    raw.commit()
+    raw.close()
+    conn = store.connect(path)
+    assert store.schema_version(conn) == len(store.MIGRATIONS)
+    assert conn.execute("SELECT name_en FROM feeds").fetchone()[0] is None  # kept, no guess
+    parsed = config.parse(
+        "feeds:\n  - {url: 'http://n.example/rss', name: Невский обозреватель,"
+        " name_en: Nevsky Observer, language: ru}\n"
+    )
+    store.sync_feeds(conn, parsed.feeds, "2026-11-24T00:00:00Z")
+    assert conn.execute("SELECT name, name_en FROM feeds").fetchone()[:] == (
+        "Невский обозреватель",
+        "Nevsky Observer",
+    )
+    conn.execute(
+        "INSERT INTO articles (feed_id, guid, url_key, content_hash, title, language_source,"
+        " fetched_at) VALUES (1, 'g', 'k', 'h', 't', 'config', '2026-11-24T00:00:00Z')"
+    )
+    assert conn.execute("SELECT outlet, outlet_en FROM articles_by_outlet").fetchone()[:] == (
+        "Невский обозреватель",
+        "Nevsky Observer",
+    )
+    unnamed = config.parse("feeds:\n  - {url: 'http://n.example/rss', name: N}\n")
+    store.sync_feeds(conn, unnamed.feeds, "2026-11-25T00:00:00Z")  # name_en deleted
+    assert conn.execute("SELECT name_en FROM feeds").fetchone()[0] is None
