@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from aggregator.cluster import load
 from aggregator.cluster.centering import LanguageMeans
@@ -459,6 +458,10 @@ def run(
     changed = _settings_changed(conn, stage)
     # BLAS on one thread: a second one competes with this thread's SQLite work for the second
     # core (100k bench: 11.8 s wall, 20.5 s CPU with two threads; 10.3 s, 12.2 s with one).
+    # imported here, not with the module: importing threadpoolctl sets
+    # KMP_DUPLICATE_LIB_OK in os.environ
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(1, user_api="blas"):
         done = run_stage_overlapped(
             stage, conn, BATCH, progress, workers=1, in_flight=2, name="cluster"

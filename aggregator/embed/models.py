@@ -20,10 +20,6 @@ import numpy as np
 
 from aggregator.errors import UserError
 
-# Nothing may be downloaded at run time: models load from installed packages and folders only.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 DEFAULT_ENGLISH = "all-MiniLM-L6-v2"
 E5 = "multilingual-e5-small"
 
@@ -49,6 +45,11 @@ def _package(module_name: str, distribution: str) -> tuple[Any, str]:
 
 class SentenceTransformerEncoder:
     def __init__(self, path: Path, identity: str, batch_size: int) -> None:
+        # Nothing may be downloaded at run time: models load from installed packages and folders
+        # only. The Hugging Face libraries read these when first imported, so they are set here,
+        # where a model is first loaded, not when this module is imported.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
