@@ -74,7 +74,7 @@ def test_home_leads_with_stories_by_language_count(ds):
         )
     ]
     assert order == sorted(order)
-    assert "6 languages · 7 articles · first seen" in text
+    assert "6 languages · 6 outlets · 7 articles · first seen" in text
     assert "(NHK News)" in text
     assert "last update" in text
 
@@ -91,7 +91,7 @@ def test_home_shows_language_and_country_badges(ds):
         "ru",
         "ar",
     ]
-    assert re.findall(r'class="badge country"[^>]*>(\w+)<', first_story) == [
+    assert re.findall(r'class="badge country"[^>]*data-code="(\w+)"', first_story) == [
         "JP",
         "GB",
         "FR",
@@ -99,7 +99,7 @@ def test_home_shows_language_and_country_badges(ds):
         "RU",
         "QA",
     ]
-    assert 'class="badge lang first" title="Japanese: carried it first"' in first_story
+    assert 'class="badge lang first" role="img" title="Japanese, carried it first"' in first_story
     assert 'href="/-/story/1"' in first_story
 
 
@@ -120,7 +120,7 @@ def test_home_links_every_canned_query_and_its_json(ds):
     markup = page(ds, "/")
     for name in ("stories", "first_movers", "blindspots", "feed_health", "translation_coverage"):
         assert f'href="/news/{name}' in markup
-    assert 'href="/news/stories.json?languages=1&amp;hours=24&amp;limit=30"' in markup
+    assert 'href="/news/top_stories.json?hours=72&amp;limit=30"' in markup
 
 
 def test_home_on_an_empty_database(tmp_path):
@@ -649,7 +649,10 @@ def test_codes_facet_agrees_with_datasettes_array_facet(tmp_path):
 def test_clusters_table_links_headlines_to_story_pages(ds):
     markup = page(ds, "/news/clusters")
     assert '<a href="/-/story/1">Strong earthquake in Tokyo</a>' in markup
-    assert '<span class="badge lang" title="Japanese">ja</span>' in markup
+    assert (
+        '<span class="badge lang" role="img" title="Japanese" aria-label="language: Japanese" data-code="ja">ja</span>'
+        in markup
+    )
 
 
 def test_articles_table_shows_reader_facing_columns_first(ds):
@@ -696,7 +699,7 @@ def test_json_array_columns_come_back_as_arrays(ds):
     explicit = get(ds, "/news/clusters.json?_json=languages&_shape=array&id=1").json()
     assert explicit[0]["languages"] == quake
     # The HTML pages are unchanged: badges.
-    assert '<span class="badge lang" title="Japanese">ja</span>' in page(ds, "/news/clusters")
+    assert 'data-code="ja">ja</span>' in page(ds, "/news/clusters")
 
 
 def test_foreign_keys_read_as_names(ds):

@@ -159,3 +159,20 @@ def translation_note(backend: str | None, model: str | None) -> str:
         reason = backend.removeprefix("none:").replace("-", " ")
         return f"no English translation ({reason})"
     return f"machine translation: {model or backend}"
+
+
+def format_ago(seconds: float) -> str:
+    """How long ago, as a reader says it: "just now", "12 minutes ago", "5 hours ago",
+    "9 days ago" (whole units, rounded down; a time in the future is "just now")."""
+    minutes = int(max(0.0, seconds) // 60)
+    for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
+        if minutes >= size:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def format_day(day: str, short: bool = False) -> str:
+    """A UTC day "2026-11-21" as "Saturday 21 November 2026" (short: "Sat 21 Nov")."""
+    moment = datetime.strptime(day, "%Y-%m-%d")
+    return moment.strftime("%a %-d %b" if short else "%A %-d %B %Y")

@@ -16,7 +16,9 @@ from datasette.utils.asgi import NotFound, Request, Response
 from aggregator.publish import charts, queries, redirects
 from aggregator.publish.display import (
     codes,
+    format_ago,
     format_clock,
+    format_day,
     format_delay,
     format_time,
     is_loopback,
@@ -28,35 +30,86 @@ from aggregator.publish.display import (
 )
 from aggregator.timeutil import to_iso, utcnow
 
-HOME_HOURS = 24
-HOME_STORIES = 30
 CHART_DAYS = 7
 
 
 async def home(datasette: Datasette, request: Request) -> Response:
     db = datasette.get_database()
     until = await _until(db)
-    params = {"languages": 1, "hours": HOME_HOURS, "limit": HOME_STORIES}
-    rows = (await db.execute(queries.STORIES.sql, params)).rows
+    params = {"hours": queries.TOP_HOURS, "limit": queries.TOP_LIMIT}
+    rows = (await db.execute(queries.TOP_STORIES.sql, params)).rows
     days, counts = await _coverage(db, until)
     context = {
         "stories": [_story_summary(row) for row in rows],
-        "hours": HOME_HOURS,
+        "hours": queries.TOP_HOURS,
+        "half_life": queries.TOP_HOURS // 3,
         "until": format_time(to_iso(until)),
+        "freshness": await _freshness(datasette, db),
+        "days": _days(datasette, days, counts),
         "chart": charts.coverage_heatmap(counts, days),
         "chart_articles": sum(counts.values()),
         "chart_languages": len({language for _, language in counts}),
         "chart_days": len(days),
-        "json_url": _query_url(datasette, db.name, queries.STORIES, params, "json"),
+        "json_url": _query_url(datasette, db.name, queries.TOP_STORIES, params, "json"),
+        "atom_url": datasette.urls.path(ATOM_PATH),
         "more_url": _query_url(datasette, db.name, queries.STORIES, {"languages": 2}),
         "canned": [
             (q.title, datasette.urls.query(db.name, q.name))
             for q in queries.CANNED
-            if q not in (queries.STORY_ARTICLES, queries.STORY_BLINDSPOTS, queries.SEARCH)
+            if q
+            not in (
+                queries.STORY_ARTICLES,
+                queries.STORY_BLINDSPOTS,
+                queries.SEARCH,
+                queries.DAY_STORIES,  # the day pages, linked from "Day by day"
+            )
         ],
         "database_url": datasette.urls.database(db.name),
     }
     return await _render(datasette, request, "home.html", context)
+
+
+# The Atom feed of the top stories in English (atom.py), advertised on the home page.
+ATOM_PATH = "/-/top-stories.atom"
+# Newer than this, the newest article counts as current: the home page says nothing more.
+STALE_HOURS = 6
+
+
+async def _freshness(datasette: Datasette, db: Any) -> dict[str, Any]:
+    """When the newest article appeared, whether that is stale, and whether feeds are failing:
+    a reader of an old database (the demo's fixed dates) must see that the page is not news."""
+    newest = parse_time((await db.execute(queries.NEWEST_ARTICLE)).first()["newest"])
+    feeds = (await db.execute(queries.FEEDS_STATE)).first()
+    now = utcnow()
+    polled = parse_time(feeds["last_polled"])
+    return {
+        "newest": format_time(to_iso(newest)) if newest else None,
+        "newest_ago": format_ago((now - newest).total_seconds()) if newest else None,
+        "stale": newest is not None and now - newest > timedelta(hours=STALE_HOURS),
+        "feeds": feeds["feeds"],
+        "failing": feeds["failing"],
+        "last_polled_ago": format_ago((now - polled).total_seconds()) if polled else None,
+        "feed_health_url": datasette.urls.query(db.name, queries.FEED_HEALTH.name),
+    }
+
+
+def _days(
+    datasette: Datasette, days: list[str], counts: dict[tuple[str, str], int]
+) -> list[dict[str, Any]]:
+    """The chart's days that have articles, newest first, each linking to its day page."""
+    per_day = {day: 0 for day in days}
+    for (day, _), articles in counts.items():
+        per_day[day] = per_day.get(day, 0) + articles
+    return [
+        {
+            "day": day,
+            "label": format_day(day, short=True),
+            "articles": per_day[day],
+            "url": datasette.urls.path(f"/-/day/{day}"),
+        }
+        for day in reversed(days)
+        if per_day[day]
+    ]
 
 
 async def story(datasette: Datasette, request: Request) -> Response:
@@ -146,6 +199,8 @@ def _story_summary(row: Any, id_column: str = "story") -> dict[str, Any]:
         "first_language": row["first_language"],
         "countries": codes(row["countries"]),
         "language_count": row["language_count"],
+        # Outlets are counted by the ranked queries (top_stories, day_stories) only.
+        "outlet_count": dict(row).get("outlet_count"),
         "article_count": row["article_count"],
         "first_seen": format_time(row["first_seen_at"]),
         "last_seen": format_time(row["last_seen_at"]),

@@ -6,13 +6,14 @@ when the aggregator serves its own database.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
-from aggregator.publish import facets, fts, pages, redirects
+from aggregator.publish import archive, atom, badges, facets, fts, pages, redirects
 from aggregator.publish.display import clean_html, codes, is_loopback, language_name
 
 STATIC_MOUNT = "-/publish"
@@ -28,6 +29,9 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/$", pages.home),
         (r"^/-/story/(?P<id>[0-9]+)$", pages.story),
         (r"^/-/find$", pages.find),
+        (r"^/-/day$", archive.latest),
+        (r"^/-/day/(?P<day>[^/]*)$", archive.day),
+        (r"^/-/top-stories\.atom$", atom.top_stories),
     ]
 
 
@@ -72,8 +76,65 @@ class JsonArrays:
 
 
 @hookimpl
-def extra_template_vars(datasette: Any, database: str | None, table: str | None) -> dict:
-    return {"column_order": lambda columns: column_order(datasette, database, table, columns)}
+def extra_template_vars(datasette: Any, database: str | None, table: str | None) -> Any:
+    async def variables() -> dict[str, Any]:
+        names = await english_names(datasette)
+        return {
+            "column_order": lambda columns: column_order(datasette, database, table, columns),
+            # Badges (badges.py) and the legend every page's footer shows (_footer.html).
+            "lang_badge": badges.language,
+            "country_badge": badges.country,
+            "lang_badges": badges.languages,
+            "country_badges": badges.countries,
+            "legend": await legend(datasette),
+            # An outlet's English name beside its own (feeds.name_en), for any template.
+            "outlet_en": lambda name: _outlet_en(names.get(name)),
+        }
+
+    return variables
+
+
+async def english_names(datasette: Any) -> dict[str, str]:
+    """Outlet name -> its English name, for the feeds that have one (feeds.name_en)."""
+    rows = await datasette.get_database().execute(
+        "SELECT name, name_en FROM feeds WHERE coalesce(name_en, '') NOT IN ('', name)"
+    )
+    return {row["name"]: row["name_en"] for row in rows.rows}
+
+
+def _outlet_en(name_en: str | None) -> Markup:
+    if not name_en:
+        return Markup("")
+    return Markup(' <span class="outlet-en" lang="en">({})</span>').format(name_en)
+
+
+# The languages in the articles, each found with one index probe (a skip scan), so the legend
+# costs the same on 100 articles as on 100,000.
+LEGEND_LANGUAGES = """
+WITH RECURSIVE seen(code) AS (
+    SELECT min(language) FROM articles
+    UNION ALL
+    SELECT (SELECT min(language) FROM articles WHERE language > seen.code) FROM seen
+    WHERE seen.code IS NOT NULL
+)
+SELECT code FROM seen WHERE code IS NOT NULL
+"""
+
+
+async def legend(datasette: Any) -> dict[str, list[tuple[Markup, str]]]:
+    """Every language of the articles and every country of the feeds, as badge and name."""
+    db = datasette.get_database()
+    languages = [row["code"] for row in (await db.execute(LEGEND_LANGUAGES)).rows]
+    countries = await db.execute(
+        "SELECT DISTINCT country FROM feeds WHERE country IS NOT NULL ORDER BY country"
+    )
+    return {
+        "languages": [(badges.language(code), language_name(code)) for code in languages],
+        "countries": [
+            (badges.country(row["country"]), badges.country_name(row["country"]))
+            for row in countries.rows
+        ],
+    }
 
 
 def column_order(
@@ -119,7 +180,9 @@ def menu_links(datasette: Any) -> list[dict[str, str]]:
 
 
 @hookimpl
-def render_cell(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Any:
+def render_cell(
+    row: Any, value: Any, column: str, table: str | None, database: str, datasette: Any
+) -> Any:
     """Stories link to their page, code arrays read as badges, stored HTML is re-sanitised."""
     if value is None:
         return None
@@ -131,7 +194,14 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, datasette:
             UNAVAILABLE, value
         )
     if column in ("languages", "countries") and isinstance(value, str) and value.startswith("["):
-        return _badges(codes(value), column == "languages")
+        items = codes(value)
+        return badges.languages(items) if column == "languages" else badges.countries(items)
+    if column in LANGUAGE_COLUMNS and isinstance(value, str) and CODE.match(value):
+        return badges.language(value)
+    if column == "country" and isinstance(value, str) and CODE.match(value):
+        return badges.country(value)
+    if column in FEED_COLUMNS and isinstance(value, dict) and table:
+        return _feed_link(datasette, database, value)
     story = _story_of(row, table)
     if story is not None and column in ("headline_en", "story_headline"):
         href = _story_path(datasette, story)
@@ -157,11 +227,26 @@ def _story_path(datasette: Any, story: int | str) -> str:
     return datasette.urls.path(f"/-/story/{story}")
 
 
-def _badges(items: list[str], languages: bool) -> Markup:
-    kind = "lang" if languages else "country"
-    return Markup(" ").join(
-        Markup('<span class="badge {}" title="{}">{}</span>').format(
-            kind, language_name(item) if languages else item, item
+# Columns of language codes and of outlets (feeds.id, shown by Datasette with the feed's name).
+LANGUAGE_COLUMNS = ("language", "first_language")
+FEED_COLUMNS = ("feed_id", "first_feed_id")
+CODE = re.compile(r"^[A-Za-z]{2}$")
+
+
+def _feed_link(datasette: Any, database: str, value: dict[str, Any]) -> Any:
+    """Datasette's link to a feed's row, labelled with its name and English name."""
+
+    async def link() -> Markup:
+        rows = await datasette.get_database(database).execute(
+            "SELECT name_en FROM feeds WHERE id = ?", [value["value"]]
         )
-        for item in items
-    )
+        row = rows.first()
+        href = datasette.urls.row(database, "feeds", str(value["value"]))
+        return Markup('<a href="{}">{}</a>{}&nbsp;<em>{}</em>').format(
+            href,
+            value["label"],
+            _outlet_en(row["name_en"] if row and row["name_en"] != value["label"] else None),
+            value["value"],
+        )
+
+    return link

@@ -70,7 +70,8 @@ STORIES = Query(
     f"""
 SELECT c.id AS story, c.headline_en, c.headline, c.language_count, c.languages,
        c.countries, c.article_count, c.first_seen_at, c.last_seen_at, c.first_language,
-       f.name AS first_outlet, {HEADLINE_LANGUAGE} AS headline_language
+       f.name AS first_outlet, f.name_en AS first_outlet_en,
+       {HEADLINE_LANGUAGE} AS headline_language
 FROM clusters c
 LEFT JOIN feeds f ON f.id = c.first_feed_id
 WHERE c.language_count >= {_int_param("languages", 2)}
@@ -84,6 +85,101 @@ LIMIT {_int_param("limit", 100)}
     ),
 )
 
+# The home page's ranking (issue 13 §7). A story weighs its languages plus half its outlets
+# (breadth across languages counts most; more outlets in one language count a little), halved
+# for every hours/3 hours (24 h by default) between its latest article and the reference time:
+# the newest story, never later than now (on a live database that is now; on a stale one, such
+# as the demo's fixed dates, the newest article's time, which the home page says). Stories whose
+# latest article is older than `hours` before it are out. The decay is exponential, so moving
+# the reference changes no order within the window, only which stories are in it.
+TOP_HOURS = 72
+TOP_LIMIT = 30
+
+
+def _top_stories_sql(where: str = "") -> str:
+    hours = f"max(1, {_int_param('hours', TOP_HOURS)})"
+    return f"""
+WITH ref AS (SELECT {UNTIL} AS at, {hours} AS hours),
+recent AS (
+    SELECT c.*, max(0.0, (julianday(ref.at) - julianday(c.last_seen_at)) * 24) AS age_hours,
+           (SELECT count(DISTINCT a.feed_id) FROM articles a WHERE a.cluster_id = c.id)
+               AS outlet_count
+    FROM clusters c, ref
+    WHERE c.last_seen_at >= strftime({ISO}, ref.at, '-' || ref.hours || ' hours'){where}
+)
+SELECT c.id AS story, c.headline_en, c.headline, c.language_count, c.outlet_count,
+       c.article_count, c.languages, c.countries, c.first_seen_at, c.last_seen_at,
+       c.first_language, f.name AS first_outlet, {HEADLINE_LANGUAGE} AS headline_language,
+       round((c.language_count + 0.5 * c.outlet_count)
+             * pow(0.5, c.age_hours / (ref.hours / 3.0)), 3) AS score,
+       round(c.age_hours, 1) AS age_hours, ref.at AS ranked_at
+FROM recent c, ref
+LEFT JOIN feeds f ON f.id = c.first_feed_id
+ORDER BY score DESC, c.language_count DESC, c.last_seen_at DESC
+LIMIT {_int_param("limit", TOP_LIMIT)}
+"""
+
+
+_TOP_DESCRIPTION = (
+    "Stories whose latest article is at most `hours` (default 72) before the newest story (now, "
+    "on a live database), ranked by `score`: languages + 0.5 × outlets that covered the story, "
+    "halved for every hours/3 hours (24 h) of `age_hours` since its latest article. "
+    "`ranked_at` is the time the window ends at. At most `limit` (30)."
+)
+
+TOP_STORIES = Query(
+    "top_stories",
+    "Top stories: most languages and outlets, fading over 72 hours",
+    _TOP_DESCRIPTION + " The home page shows this query.",
+    _top_stories_sql(),
+    empty="No story in that window: raise `hours`, or run `aggregator run` to collect articles.",
+)
+
+TOP_STORIES_EN = Query(
+    "top_stories_en",
+    "Top stories with an English headline (the Atom feed)",
+    _TOP_DESCRIPTION + " Only stories with an English headline: the Atom feed at "
+    "/-/top-stories.atom lists these.",
+    _top_stories_sql("\n      AND c.headline_en IS NOT NULL"),
+    empty="No story with an English headline in that window: raise `hours`.",
+)
+
+# One UTC day of the archive (/-/day/2026-11-21): the stories with an article published that
+# day (else fetched that day), biggest first. The OR keeps both times on their indexes.
+DAY_STORIES = Query(
+    "day_stories",
+    "Stories of one day",
+    "The stories with at least one article on UTC day `day` (YYYY-MM-DD; publication time, "
+    "else fetch time), biggest first: by languages, then outlets, then articles. "
+    "`day_articles` counts the story's articles of that day. The day pages show this query.",
+    f"""
+WITH bounds AS (
+    SELECT date(:day) || 'T00:00:00Z' AS since, date(:day, '+1 day') || 'T00:00:00Z' AS until
+),
+day_articles AS (
+    SELECT a.cluster_id, count(*) AS articles
+    FROM articles a, bounds
+    WHERE ((a.published_at >= bounds.since AND a.published_at < bounds.until)
+        OR (a.published_at IS NULL AND a.fetched_at >= bounds.since
+            AND a.fetched_at < bounds.until))
+      AND a.cluster_id IS NOT NULL
+    GROUP BY a.cluster_id
+)
+SELECT c.id AS story, c.headline_en, c.headline, c.language_count,
+       (SELECT count(DISTINCT a.feed_id) FROM articles a WHERE a.cluster_id = c.id)
+           AS outlet_count,
+       c.article_count, d.articles AS day_articles, c.languages, c.countries,
+       c.first_seen_at, c.last_seen_at, c.first_language, f.name AS first_outlet,
+       {HEADLINE_LANGUAGE} AS headline_language
+FROM day_articles d
+JOIN clusters c ON c.id = d.cluster_id
+LEFT JOIN feeds f ON f.id = c.first_feed_id
+ORDER BY c.language_count DESC, outlet_count DESC, c.article_count DESC, c.last_seen_at DESC
+LIMIT 500
+""",
+    empty="No story on that day: `day` is a UTC date such as 2026-11-21.",
+)
+
 STORY_ARTICLES = Query(
     "story_articles",
     "Every article of one story",
@@ -93,7 +189,8 @@ STORY_ARTICLES = Query(
     "its original in `version_of`, with `version_kind` and `version_score`.",
     """
 SELECT a.id AS article, coalesce(a.published_at, a.fetched_at) AS seen_at, a.published_at,
-       a.language, f.country, f.name AS outlet, a.title, a.title_en, a.summary, a.summary_en,
+       a.language, f.country, f.name AS outlet, f.name_en AS outlet_en, a.title, a.title_en,
+       a.summary, a.summary_en,
        a.url, a.translation_backend, a.translation_model, a.feed_id,
        v.version_of_id AS version_of, v.kind AS version_kind, v.score AS version_score
 FROM articles a
@@ -153,7 +250,7 @@ SELECT a.id AS article, a.cluster_id AS story,
        CASE WHEN c.headline_en IS NOT NULL THEN 'en' ELSE {HEADLINE_LANGUAGE}
        END AS story_headline_language,
        coalesce(a.published_at, a.fetched_at) AS seen_at, a.language, f.country,
-       f.name AS outlet, a.title, a.title_en, a.summary_en, a.url
+       f.name AS outlet, f.name_en AS outlet_en, a.title, a.title_en, a.summary_en, a.url
 FROM articles a
 JOIN feeds f ON f.id = a.feed_id
 LEFT JOIN clusters c ON c.id = a.cluster_id
@@ -178,7 +275,8 @@ FIRST_MOVERS = Query(
     "Stories in two or more languages whose first article was in `language` (an ISO 639-1 code "
     "such as fr), newest first, with the languages that followed and how long they took.",
     f"""
-SELECT c.id AS story, c.headline_en, f.name AS first_outlet, c.first_seen_at,
+SELECT c.id AS story, c.headline_en, f.name AS first_outlet, f.name_en AS first_outlet_en,
+       c.first_seen_at,
        c.language_count, c.languages,
        (SELECT group_concat(later.language || ' +' || later.delay, ', ')
         FROM (SELECT cl.language, {_delay("cl.delay_s")} AS delay
@@ -230,7 +328,7 @@ FEED_HEALTH = Query(
     "consecutive errors, failed fetches in the last 7 days, the last success and when the feed "
     "is polled next (later than usual while in backoff).",
     f"""
-SELECT f.id AS feed, f.name, f.language, f.country, f.state, f.last_status,
+SELECT f.id AS feed, f.name, f.name_en, f.language, f.country, f.state, f.last_status,
        f.last_http_status, f.error_count,
        (SELECT count(*) FROM fetches x
         WHERE x.feed_id = f.id AND x.error IS NOT NULL
@@ -270,6 +368,9 @@ ORDER BY untranslated_pct DESC, articles DESC
 )
 
 CANNED: tuple[Query, ...] = (
+    TOP_STORIES,
+    TOP_STORIES_EN,
+    DAY_STORIES,
     STORIES,
     FIRST_MOVERS,
     BLINDSPOTS,
@@ -332,3 +433,54 @@ ORDER BY articles DESC
 """
 
 EMBEDDING_MODELS = "SELECT DISTINCT space, model FROM embeddings ORDER BY space"
+
+# When the newest article appeared (publication time, else fetch time; a time in the future is
+# not "newest"), for the home page's "newest article 9 days ago". `published_at IS NULL` is a
+# range of its index, so neither half scans the table.
+NEWEST_ARTICLE = f"""
+SELECT max(t) AS newest FROM (
+    SELECT max(published_at) AS t FROM articles WHERE published_at <= {NOW}
+    UNION ALL
+    SELECT max(fetched_at) FROM articles WHERE published_at IS NULL AND fetched_at <= {NOW}
+)
+"""
+
+# The active feeds, how many are failing (in backoff or dead, or with errors since their last
+# success) and when any was last polled: the home page links feed health when some fail.
+FEEDS_STATE = """
+SELECT count(*) AS feeds,
+       coalesce(sum(state != 'active' OR error_count > 0), 0) AS failing,
+       max(last_fetched_at) AS last_polled
+FROM feeds WHERE active = 1
+"""
+
+# The nearest UTC days before :since and from :until on that have an article (publication
+# time, else fetch time; nothing after now), for the day pages' previous and next links.
+PREVIOUS_DAY = """
+SELECT substr(max(t), 1, 10) AS day FROM (
+    SELECT max(published_at) AS t FROM articles WHERE published_at < :since
+    UNION ALL
+    SELECT max(fetched_at) FROM articles WHERE published_at IS NULL AND fetched_at < :since
+)
+"""
+
+NEXT_DAY = f"""
+SELECT substr(min(t), 1, 10) AS day FROM (
+    SELECT min(published_at) AS t FROM articles
+    WHERE published_at >= :until AND published_at <= {NOW}
+    UNION ALL
+    SELECT min(fetched_at) FROM articles
+    WHERE published_at IS NULL AND fetched_at >= :until AND fetched_at <= {NOW}
+)
+"""
+
+# Which outlets covered each of the stories in the JSON array :ids, in each language, in order
+# of their first article: the Atom feed's "languages and outlets that covered it".
+STORY_OUTLETS = """
+SELECT a.cluster_id AS story, a.language, f.name AS outlet, f.country,
+       min(coalesce(a.published_at, a.fetched_at)) AS first_at
+FROM articles a JOIN feeds f ON f.id = a.feed_id
+WHERE a.cluster_id IN (SELECT value FROM json_each(:ids))
+GROUP BY a.cluster_id, a.language, a.feed_id
+ORDER BY a.cluster_id, first_at, f.name
+"""
