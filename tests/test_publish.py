@@ -650,8 +650,8 @@ def test_clusters_table_links_headlines_to_story_pages(ds):
     markup = page(ds, "/news/clusters")
     assert '<a href="/-/story/1">Strong earthquake in Tokyo</a>' in markup
     assert (
-        '<span class="badge lang" role="img" title="Japanese" aria-label="language: Japanese" data-code="ja">ja</span>'
-        in markup
+        '<span class="badge lang" role="img" title="Japanese" aria-label="language: Japanese"'
+        ' data-code="ja">ja</span>' in markup
     )
 
 
@@ -807,3 +807,107 @@ def test_stylesheet_is_served_locally(ds):
 )
 def test_datasette_pages_work_with_the_plugin(ds, path, content):
     assert content in page(ds, path)
+
+
+# --- Badges and English outlet names (issue 13 §8, §12) --------------------------------------
+
+EVERY_PAGE = [
+    "/",
+    "/-/story/1",
+    "/-/find?q=earthquake",
+    "/news",
+    "/news/clusters",
+    "/news/articles",
+    "/news/articles/1",
+    "/news/feeds",
+    "/news/stories",
+    "/news/feed_health",
+]
+
+
+def badge_spans(markup: str, kind: str) -> list[str]:
+    return re.findall(rf'<span class="badge {kind}\b[^"]*"[^>]*>', markup)
+
+
+@pytest.mark.parametrize("path", EVERY_PAGE)
+def test_every_page_has_the_badge_legend_and_tells_languages_from_countries(ds, path):
+    markup = page(ds, path)
+    legend = markup[markup.index('<div class="badge-legend"') :]
+    assert "a language: its ISO 639-1 code in lower case" in visible(legend)
+    assert "an outlet's country: its flag and ISO 3166 code in capitals" in visible(legend)
+    # The legend lists what this database holds, each code with its name.
+    assert "ar Arabic" in visible(legend) and "ja Japanese" in visible(legend)
+    assert "🇶🇦QAQatar" in visible(legend).replace(" ", "")
+    for span in badge_spans(markup, "lang"):
+        assert 'role="img"' in span and 'aria-label="language: ' in span and "title=" in span
+    for span in badge_spans(markup, "country"):
+        assert 'role="img"' in span and 'aria-label="country: ' in span and "title=" in span
+
+
+def test_language_and_country_badges_cannot_be_confused(ds):
+    # "uk" (Ukrainian) beside "GB", "ca" (Catalan) beside "CA" (Canada), "ES AR": each kind has
+    # its own case, shape, flag and name.
+    markup = page(ds, "/")
+    legend = markup[markup.index('<div class="badge-legend"') :]
+    assert (
+        '<span class="badge lang" role="img" title="Ukrainian" aria-label="language: Ukrainian"'
+        ' data-code="uk">uk</span>'
+    ) in legend
+    assert (
+        '<span class="badge country" role="img" title="United Kingdom (GB)" aria-label="country:'
+        ' United Kingdom" data-code="GB"><span class="flag" aria-hidden="true">🇬🇧</span>GB</span>'
+    ) in legend
+    story = page(ds, "/-/story/1")
+    assert 'title="Qatar (QA)" aria-label="country: Qatar"' in story
+    assert '<span class="flag" aria-hidden="true">🇶🇦</span>QA' in story
+    css = get(ds, "/-/publish/aggregator.css").text
+    lang = css[css.index(".badge.lang {") :]
+    country = css[css.index(".badge.country {") :]
+    assert "text-transform: lowercase" in lang[: lang.index("}")]
+    assert "border-radius: 1em" in lang[: lang.index("}")]
+    assert "text-transform: uppercase" in country[: country.index("}")]
+    assert "border-radius: 0" in country[: country.index("}")]
+
+
+def test_table_cells_of_codes_are_badges(ds):
+    articles = page(ds, "/news/articles?language=ar")
+    assert 'aria-label="language: Arabic" data-code="ar">ar</span>' in articles
+    feeds = page(ds, "/news/feeds")
+    assert 'aria-label="country: Qatar" data-code="QA">' in feeds
+    coverage = page(ds, "/news/translation_coverage")
+    assert 'aria-label="language: Japanese"' in coverage
+
+
+@pytest.fixture(scope="module")
+def named_ds(tmp_path_factory: pytest.TempPathFactory) -> Datasette:
+    """The sample with Al Jazeera's name in Arabic and its English name (feeds.name_en)."""
+    path = tmp_path_factory.mktemp("named") / "news.db"
+    edited_sample(path, "UPDATE feeds SET name = 'الجزيرة', name_en = 'Al Jazeera' WHERE id = 6")
+    return make_datasette(path)
+
+
+ENGLISH = ' <span class="outlet-en" lang="en">(Al Jazeera)</span>'
+
+
+def test_an_outlets_english_name_is_shown_beside_its_own(named_ds):
+    story = page(named_ds, "/-/story/1")
+    assert f'<bdi><strong class="outlet">الجزيرة</strong></bdi>{ENGLISH}' in story  # its card
+    assert f"<bdi>الجزيرة</bdi>{ENGLISH}" in story  # who picked it up
+    found = page(named_ds, "/-/find?q=" + "زلزال")
+    assert f'<bdi><strong class="outlet">الجزيرة</strong></bdi>{ENGLISH}' in found
+    # Datasette's pages: the feed's row label, the view's and the queries' columns.
+    assert f">الجزيرة</a>{ENGLISH}&nbsp;<em>6</em>" in page(named_ds, "/news/articles?feed_id=6")
+    assert "Al Jazeera" in page(named_ds, "/news/feeds/6")
+    outlets = rows(named_ds, "/news/articles_by_outlet?feed_id=6")
+    assert {(r["outlet"], r["outlet_en"]) for r in outlets} == {("الجزيرة", "Al Jazeera")}
+    health = {r["name"]: r["name_en"] for r in rows(named_ds, "/news/feed_health")}
+    assert health["الجزيرة"] == "Al Jazeera" and health["Le Monde"] is None
+    articles = rows(named_ds, "/news/story_articles?id=1")
+    assert {r["outlet_en"] for r in articles if r["outlet"] == "الجزيرة"} == {"Al Jazeera"}
+    searched = rows(named_ds, "/news/search?q=" + "زلزال")
+    assert [r["outlet_en"] for r in searched] == ["Al Jazeera"]
+    # An outlet without an English name is shown alone.
+    assert (
+        "(NHK News)" in visible(story)
+        and 'NHK News</strong></bdi><span class="outlet-en"' not in story
+    )
