@@ -7,17 +7,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SYSTEM_STAMP := $(VENV)/.system-stamp
 
-.PHONY: demo test install system-deps lint bench clean
+.PHONY: demo test install system-deps lint bench clean constraints
 
 install: $(STAMP) $(SYSTEM_STAMP)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Every install is held to constraints.txt, the exact set the project was tested with
+# (pyproject.toml declares ranges; `make constraints` rewrites the file from .venv).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
+
+$(STAMP): pyproject.toml constraints.txt $(VENV)/bin/python
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) torch==2.13.0
+	$(PIP_INSTALL) -e '.[test]'
 	# Compile clustering's inner loop once now (numba caches it; ~8 s) rather than in the
 	# first `aggregator cluster`.
 	$(BIN)/python -c "from aggregator.cluster.window import warm_up; warm_up()"
@@ -39,6 +43,15 @@ test: install lint
 lint: install
 	$(BIN)/ruff check aggregator tests bench
 	$(BIN)/ruff format --check aggregator tests bench
+
+# After changing a version in .venv (and testing it): the exact installed set, less the project
+# itself. torch's local label (+cpu, from the CPU wheel) is dropped so the pin also matches the
+# same release from PyPI.
+constraints: $(VENV)/bin/python
+	( echo "# The exact versions the project is tested with; make install uses them (-c)."; \
+	  echo "# Regenerate with \`make constraints\` (see README, Development)."; \
+	  $(BIN)/python -m pip freeze --exclude-editable \
+	    | grep -v -i '^news-aggregator==' | sed -E 's/^(torch==[^+]*)\+.*/\1/' ) > constraints.txt
 
 bench: install
 	$(BIN)/python bench/run_all.py
