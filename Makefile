@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` and `make test`. Each creates .venv when missing and
 # installs everything: system packages (Apertium, Chromium) when run as root with apt, torch
-# pinned to the CPU build first, then the project with its test extras.
+# pinned to the CPU build first, then the project with its test and Ray extras.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +21,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
 $(STAMP): pyproject.toml constraints.txt $(VENV)/bin/python
 	$(PIP_INSTALL) --upgrade pip
 	$(PIP_INSTALL) torch==2.13.0
-	$(PIP_INSTALL) -e '.[test]'
+	$(PIP_INSTALL) -e '.[test,ray]'
 	# Compile clustering's inner loop once now (numba caches it; ~8 s) rather than in the
 	# first `aggregator cluster`.
 	$(BIN)/python -c "from aggregator.cluster.window import warm_up; warm_up()"
