@@ -162,6 +162,39 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class ComputeSettings:
+    """Where the translate and embed stages' `process` runs (docs/scaling.md): on this machine
+    (`local`), or on the actors of a running Ray cluster (`ray`, at `address`: "host:port", or
+    "auto" for the cluster started on this machine with `ray start`). The database and its
+    writes stay on the machine that runs `aggregator`."""
+
+    engine: str = "local"
+    address: str = "auto"
+    # Ray actors (each holds the models and takes one CPU): how many translate, how many embed.
+    translate_actors: int = bounded(2, 1, 1024)
+    embed_actors: int = bounded(2, 1, 1024)
+    # How often a batch whose actor died is submitted again before its articles are failed.
+    retries: int = bounded(2, 0, 100)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if self.engine not in COMPUTE_ENGINES:
+            raise ConfigError(
+                f"engine must be one of {', '.join(COMPUTE_ENGINES)}, not {_shown(self.engine)}"
+            )
+        if self.address != "auto" and not _is_host_port(self.address):
+            raise ConfigError(f'address must be "auto" or "host:port", not {_shown(self.address)}')
+
+
+COMPUTE_ENGINES = ("local", "ray")
+
+
+def _is_host_port(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return bool(host.strip("[]")) and port.isdigit() and 0 < int(port) < 65536
+
+
+@dataclass(frozen=True)
 class Settings:
     allow_private_addresses: bool = False
     # Zero concurrency, timeout or body cap would make every fetch fail (or never start); nan or
@@ -179,6 +212,7 @@ class Settings:
     translation: TranslationSettings = field(default_factory=TranslationSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    compute: ComputeSettings = field(default_factory=ComputeSettings)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -335,6 +369,7 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
         "TranslationSettings": TranslationSettings,
         "EmbeddingSettings": EmbeddingSettings,
         "ClusterSettings": ClusterSettings,
+        "ComputeSettings": ComputeSettings,
     }
     if kind in nested:
         return _build(nested[kind], value, where)
