@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from datasette.app import Datasette
 from datasette.utils.asgi import NotFound, Request, Response
 
-from aggregator.publish import charts, queries, redirects
+from aggregator.publish import charts, queries, redirects, semantic
 from aggregator.publish.display import (
     codes,
     format_ago,
@@ -145,11 +145,24 @@ async def find(datasette: Datasette, request: Request) -> Response:
     db = datasette.get_database()
     q = (request.args.get("q") or "").strip()
     rows = (await db.execute(queries.SEARCH.sql, {"q": q})).rows if q else []
+    # Beside the words: articles in any language matched by meaning (semantic.py), less those
+    # the words found already.
+    meaning = await semantic.find(datasette, q) if q else semantic.Outcome([], 0)
+    found = {row["article"] for row in rows}
     context = {
         "q": q,
         "results": [_search_hit(row) for row in rows],
         "limit_reached": len(rows) >= 200,
         "json_url": _query_url(datasette, db.name, queries.SEARCH, {"q": q}, "json"),
+        "meaning": [
+            {**_search_hit(row), "score": row["score"]}
+            for row in meaning.rows
+            if row["article"] not in found
+        ],
+        "meaning_note": meaning.note,
+        "meaning_searched": meaning.searched,
+        "meaning_days": semantic.WINDOW_DAYS,
+        "meaning_json_url": datasette.urls.path("/-/find.json") + "?" + urlencode({"q": q}),
     }
     return await _render(datasette, request, "find.html", context)
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
-from aggregator.publish import archive, atom, badges, facets, fts, pages, redirects
+from aggregator.publish import archive, atom, badges, facets, fts, pages, redirects, semantic
 from aggregator.publish.display import clean_html, codes, is_loopback, language_name
 
 STATIC_MOUNT = "-/publish"
@@ -29,6 +29,7 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/$", pages.home),
         (r"^/-/story/(?P<id>[0-9]+)$", pages.story),
         (r"^/-/find$", pages.find),
+        (r"^/-/find\.json$", semantic.find_json),
         (r"^/-/day$", archive.latest),
         (r"^/-/day/(?P<day>[^/]*)$", archive.day),
         (r"^/-/top-stories\.atom$", atom.top_stories),
