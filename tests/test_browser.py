@@ -115,7 +115,7 @@ def test_home_page_shows_top_stories_and_chart(browser, base_url):
     body = text_of(browser)
     assert "News across languages" in body
     assert body.index("Strong earthquake in Tokyo") < body.index("Parliament adopts pension")
-    assert "6 languages · 7 articles" in body
+    assert "6 languages · 6 outlets · 7 articles" in body
     chart = browser.find_element("css selector", "svg[aria-label='Articles per language and day']")
     assert chart.size["height"] > 100 and chart.size["width"] > 400
     assert loaded_from_elsewhere(browser, base_url) == []  # works offline: no CDN

@@ -131,3 +131,32 @@ def test_the_served_demo_has_no_dead_links(demo_db):
         assert not re.search(r'href="https?://(127\.|localhost:|\[::1\])', response.text), path
         unavailable += response.text.count("no page to read: sample article")
     assert unavailable == len(gold_stories())  # every sample article's card says so
+
+
+def test_the_home_page_shows_the_biggest_demo_stories_and_says_they_are_old(demo_db):
+    # Issue 13 §7: the home page showed the 24 hours before the newest story, which left out the
+    # three demo stories covered in 8 languages. Now it ranks the 72 hours up to the newest story
+    # and says how old that is (the demo's sample dates are fixed, in November 2026).
+    import feedparser
+
+    from aggregator.timeutil import from_iso, utcnow
+
+    conn = sqlite3.connect(demo_db)
+    biggest = [row[0] for row in conn.execute("SELECT id FROM clusters WHERE language_count = 8")]
+    newest = conn.execute("SELECT max(coalesce(published_at, fetched_at)) FROM articles").fetchone()
+    conn.close()
+    assert len(biggest) == 3
+    ds = make_datasette(demo_db)
+    markup = asyncio.run(ds.client.get("/")).text
+    top = markup[markup.index('<ol class="story-list">') :]
+    top = top[: top.index("</ol>")]
+    for story in biggest:
+        assert f'href="/-/story/{story}"' in top, story
+    age = utcnow() - from_iso(newest[0])
+    if age.days >= 1:
+        assert f"Newest article {age.days} day{'s' if age.days != 1 else ''} ago" in markup
+        assert "not from now" in markup
+    feed = feedparser.parse(asyncio.run(ds.client.get("/-/top-stories.atom")).content)
+    assert feed.bozo == 0
+    ids = {entry.id for entry in feed.entries}
+    assert {f"http://localhost/-/story/{story}" for story in biggest} <= ids
