@@ -89,7 +89,7 @@ def _parse(entry: str) -> tuple[str, str, list[str]]:
     head = lines[0]
     headword = head.split(" /")[0].strip()
     pos = " ".join(re.findall(r"<([^>]*)>", head))
-    phrases = []
+    phrases: list[str] = []
     for line in lines[1:]:
         text = line.strip()
         if not text or text.startswith(SKIP_LINE):

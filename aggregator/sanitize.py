@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, Literal, TypeGuard
 
 import nh3
 
@@ -141,7 +141,9 @@ def text_and_html(markup: str | None, base_url: str | None = None) -> tuple[str,
 
 
 def _clean(markup: str, base_url: str | None) -> str:
-    relative = ("rewrite_with_base", base_url) if _is_http(base_url) else "deny"
+    relative: tuple[Literal["rewrite_with_base"], str] | Literal["deny"] = "deny"
+    if _is_http(base_url):
+        relative = ("rewrite_with_base", base_url)
     return nh3.clean(
         markup,
         tags=HTML_TAGS,
@@ -154,5 +156,5 @@ def _clean(markup: str, base_url: str | None) -> str:
     ).strip()
 
 
-def _is_http(url: str | None) -> bool:
-    return bool(url) and re.match(r"https?://[^/?#\s]+", url, re.IGNORECASE) is not None
+def _is_http(url: str | None) -> TypeGuard[str]:
+    return url is not None and re.match(r"https?://[^/?#\s]+", url, re.IGNORECASE) is not None

@@ -243,6 +243,34 @@ def _starts(counts: np.ndarray) -> np.ndarray:
 class Window:
     """The recent articles and their stories (see the module's docstring)."""
 
+    # The arrays of ROW_ARRAYS, POOL_ARRAYS and SLOT_ARRAYS, made in __init__ and grown by name.
+    t: np.ndarray
+    alive: np.ndarray
+    row_slot: np.ndarray
+    next_row: np.ndarray
+    multi: np.ndarray
+    lang: np.ndarray
+    english: np.ndarray
+    has_english: np.ndarray
+    kw_lang: np.ndarray
+    kw_glossed: np.ndarray
+    kw_total: np.ndarray
+    id_start: np.ndarray
+    id_count: np.ndarray
+    alt_start: np.ndarray
+    alt_count: np.ndarray
+    ids_pool: np.ndarray
+    w_pool: np.ndarray
+    alts_pool: np.ndarray
+    owners_pool: np.ndarray
+    slot_sum: np.ndarray
+    slot_tmin: np.ndarray
+    slot_tmax: np.ndarray
+    slot_live: np.ndarray
+    slot_head: np.ndarray
+    slot_tail: np.ndarray
+    slot_story: np.ndarray
+
     def __init__(self, dim_multi: int, dim_en: int) -> None:
         self.articles: list[Article | None] = []
         self.size = 0

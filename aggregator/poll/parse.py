@@ -171,8 +171,8 @@ def _entry(
     raw: Any, base: str, config_language: str | None, feed_language: str | None, now: datetime
 ) -> Entry | None:
     title = " ".join(sanitize.to_text(raw.get("title")).split()) or None  # a title is one line
-    summary, summary_html = sanitize.text_and_html(_summary_markup(raw), base)
-    summary = summary or None
+    summary_text, summary_html = sanitize.text_and_html(_summary_markup(raw), base)
+    summary = summary_text or None
     url = _link(raw, base)
     if not (title or summary or url):
         return None  # nothing a reader could see or follow
@@ -273,9 +273,9 @@ def _possible_iso_fields(text: Any) -> bool:
     match = ISO_DATE.match(text) if isinstance(text, str) else None
     if match is None:
         return True
-    fields = [int(value or 0) for value in match.groups()]
+    year, month, day, hour, minute, second = (int(value or 0) for value in match.groups())
     try:
-        datetime(*fields)
+        datetime(year, month, day, hour, minute, second)
     except ValueError:
         return False
     offset = ISO_OFFSET.search(text[match.end() :])
