@@ -98,25 +98,34 @@ TOP_LIMIT = 30
 
 def _top_stories_sql(where: str = "") -> str:
     hours = f"max(1, {_int_param('hours', TOP_HOURS)})"
+    # Scores are computed once per story of the window (MATERIALIZED: the outlet count is not
+    # run twice), and only the `limit` best are joined to their outlet and headline language.
     return f"""
 WITH ref AS (SELECT {UNTIL} AS at, {hours} AS hours),
-recent AS (
-    SELECT c.*, max(0.0, (julianday(ref.at) - julianday(c.last_seen_at)) * 24) AS age_hours,
+recent AS MATERIALIZED (
+    SELECT c.id, c.language_count, c.last_seen_at,
+           max(0.0, (julianday(ref.at) - julianday(c.last_seen_at)) * 24) AS age_hours,
            (SELECT count(DISTINCT a.feed_id) FROM articles a WHERE a.cluster_id = c.id)
                AS outlet_count
     FROM clusters c, ref
     WHERE c.last_seen_at >= strftime({ISO}, ref.at, '-' || ref.hours || ' hours'){where}
+),
+ranked AS MATERIALIZED (
+    SELECT r.*, round((r.language_count + 0.5 * r.outlet_count)
+                      * pow(0.5, r.age_hours / (ref.hours / 3.0)), 3) AS score
+    FROM recent r, ref
+    ORDER BY score DESC, r.language_count DESC, r.last_seen_at DESC
+    LIMIT {_int_param("limit", TOP_LIMIT)}
 )
-SELECT c.id AS story, c.headline_en, c.headline, c.language_count, c.outlet_count,
+SELECT c.id AS story, c.headline_en, c.headline, c.language_count, r.outlet_count,
        c.article_count, c.languages, c.countries, c.first_seen_at, c.last_seen_at,
        c.first_language, f.name AS first_outlet, {HEADLINE_LANGUAGE} AS headline_language,
-       round((c.language_count + 0.5 * c.outlet_count)
-             * pow(0.5, c.age_hours / (ref.hours / 3.0)), 3) AS score,
-       round(c.age_hours, 1) AS age_hours, ref.at AS ranked_at
-FROM recent c, ref
+       r.score, round(r.age_hours, 1) AS age_hours, ref.at AS ranked_at
+FROM ranked r
+JOIN clusters c ON c.id = r.id
+CROSS JOIN ref
 LEFT JOIN feeds f ON f.id = c.first_feed_id
-ORDER BY score DESC, c.language_count DESC, c.last_seen_at DESC
-LIMIT {_int_param("limit", TOP_LIMIT)}
+ORDER BY r.score DESC, c.language_count DESC, c.last_seen_at DESC
 """
 
 
