@@ -11,6 +11,7 @@ import socket
 import sqlite3
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from datasette.app import Datasette
@@ -763,10 +764,23 @@ def test_make_datasette_rejects_missing_and_non_database_files(tmp_path):
         make_datasette(junk)
 
 
-def test_search_all_tables_plugin_finds_the_searchable_tables(ds):
-    markup = page(ds, "/-/search?q=earthquake")
-    assert 'data-searchable-url="/news/articles"' in markup
+def test_one_search_entry_point_the_story_search(ds):
+    # Issue 13 §16: datasette-search-all's "Search all tables" searched English only and showed
+    # rows with their hashes; it is gone, its address leads to the story search.
+    response = get(ds, "/-/search?q=землетрясение")
+    assert response.status_code == 301
+    assert response.headers["location"] == "/-/find?" + urlencode({"q": "землетрясение"})
+    assert get(ds, "/-/search").headers["location"] == "/-/find"
+    for path in ("/", "/news", "/news/articles"):
+        markup = page(ds, path)
+        assert "Search all tables" not in markup and 'href="/-/search' not in markup
+        assert '<a href="/-/find">Search articles</a>' in markup  # the menu's entry
+    # Where it led, both the English and the original text are found, linked to the story.
+    found = visible(page(ds, "/-/find?q=землетрясение"))
+    assert "Сильное землетрясение в Токио" in found and "Story: Strong earthquake" in found
+    # Datasette's own search box on a table stays (articles: English; the view: originals).
     assert get(ds, "/news/articles.json?_search=earthquake").status_code == 200
+    assert get(ds, "/news/articles_by_outlet.json?_search=землетрясение").status_code == 200
 
 
 def test_serve_refuses_a_busy_port_in_one_line(sample_db):
@@ -911,3 +925,44 @@ def test_an_outlets_english_name_is_shown_beside_its_own(named_ds):
         "(NHK News)" in visible(story)
         and 'NHK News</strong></bdi><span class="outlet-en"' not in story
     )
+
+
+# --- Canned query forms (issue 13 §10) ------------------------------------------------------
+
+
+def test_query_forms_show_the_defaults_their_sql_applies(ds):
+    markup = page(ds, "/news/stories")
+    for name, default in (("languages", "2"), ("hours", "24"), ("limit", "100")):
+        assert re.search(rf'name="{name}" value="{default}"', markup), name
+    assert "at least this many languages; default 2" in visible(markup)
+    markup = page(ds, "/news/blindspots?language=RU&days=5")
+    assert 'name="language" value="RU" placeholder="e.g. fr"' in markup  # as the reader typed
+    assert 'name="days" value="5"' in markup and 'name="min_languages" value="3"' in markup
+    assert 'name="id" value="" placeholder="e.g. 1"' in page(ds, "/news/story_articles")
+    # A blank box and the default shown in it give the same rows, for every canned query.
+    checked = 0
+    for query in queries.CANNED:
+        defaults = queries.parameter_defaults(query.sql)
+        if not defaults:
+            continue
+        other = {"language": "ru"} if ":language" in query.sql else {}
+        blank = rows(
+            ds, f"/news/{query.name}?" + urlencode({**other, **dict.fromkeys(defaults, "")})
+        )
+        shown = rows(ds, f"/news/{query.name}?" + urlencode({**other, **defaults}))
+        assert blank == shown, query.name
+        checked += 1
+    assert checked >= 3
+
+
+def test_query_results_show_dates_as_the_pages_do(ds):
+    markup = page(ds, "/news/stories")
+    cells = re.findall(r'<td class="col-first_seen_at">(.*?)</td>', markup, re.S)
+    assert cells
+    for cell in cells:
+        match = re.fullmatch(
+            r'<time datetime="(\S+)" title="\1">(\d{1,2} [A-Z][a-z]{2} \d\d:\d\d UTC)</time>', cell
+        )
+        assert match, cell
+    # The JSON keeps the stored ISO 8601 text.
+    assert rows(ds, "/news/stories")[0]["first_seen_at"].endswith("Z")

@@ -16,6 +16,7 @@ direction every text shares.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable
 
@@ -72,9 +73,11 @@ class LanguageMeans:
             if count == 0:
                 self._means = {}
             else:
-                self._overall = sum(s for _, s in self.sums.values()) / count
+                # added in order, one array after another, as `sum` would (same rounding)
+                overall = functools.reduce(np.add, (s for _, s in self.sums.values())) / count
+                self._overall = overall
                 self._means = {
-                    lang: (s + PRIOR * self._overall) / (n + PRIOR)
+                    lang: (s + PRIOR * overall) / (n + PRIOR)
                     for lang, (n, s) in self.sums.items()
                 }
         return self._means

@@ -45,6 +45,11 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
                     "sql": query.sql.strip(),
                     "hide_sql": True,
                     "empty": query.empty,
+                    # Ours too, for the form (templates/query.html): each parameter's default
+                    # (as the SQL applies it), what it means, and an example for the others.
+                    "parameter_defaults": queries.parameter_defaults(query.sql),
+                    "parameter_hints": queries.PARAMETER_HINTS,
+                    "parameter_examples": queries.PARAMETER_EXAMPLES,
                 }
                 for query in queries.CANNED
             },

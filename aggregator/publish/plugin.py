@@ -11,10 +11,18 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
+from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from aggregator.publish import archive, atom, badges, facets, fts, pages, redirects, semantic
-from aggregator.publish.display import clean_html, codes, is_loopback, language_name
+from aggregator.publish.display import (
+    clean_html,
+    codes,
+    format_time,
+    is_loopback,
+    language_name,
+    parse_time,
+)
 
 STATIC_MOUNT = "-/publish"
 UNAVAILABLE = (
@@ -29,11 +37,21 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/$", pages.home),
         (r"^/-/story/(?P<id>[0-9]+)$", pages.story),
         (r"^/-/find$", pages.find),
+        (r"^/-/search$", search_moved),
         (r"^/-/find\.json$", semantic.find_json),
         (r"^/-/day$", archive.latest),
         (r"^/-/day/(?P<day>[^/]*)$", archive.day),
         (r"^/-/top-stories\.atom$", atom.top_stories),
     ]
+
+
+async def search_moved(request: Any, datasette: Any) -> Any:
+    """/-/search was datasette-search-all's page ("Search all tables"): English text only, rows
+    shown with their hashes. It is gone in favour of the story search, which finds English and
+    original text in any script and links each article to its story; old links land there."""
+    query = urlencode({"q": request.args.get("q")}) if request.args.get("q") else ""
+    target = datasette.urls.path("/-/find") + (f"?{query}" if query else "")
+    return Response.redirect(target, status=301)
 
 
 # Columns holding a JSON array of codes, in tables and in the canned queries' results.
@@ -197,6 +215,8 @@ def render_cell(
     if column in ("languages", "countries") and isinstance(value, str) and value.startswith("["):
         items = codes(value)
         return badges.languages(items) if column == "languages" else badges.countries(items)
+    if table is None and column.endswith(TIME_COLUMNS) and isinstance(value, str):
+        return _time(value)
     if column in LANGUAGE_COLUMNS and isinstance(value, str) and CODE.match(value):
         return badges.language(value)
     if column == "country" and isinstance(value, str) and CODE.match(value):
@@ -226,6 +246,19 @@ def _story_of(row: Any, table: str | None) -> int | None:
 
 def _story_path(datasette: Any, story: int | str) -> str:
     return datasette.urls.path(f"/-/story/{story}")
+
+
+# Timestamps in the canned queries' results (first_seen_at, window_from...): shown as on the
+# reader's pages, "2 Dec 03:17 UTC", the stored ISO 8601 value in `datetime` and on hover.
+TIME_COLUMNS = ("_at", "window_from", "window_to")
+
+
+def _time(value: str) -> Markup | None:
+    if parse_time(value) is None:
+        return None
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        value, value, format_time(value)
+    )
 
 
 # Columns of language codes and of outlets (feeds.id, shown by Datasette with the feed's name).

@@ -11,6 +11,7 @@ live database that is now; on an archived copy the pages still show its last day
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
@@ -22,6 +23,30 @@ UNTIL = f"(SELECT min(max(last_seen_at), {NOW}) FROM clusters)"
 def _int_param(name: str, default: int) -> str:
     """A numeric canned-query parameter; blank or missing means the default."""
     return f"CAST(coalesce(nullif(:{name}, ''), {default}) AS INTEGER)"
+
+
+# What each canned-query parameter means, for the query forms (templates/query.html); a name
+# means the same in every query that has it.
+PARAMETER_HINTS = {
+    "languages": "at least this many languages",
+    "min_languages": "at least this many languages",
+    "hours": "hours back from the newest story",
+    "days": "days back from the newest story",
+    "limit": "at most this many rows",
+    "language": "an ISO 639-1 code such as fr, ru or ja (any case)",
+    "id": "a story's number (clusters.id, in its page's address /-/story/ID)",
+    "q": "words that must all appear, in English or in the original language",
+    "day": "a UTC day, YYYY-MM-DD",
+}
+PARAMETER_EXAMPLES = {"language": "fr", "id": "1", "q": "earthquake", "day": "2026-11-24"}
+
+_DEFAULT = re.compile(r"coalesce\(nullif\(:(\w+), ''\), (\d+)\)")
+
+
+def parameter_defaults(sql: str) -> dict[str, str]:
+    """The defaults a query's SQL applies to blank parameters (_int_param), read from the SQL
+    itself so that the form shows exactly what the query uses."""
+    return {name: default for name, default in _DEFAULT.findall(sql)}
 
 
 def _language_param(name: str) -> str:
