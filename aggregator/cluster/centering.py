@@ -77,8 +77,7 @@ class LanguageMeans:
                 overall = functools.reduce(np.add, (s for _, s in self.sums.values())) / count
                 self._overall = overall
                 self._means = {
-                    lang: (s + PRIOR * overall) / (n + PRIOR)
-                    for lang, (n, s) in self.sums.items()
+                    lang: (s + PRIOR * overall) / (n + PRIOR) for lang, (n, s) in self.sums.items()
                 }
         return self._means
 
