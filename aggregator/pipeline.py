@@ -1,79 +1,98 @@
-"""The pipeline: which stages exist and in which order `aggregator run` runs them.
+"""The pipeline: which stages exist, in which order `aggregator run` runs them, and how one is
+opened by name.
 
-Each stage module exposes `run(conn, config, *, progress=None, **options) -> StageReport`.
-Adding a stage means one module, one entry in STAGES and one CLI command.
+Every stage is a class following `aggregator.stage.Stage`, with a classmethod
+`open(conn, config, *, progress=None, **options)` that makes it ready for one run. Adding a
+stage means one class, one entry in STAGES and one CLI command.
 """
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aggregator.config import Config
+from aggregator.stage import Processor, Progress, Stage, StageReport, run_stage
+
+__all__ = ["STAGES", "open_stage", "run", "stage_class"]
 
 
-@dataclass
-class StageReport:
-    """What one stage did in one run, for the CLI to print and tests to check."""
+# Each stage's class, imported when the stage is first used: the cluster stage loads numba
+# (~3.5 s) and the embed stage torch, which `aggregator poll` should not pay for.
+def _poll() -> Any:
+    from aggregator.poll.stage import PollStage
 
-    stage: str
-    done: int = 0
-    failed: int = 0
-    skipped: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        parts = [f"{self.stage}: {self.done} done"]
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        if self.skipped:
-            parts.append(f"{self.skipped} skipped")
-        parts.extend(f"{key} {value}" for key, value in self.details.items())
-        return ", ".join(parts)
+    return PollStage
 
 
-# (name, module path). Each module has `run(conn, config, *, progress=None, **options)`.
-STAGES: list[tuple[str, str]] = [
-    ("poll", "aggregator.poll.stage"),
-    ("translate", "aggregator.translate.stage"),
-    ("embed", "aggregator.embed"),
-    ("cluster", "aggregator.cluster"),
-]
+def _translate() -> Any:
+    from aggregator.translate.stage import TranslateStage
+
+    return TranslateStage
 
 
-def stage_runner(name: str) -> Callable[..., StageReport]:
-    module = dict(STAGES)[name]
-    return importlib.import_module(module).run
+def _embed() -> Any:
+    from aggregator.embed.stage import EmbedStage
+
+    return EmbedStage
 
 
-def run_stage(
+def _cluster() -> Any:
+    from aggregator.cluster.stage import ClusterStage
+
+    return ClusterStage
+
+
+# In the order `aggregator run` runs them. Each class has `open(conn, config, *, progress,
+# **options) -> Stage` (its options differ: poll's force, translate's limit, cluster's rebuild).
+STAGES: dict[str, Callable[[], Any]] = {
+    "poll": _poll,
+    "translate": _translate,
+    "embed": _embed,
+    "cluster": _cluster,
+}
+
+
+def stage_class(name: str) -> Any:
+    """The class of the stage called `name` (a ValueError for an unknown name)."""
+    if name not in STAGES:
+        raise ValueError(f"no stage {name!r} (stages: {', '.join(STAGES)})")
+    return STAGES[name]()
+
+
+def open_stage(
     name: str,
     conn: sqlite3.Connection,
     config: Config,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     **options: Any,
-) -> StageReport:
-    """Run one stage. A progress object with a `close()` is closed when the stage ends, so a
-    terminal progress line is finished before the stage's report is printed."""
-    try:
-        return stage_runner(name)(conn, config, progress=progress, **options)
-    finally:
-        close = getattr(progress, "close", None)
-        if close is not None:
-            close()
+) -> Stage:
+    """The stage called `name`, ready to run on `conn` (a ValueError for an unknown name)."""
+    return stage_class(name).open(conn, config, progress=progress, **options)
 
 
-def run_all(
+def run(
     conn: sqlite3.Connection,
     config: Config,
-    progress_factory: Callable[[str], Callable[[int], None] | None] | None = None,
-    **options: Any,
+    names: Iterable[str] | None = None,
+    *,
+    progress_factory: Callable[[str], Progress | None] | None = None,
+    processors: Mapping[str, Processor] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[StageReport]:
+    """Run the named stages (all of them by default) once each, in pipeline order.
+
+    `options` maps a stage's name to its `open` options (`{"poll": {"force": True}}`);
+    `processors` maps a stage's name to where its `process` runs (default: this machine)."""
+    wanted = list(STAGES) if names is None else list(names)
+    for name in wanted:
+        if name not in STAGES:
+            raise ValueError(f"no stage {name!r} (stages: {', '.join(STAGES)})")
     reports = []
-    for name, _module in STAGES:
+    for name in (name for name in STAGES if name in wanted):
         progress = progress_factory(name) if progress_factory else None
-        reports.append(run_stage(name, conn, config, progress, **options.get(name, {})))
+        stage = open_stage(name, conn, config, progress, **(options or {}).get(name, {}))
+        processor = (processors or {}).get(name)
+        reports.append(run_stage(stage, conn, progress=progress, processor=processor))
     return reports

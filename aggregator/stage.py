@@ -1,33 +1,130 @@
-"""The shape every pipeline stage has, and the loop that drives one.
+"""The one contract every pipeline stage follows, and `run_stage`, the loop that drives it.
 
 A stage asks the database for pending work, processes a batch without touching the database
-(so `process` can later run in a process pool or on another machine), and saves the results in
-one short transaction. Crash anywhere and the next run picks up exactly what is still pending.
+(so `process` can run on worker threads here, or on Ray actors on other machines), and saves
+the results in short transactions. Crash anywhere and the next run picks up exactly what is
+still pending. After the last batch, `finish` writes what the stage kept back (the cluster
+stage saves in large groups) and says what the run did; `close` releases models and processes.
+
+Where `process` runs is the `Processor`'s business, not the stage's: `LocalProcessor` runs it on
+this thread or on a few worker threads (as the stage's `Execution` asks); the Ray executor in
+`aggregator.compute` runs it on actors. The connection never leaves the calling thread, and
+batches are saved in the order they were read.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
-
-
-class Stage(Protocol):
-    name: str
-
-    def pending(self, conn: sqlite3.Connection, limit: int) -> Sequence[Any]:
-        """Up to `limit` work items not yet done (an empty sequence means finished)."""
-
-    def process(self, batch: Sequence[Any]) -> Sequence[Any]:
-        """Do the work. Pure with respect to the database."""
-
-    def save(self, conn: sqlite3.Connection, results: Sequence[Any]) -> int:
-        """Write results in one transaction; return how many items were completed."""
-
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 Progress = Callable[[int], None]
+
+
+@dataclass
+class StageReport:
+    """What one stage did in one run, for the CLI to print and tests and scripts to check.
+
+    `details` are counts and facts shown after the totals ("new articles 12"); `note`, when
+    set, is advice for the user shown after them ("settings changed ...; run --rebuild")."""
+
+    stage: str
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{self.stage}: {self.done} done"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        parts.extend(f"{key} {value}" for key, value in self.details.items())
+        if self.note:
+            parts.append(f"note: {self.note}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a stage's batches are best processed on one machine.
+
+    `workers` threads run `process` (0: the calling thread runs it, one batch at a time);
+    `in_flight` batches are handed out ahead of the one being saved, so the next batch is read
+    and the last one written while a worker processes. A stage whose batch depends on the one
+    before (clustering) asks for one worker: batches are then processed in order."""
+
+    batch_size: int
+    workers: int = 0
+    in_flight: int = 1
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """What `run_stage` drives. Build one with the stage class's `open(conn, config, ...)`."""
+
+    name: str
+    execution: Execution
+
+    def pending(self, conn: sqlite3.Connection, limit: int) -> Sequence[Any] | None:
+        """Up to `limit` work items not yet handed out in this run (empty or None: finished)."""
+
+    def process(self, batch: Any) -> Sequence[Any] | Iterator[Any]:
+        """Do the work; touch no database. A sequence is saved with one `save` call; an
+        iterator (poll: feeds fetched concurrently finish in any order) has each of its items
+        saved as it arrives, so results never pile up in memory."""
+
+    def save(self, conn: sqlite3.Connection, results: Sequence[Any]) -> int:
+        """Write results in short transactions; return how many items were completed."""
+
+    def finish(self, conn: sqlite3.Connection) -> StageReport:
+        """After the last batch: write anything kept back and report on the run."""
+
+    def close(self) -> None:
+        """Release what the stage holds (backends, processes, thread limits). Always called."""
+
+
+class Processor(Protocol):
+    """Where `process` runs: `submit` returns a future of the batch's results."""
+
+    in_flight: int
+
+    def submit(self, stage: Stage, batch: Any) -> Future[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalProcessor:
+    """`process` on this machine, as the stage's `Execution` asks: inline (0 workers) or on
+    worker threads (backends that release the GIL, such as CTranslate2 and Apertium's pipes,
+    overlap with this thread's reads and writes)."""
+
+    def __init__(self, execution: Execution, name: str = "stage") -> None:
+        self.in_flight = max(execution.in_flight, 1) if execution.workers else 1
+        self.pool = (
+            ThreadPoolExecutor(execution.workers, thread_name_prefix=name)
+            if execution.workers
+            else None
+        )
+
+    def submit(self, stage: Stage, batch: Any) -> Future[Any]:
+        if self.pool is not None:
+            return self.pool.submit(stage.process, batch)
+        future: Future[Any] = Future()
+        try:
+            future.set_result(stage.process(batch))
+        except BaseException as exc:  # handed to the caller through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def set_total(progress: Progress | None, total: int) -> None:
@@ -41,62 +138,76 @@ def set_total(progress: Progress | None, total: int) -> None:
 def run_stage(
     stage: Stage,
     conn: sqlite3.Connection,
-    batch_size: int = 64,
+    *,
     progress: Progress | None = None,
+    processor: Processor | None = None,
     max_batches: int | None = None,
-) -> int:
-    """Drive a stage until it has no pending work. Return the number of items completed.
+) -> StageReport:
+    """Drive a stage until it has no pending work, then `finish` it; return its report.
 
-    A batch that completes nothing (every item failed and stays pending for the next run) ends
-    the loop, so a run never spins on the same failures. Stages order pending work so that items
-    which failed before come last.
+    The stage is closed, and a progress object with a `close()` closed, whatever happens, so a
+    terminal progress line ends before the report is printed. A batch that completes nothing
+    (every item failed and stays pending for the next run) ends the loop, so a run never spins
+    on the same failures; stages order pending work so that items that failed before come last.
     """
-    done = 0
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        batch = stage.pending(conn, batch_size)
-        if not batch:
-            break
-        completed = stage.save(conn, stage.process(batch))
-        done += completed
-        batches += 1
-        if progress is not None:
-            progress(completed)
-        if completed == 0:
-            break
-    return done
+    own = processor is None
+    processor = processor or LocalProcessor(stage.execution, stage.name)
+    try:
+        _drive(stage, conn, processor, progress, max_batches)
+        return stage.finish(conn)
+    finally:
+        if own:
+            processor.close()
+        stage.close()
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()
 
 
-def run_stage_overlapped(
+def _drive(
     stage: Stage,
     conn: sqlite3.Connection,
-    batch_size: int,
-    progress: Progress | None = None,
-    *,
-    workers: int,
-    in_flight: int,
-    name: str = "stage",
-) -> int:
-    """`run_stage`, with `process` on worker threads: up to `in_flight` batches are submitted
-    while this thread reads the next batch and saves finished ones, so the database work hides
-    behind the processing. The connection stays on this thread and batches are saved in order.
-
-    With `workers=1`, batches are processed one after another in order, so a stage whose batch
-    depends on the one before (clustering) still overlaps its reading and writing; its
-    `pending` must then not touch what `process` changes. Return the number of items completed.
-    """
-    done = 0
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        running: deque[Future[Any]] = deque()
+    processor: Processor,
+    progress: Progress | None,
+    max_batches: int | None,
+) -> None:
+    running: deque[Future[Any]] = deque()
+    handed_out = 0
+    try:
         while True:
-            while len(running) < in_flight:
-                batch = stage.pending(conn, batch_size)
+            while len(running) < processor.in_flight and (
+                max_batches is None or handed_out < max_batches
+            ):
+                batch = stage.pending(conn, stage.execution.batch_size)
                 if not batch:
                     break
-                running.append(pool.submit(stage.process, batch))
+                running.append(processor.submit(stage, batch))
+                handed_out += 1
             if not running:
-                return done
-            completed = stage.save(conn, running.popleft().result())
-            done += completed
-            if progress is not None:
-                progress(completed)
+                return
+            completed = 0
+            for results in _saves(running.popleft().result()):
+                saved = stage.save(conn, results)
+                completed += saved
+                if progress is not None:
+                    progress(saved)
+            if completed == 0 and processor.in_flight == 1:
+                return  # nothing of it could be done: the rest waits for the next run
+    finally:
+        for future in running:
+            future.cancel()
+
+
+def _saves(results: Sequence[Any] | Iterable[Any]) -> Iterator[Sequence[Any]]:
+    """What each `save` call gets: the whole sequence, or an iterator's items one by one."""
+    if isinstance(results, Sequence):
+        yield results
+        return
+    iterator = iter(results)
+    try:
+        for result in iterator:
+            yield [result]
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()  # a generator stops its work (poll: cancels fetches in flight)

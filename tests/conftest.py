@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import store
+from aggregator import plugins, store
+from aggregator.plugins import hookimpl
 from tests.loopback import LoopbackServer
 
 # Models load from installed packages only; never from a hub.
@@ -36,3 +37,24 @@ def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
     connection = store.connect(db_path)
     yield connection
     connection.close()
+
+
+class _ExtraBackends:
+    """A plugin, registered on the real plugin manager, whose backends a test chooses."""
+
+    def __init__(self) -> None:
+        self.classes: list[type] = []
+
+    @hookimpl
+    def register_translation_backends(self) -> list[type]:
+        return list(self.classes)
+
+
+@pytest.fixture
+def extra_backends() -> Iterator[list[type]]:
+    """Append Backend classes to the list: they are registered as a plugin's for the test."""
+    plugin = _ExtraBackends()
+    manager = plugins.manager()
+    manager.register(plugin, name="test-backends")
+    yield plugin.classes
+    manager.unregister(plugin)

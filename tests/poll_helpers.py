@@ -8,8 +8,8 @@ from typing import Any
 
 from aggregator import store
 from aggregator.config import Config, Feed, Settings
-from aggregator.pipeline import StageReport
 from aggregator.poll import stage
+from aggregator.stage import StageReport
 from aggregator.timeutil import now_iso
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "poll"

@@ -325,8 +325,8 @@ def test_a_run_with_other_settings_says_the_stories_need_a_rebuild(prepared, db)
     import dataclasses
 
     _, config, _, _ = prepared
-    assert "note:" not in helpers.run(db, config, "cluster")["cluster"].details
-    assert "note:" not in helpers.run(db, config, "cluster")["cluster"].details
+    assert helpers.run(db, config, "cluster")["cluster"].note is None
+    assert helpers.run(db, config, "cluster")["cluster"].note is None
     stricter = dataclasses.replace(
         config,
         settings=dataclasses.replace(
@@ -334,10 +334,10 @@ def test_a_run_with_other_settings_says_the_stories_need_a_rebuild(prepared, db)
             cluster=dataclasses.replace(config.settings.cluster, threshold_keywords=0.5),
         ),
     )
-    note = helpers.run(db, stricter, "cluster")["cluster"].details["note:"]
+    note = helpers.run(db, stricter, "cluster")["cluster"].note
     assert "--rebuild" in note
-    assert "note:" in helpers.run(db, stricter, "cluster")["cluster"].details  # until rebuilt
+    assert helpers.run(db, stricter, "cluster")["cluster"].note is not None  # until rebuilt
     rebuilt = helpers.run(db, stricter, "cluster", cluster={"rebuild": True})["cluster"]
-    assert "note:" not in rebuilt.details
-    assert "note:" not in helpers.run(db, stricter, "cluster")["cluster"].details
-    assert "note:" in helpers.run(db, config, "cluster")["cluster"].details
+    assert rebuilt.note is None
+    assert helpers.run(db, stricter, "cluster")["cluster"].note is None
+    assert helpers.run(db, config, "cluster")["cluster"].note is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.translate import base, models, stage
+from aggregator.translate import models, stage
 from aggregator.translate.base import Backend, BackendError
 from tests.argos_model import package_argosmodel
 from tests.translate_helpers import (
@@ -182,7 +182,7 @@ def test_articles_that_failed_before_come_last(tmp_path, models_dir):
     fresh = add_article(conn, "de", "Neu.")
     conn.execute("UPDATE articles SET translation_attempts = 1 WHERE id = ?", (failed_before,))
     router = stage.Router({}, cfg.settings.translation, cfg.feeds)
-    passes = stage.TranslateStage(stage.TITLE, router, cfg.settings.translation, None)
+    passes = stage.TranslatePass(stage.TITLE, router, cfg.settings.translation, None)
     assert [item.article_id for item in passes.pending(conn, 10)] == [fresh, failed_before]
 
 
@@ -206,8 +206,8 @@ class Flaky(Backend):
         return [t.upper() for t in texts]
 
 
-def test_one_bad_text_fails_alone_and_the_batch_goes_on(tmp_path, models_dir, monkeypatch):
-    monkeypatch.setattr(base, "_REGISTRY", {**base.backend_classes(), "flaky": Flaky})
+def test_one_bad_text_fails_alone_and_the_batch_goes_on(tmp_path, models_dir, extra_backends):
+    extra_backends.append(Flaky)
     Flaky.calls = []
     cfg, conn = setup(tmp_path, models_dir, {"per_language": {"de": ["flaky"]}})
     ok = [add_article(conn, "de", f"Titel {i}") for i in range(3)]
@@ -222,15 +222,16 @@ def test_one_bad_text_fails_alone_and_the_batch_goes_on(tmp_path, models_dir, mo
 
 
 class Garbling(Flaky):
-    """Translates a text containing GARBLE into a lone surrogate: text SQLite cannot store."""
-
-    name = "garbling"
+    """Translates a text containing GARBLE into a lone surrogate: text SQLite cannot store.
+    (It takes Flaky's place, under its name.)"""
 
     def translate(self, texts, source_lang):
         return [t.upper().replace("GARBLE", "\ud800") for t in texts]
 
 
-def inject_translate_fault(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+def inject_translate_fault(
+    monkeypatch: pytest.MonkeyPatch, step: str, extra_backends: list[type[Backend]]
+) -> None:
     """Make `step` fail for one article's text, as a bug there would."""
     if step == "prepare":
         original_truncate = stage.segment.truncate
@@ -251,7 +252,7 @@ def inject_translate_fault(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
 
         monkeypatch.setattr(stage.cache, "key", key)
     elif step == "save":  # a real failure: the backend's output cannot be encoded for SQLite
-        monkeypatch.setattr(base, "_REGISTRY", {**base.backend_classes(), "flaky": Garbling})
+        extra_backends[:] = [Garbling]
 
 
 @pytest.mark.parametrize(
@@ -268,15 +269,16 @@ def inject_translate_fault(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     ],
 )
 def test_an_exception_on_one_article_is_its_error_and_the_others_are_translated(
-    tmp_path, models_dir, monkeypatch, step, title, error
+    tmp_path, models_dir, extra_backends, step, title, error
 ):
-    monkeypatch.setattr(base, "_REGISTRY", {**base.backend_classes(), "flaky": Flaky})
+    extra_backends.append(Flaky)
     cfg, conn = setup(tmp_path, models_dir, {"per_language": {"de": ["flaky"]}})
     ok = [add_article(conn, "de", f"Titel {i}") for i in range(3)]
     bad = add_article(conn, "de", title)
     with pytest.MonkeyPatch.context() as fault:
-        inject_translate_fault(fault, step)
+        inject_translate_fault(fault, step, extra_backends)
         report = stage.run(conn, cfg)
+    extra_backends[:] = [Flaky]
     assert (report.done, report.failed) == (3, 1)
     assert [article(conn, i)["title_en"] for i in ok] == ["TITEL 0", "TITEL 1", "TITEL 2"]
     row = article(conn, bad)
@@ -373,3 +375,129 @@ def test_a_long_summary_is_cut_before_apertium_sees_it(tmp_path, models_dir):
     stage.run(conn, cfg)
     english = article(conn, article_id)["summary_en"]
     assert english.endswith(" …") and "king" in english and "parliament" not in english
+
+
+def apertium_then_argos(tmp_path, models_dir, ct2_model, texts, feeds=None, **translation):
+    """Articles in Spanish translated by Apertium (no es Argos model yet), then an es Argos
+    model installed: the state a re-translation starts from."""
+    cfg, conn = setup(tmp_path, models_dir, translation, feeds=feeds or {"es": "es"})
+    feed = next(iter(feeds or {"es": "es"}))
+    ids = [add_article(conn, feed, title, summary) for title, summary in texts]
+    stage.run(conn, cfg)
+    before = {i: article(conn, i) for i in ids}
+    assert {row["translation_backend"] for row in before.values()} == {"apertium"}
+    models.install_file(models_dir, package_argosmodel(ct2_model, tmp_path / "es", "es"))
+    return cfg, conn, ids, before
+
+
+SPANISH = [
+    ("El gobierno aprueba una nueva ley.", "La ley entra en vigor hoy."),
+    ("Un terremoto sacude el sur.", "No hay víctimas."),
+    ("La ciudad recibe los juegos.", None),
+]
+
+
+@needs_apertium
+def test_an_argos_model_re_translates_apertiums_articles_newest_first(
+    tmp_path, models_dir, ct2_model
+):
+    cfg, conn, ids, before = apertium_then_argos(
+        tmp_path, models_dir, ct2_model, SPANISH, articles_per_batch=1
+    )
+    new = add_article(conn, "es", "Una noticia nueva.", "Sin traducir todavía.")
+    handled = []
+
+    def stop_after_three(n):  # the new title, its summary, one re-translation
+        handled.append(n)
+        if len(handled) == 3:
+            raise KeyboardInterrupt  # killed while the next batch is being translated
+
+    with pytest.raises(KeyboardInterrupt):
+        stage.run(conn, cfg, progress=stop_after_three)
+    rows = {i: article(conn, i) for i in [*ids, new]}
+    assert rows[new]["translation_backend"] == "argos", "untranslated work first"
+    assert rows[new]["translated_at"]
+    # Then the newest of Apertium's articles, one batch (of one) saved before the kill...
+    assert rows[ids[2]]["translation_backend"] == "argos"
+    assert rows[ids[2]]["translation_model"] == "argos:es-en 1.0"
+    assert rows[ids[2]]["title_en"] != before[ids[2]]["title_en"]
+    assert rows[ids[2]]["translated_at"] >= before[ids[2]]["translated_at"]
+    # ... and the older ones, in flight or not reached, keep Apertium's text and provenance.
+    for i in ids[:2]:
+        assert rows[i] == before[i]
+
+    report = stage.run(conn, cfg)
+    assert report.details["re-translated (was Apertium)"] == 2
+    for i in ids:
+        row = article(conn, i)
+        assert (row["translation_backend"], row["translation_model"]) == (
+            "argos",
+            "argos:es-en 1.0",
+        )
+        assert row["title_en"] and row["title_en"] != before[i]["title_en"]
+        assert (row["summary_en"] is None) == (before[i]["summary_en"] is None)
+    assert article(conn, ids[0])["summary_en"] != before[ids[0]]["summary_en"]
+    again = stage.run(conn, cfg)
+    assert again.done == 0 and "re-translated (was Apertium)" not in again.details
+
+
+@needs_apertium
+def test_a_failed_re_translation_keeps_apertiums_text(tmp_path, models_dir, ct2_model):
+    cfg, conn = setup(tmp_path, models_dir, feeds={"es": "es"})
+    es = add_article(conn, "es", *SPANISH[0])
+    stage.run(conn, cfg)
+    before = article(conn, es)
+    assert before["translation_backend"] == "apertium"
+    broken = package_argosmodel(ct2_model, tmp_path / "bad", "es", corrupt=True)
+    models.install_file(models_dir, broken)
+
+    report = stage.run(conn, cfg)
+    assert report.failed == 1
+    row = article(conn, es)
+    for column in ("title_en", "summary_en", "translation_backend", "translation_model"):
+        assert row[column] == before[column], column
+    assert row["translated_at"] == before["translated_at"]
+    assert row["translation_error"].startswith("re-translation by argos failed: ")
+    assert "cannot load translate-es_en" in row["translation_error"]
+
+    models.install_file(models_dir, package_argosmodel(ct2_model, tmp_path / "ok", "es"))
+    assert stage.run(conn, cfg).done == 1, "retried on the next run"
+    row = article(conn, es)
+    assert row["translation_backend"] == "argos" and row["translation_error"] is None
+
+
+@needs_apertium
+def test_a_feed_or_language_that_chose_apertium_is_not_re_translated(
+    tmp_path, models_dir, ct2_model
+):
+    feeds = {"es": "es", "es-rules": "es"}
+    cfg, conn, ids, before = apertium_then_argos(
+        tmp_path, models_dir, ct2_model, SPANISH[:1], feeds={"es-rules": "es"}
+    )
+    cfg = write_config(
+        tmp_path / "feeds.yaml",
+        models_dir,
+        feeds,
+        feed_translation={"es-rules": ["apertium"]},
+    )
+    assert stage.run(conn, cfg).done == 0
+    assert article(conn, ids[0]) == before[ids[0]]
+    cfg = write_config(
+        tmp_path / "feeds.yaml", models_dir, feeds, {"per_language": {"es": ["apertium"]}}
+    )
+    assert stage.run(conn, cfg).done == 0
+    assert article(conn, ids[0]) == before[ids[0]]
+
+
+@needs_apertium
+def test_re_translations_per_run_are_capped(tmp_path, models_dir, ct2_model, monkeypatch):
+    texts = [(f"Noticia número {n}.", None) for n in range(5)]
+    cfg, conn, ids, _ = apertium_then_argos(
+        tmp_path, models_dir, ct2_model, texts, articles_per_batch=2
+    )
+    monkeypatch.setattr(stage, "RETRANSLATE_BATCHES", 1)
+    assert stage.run(conn, cfg).details["re-translated (was Apertium)"] == 2
+    backends = [article(conn, i)["translation_backend"] for i in ids]
+    assert backends == ["apertium"] * 3 + ["argos"] * 2, "the newest first"
+    assert stage.run(conn, cfg).details["re-translated (was Apertium)"] == 2
+    assert stage.run(conn, cfg).details["re-translated (was Apertium)"] == 1

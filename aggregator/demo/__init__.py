@@ -16,6 +16,7 @@ import yaml
 from aggregator import config as config_module
 from aggregator import pipeline, store
 from aggregator.demo.server import PREFERRED_PORT, FeedServer
+from aggregator.stage import StageReport
 from aggregator.timeutil import now_iso
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -37,13 +38,15 @@ def demo_config(base_url: str) -> config_module.Config:
 def build(
     db_path: str | Path,
     progress_factory: Callable[[str], Callable[[int], None] | None] | None = None,
-) -> tuple[sqlite3.Connection, list[pipeline.StageReport]]:
+) -> tuple[sqlite3.Connection, list[StageReport]]:
     """Serve the sample feeds and run every stage once into db_path."""
     with FeedServer() as server:
         config = demo_config(server.base_url)
         conn = store.connect(db_path)
         store.sync_feeds(conn, config.feeds, now_iso())
-        reports = pipeline.run_all(conn, config, progress_factory, poll={"force": True})
+        reports = pipeline.run(
+            conn, config, progress_factory=progress_factory, options={"poll": {"force": True}}
+        )
     return conn, reports
 
 

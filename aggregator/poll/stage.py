@@ -9,12 +9,15 @@ is done, so a crash loses only the feeds still in flight and never half a feed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -22,14 +25,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from aggregator.config import Config, Settings
 from aggregator.errors import internal_error, is_database_failure
-from aggregator.pipeline import StageReport
 from aggregator.poll import dedupe, schedule
 from aggregator.poll.fetch import Fetcher, FetchResult
 from aggregator.poll.parse import NotAFeed, ParsedFeed, parse_or_reason
-from aggregator.stage import Progress, set_total
+from aggregator.stage import Execution, Progress, StageReport, run_stage, set_total
 from aggregator.store import transaction
 from aggregator.timeutil import from_iso, to_iso, utcnow
 
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 
 PARALLEL_FROM = 64  # feeds in a run before parsing moves to worker processes
 MAX_WORKERS = 8
+# Feeds handed out per batch. One batch is fetched concurrently; a batch's slowest feed holds
+# up the next batch, so batches are large (one run of a typical feeds.yaml is one batch).
+BATCH_FEEDS = 5000
 MAX_STATUS_CHARS = 500  # an internal error's status: the exception's message may be long
 
 FEED_COLUMNS = (
@@ -106,7 +112,13 @@ class ByteBudget:
 
 
 class PollStage:
+    """The poll stage (the `aggregator.stage.Stage` contract). `process` fetches a batch of
+    feeds concurrently and yields each feed's result as soon as it is fetched and parsed, and
+    `save` stores each in its own transaction while the other fetches go on."""
+
     name = "poll"
+    # Feeds per batch: fetched concurrently (bounded by settings.concurrency and per host).
+    execution = Execution(batch_size=BATCH_FEEDS)
 
     def __init__(
         self,
@@ -122,19 +134,40 @@ class PollStage:
         self.workers = workers
         self.clock = clock
         self.taken: set[int] = set()  # feeds handed out this run, so --force polls each once
+        self.tally: Counter[str] = Counter()
 
-    def pending(self, conn: sqlite3.Connection, limit: int | None = None) -> list[FeedJob]:
-        """Active feeds that are due (all active feeds with force), never-polled first."""
+    @classmethod
+    def open(
+        cls,
+        conn: sqlite3.Connection,
+        config: Config,
+        *,
+        progress: Progress | None = None,
+        force: bool = False,
+        workers: int | None = None,
+    ) -> PollStage:
+        """`workers`: processes that parse feeds (0: parse in this process; None: one per CPU
+        core when a batch has at least PARALLEL_FROM feeds)."""
+        stage = cls(config, force=force, workers=workers)
+        set_total(progress, len(stage._due(conn)))
+        return stage
+
+    def _due(self, conn: sqlite3.Connection) -> list[sqlite3.Row]:
         where = "active = 1"
         params: list[str] = []
         if not self.force:
             where += " AND (next_poll_at IS NULL OR next_poll_at <= ?)"
             params.append(to_iso(self.clock()))
-        rows = conn.execute(
+        return conn.execute(
             f"SELECT {FEED_COLUMNS} FROM feeds WHERE {where} "
             "ORDER BY next_poll_at IS NOT NULL, next_poll_at, id",
             params,
         ).fetchall()
+
+    def pending(self, conn: sqlite3.Connection, limit: int | None = None) -> list[FeedJob]:
+        """Active feeds that are due (all active feeds with force), never-polled first; none
+        handed out before in this run."""
+        rows = self._due(conn)
         jobs = [self._job(row) for row in rows if row["id"] not in self.taken][:limit]
         self.taken.update(job.id for job in jobs)
         return jobs
@@ -157,13 +190,11 @@ class PollStage:
             skip_days=frozenset(schedule.skip_days(json.loads(row["skip_days"] or "[]"))),
         )
 
-    def process(self, batch: Sequence[FeedJob]) -> list[FeedResult]:
-        """Fetch and parse a batch (no database access)."""
-
-        async def collect() -> list[FeedResult]:
-            return [result async for result in self.stream(batch)]
-
-        return asyncio.run(collect())
+    def process(self, batch: Sequence[FeedJob]) -> Iterator[FeedResult]:
+        """Fetch and parse a batch (no database access): each feed's result as it is done.
+        The fetching runs on an event loop of its own thread, so the caller's saving never
+        stalls the fetches in flight; closing the iterator early cancels them."""
+        return iterate_in_thread(lambda: self.stream(batch), name="poll-fetch")
 
     async def stream(self, batch: Sequence[FeedJob]) -> AsyncIterator[FeedResult]:
         """Fetch the batch concurrently; yield each feed's result as soon as it is done.
@@ -231,9 +262,31 @@ class PollStage:
             return internal_failure(job, fetched, now, self.settings, step, exc), held
 
     def save(self, conn: sqlite3.Connection, results: Sequence[FeedResult]) -> int:
+        """Each feed's outcome in its own transaction (see `save_contained`)."""
         for result in results:
-            self.save_one(conn, result)
+            new, saved = self.save_contained(conn, result)
+            self.tally["new articles"] += new
+            self.tally[saved.outcome] += 1
+            self.tally["dead"] += saved.plan.state == "dead"
+            self.tally["feeds"] += 1
+            del result, saved  # its entries go now, not after the next feed arrives
         return len(results)
+
+    def finish(self, conn: sqlite3.Connection) -> StageReport:
+        return StageReport(
+            stage="poll",
+            done=self.tally["feeds"],
+            failed=self.tally["error"],
+            details={
+                "new articles": self.tally["new articles"],
+                "not modified": self.tally["not_modified"],
+                "unchanged": self.tally["unchanged"],
+                "dead feeds": self.tally["dead"],
+            },
+        )
+
+    def close(self) -> None:
+        """Fetchers and parse workers live only as long as one batch's `process`."""
 
     def save_one(self, conn: sqlite3.Connection, result: FeedResult) -> int:
         """Store one feed's outcome in one transaction; return how many articles were new."""
@@ -517,40 +570,61 @@ def run(
     force: bool = False,
     workers: int | None = None,
 ) -> StageReport:
-    """Poll every due feed (every active feed with force) and store what is new.
+    """Poll every due feed (every active feed with force) and store what is new."""
+    stage = PollStage.open(conn, config, progress=progress, force=force, workers=workers)
+    return run_stage(stage, conn, progress=progress)
 
-    `workers`: processes that parse feeds (0: parse in this process; None: one per CPU core
-    when there are at least PARALLEL_FROM feeds to poll).
-    """
-    stage = PollStage(config, force=force, workers=workers)
-    jobs = stage.pending(conn)
-    set_total(progress, len(jobs))
-    tally: Counter[str] = Counter()
 
-    async def drive() -> None:
-        async for result in stage.stream(jobs):
-            # in a thread too, so a big feed's insert doesn't stall fetches in flight; saves
-            # still happen one at a time, each in its own transaction
-            new, saved = await asyncio.to_thread(stage.save_contained, conn, result)
-            tally["new articles"] += new
-            tally[saved.outcome] += 1
-            tally["dead"] += saved.plan.state == "dead"
-            del result, saved  # its entries go now, not after the next feed arrives
-            if progress is not None:
-                progress(1)
+_END = object()
 
-    asyncio.run(drive())
-    return StageReport(
-        stage="poll",
-        done=len(jobs),
-        failed=tally["error"],
-        details={
-            "new articles": tally["new articles"],
-            "not modified": tally["not_modified"],
-            "unchanged": tally["unchanged"],
-            "dead feeds": tally["dead"],
-        },
-    )
+
+def iterate_in_thread(
+    make: Callable[[], AsyncIterator[FeedResult]], name: str
+) -> Iterator[FeedResult]:
+    """Run an async iterator on an event loop in a thread of its own and yield its items here,
+    one at a time: at most one item waits while the caller handles the one before. Closing
+    this iterator (or an exception in the caller) cancels the async side and waits for it."""
+    handoff: queue.Queue[tuple[object, Any]] = queue.Queue(maxsize=1)
+    started = threading.Event()
+    running: dict[str, Any] = {}
+
+    async def pump() -> None:
+        running["loop"], running["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        final: tuple[object, Any] = (_END, None)
+        try:
+            async for item in make():
+                await asyncio.to_thread(handoff.put, (None, item))
+                del item  # saved or being saved: held here no longer
+        except asyncio.CancelledError:
+            return  # the caller stopped early and is draining: nothing more to hand over
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller)
+            final = (_END, exc)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.to_thread(handoff.put, final)
+
+    thread = threading.Thread(target=asyncio.run, args=(pump(),), name=name, daemon=True)
+    thread.start()
+    started.wait()
+    finished = False
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind is _END:
+                finished = True
+                if value is not None:
+                    raise value
+                return
+            yield value
+            del value
+    finally:
+        if not finished:
+            with contextlib.suppress(RuntimeError):  # its loop has closed already
+                running["loop"].call_soon_threadsafe(running["task"].cancel)
+            while thread.is_alive():  # take what it still hands over, so it can finish
+                with contextlib.suppress(queue.Empty):
+                    handoff.get(timeout=0.05)
+        thread.join()
 
 
 @contextmanager

@@ -24,7 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from aggregator.translate.base import Backend, BackendError, register
+from aggregator.plugins import hookimpl
+from aggregator.translate.base import Backend, BackendError
 
 # Source language → candidate chains of modes (the first whose modes are all installed wins).
 CHAINS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -51,7 +52,6 @@ def data_dir() -> Path:
     return Path(os.environ.get("APERTIUM_DATADIR", "/usr/share/apertium"))
 
 
-@register
 class ApertiumBackend(Backend):
     name = "apertium"
 
@@ -332,3 +332,8 @@ def _write(stream: IO[bytes], outbox: queue.Queue[bytes | None]) -> None:
     finally:
         with contextlib.suppress(OSError):
             stream.close()
+
+
+@hookimpl
+def register_translation_backends() -> list[type[Backend]]:
+    return [ApertiumBackend]

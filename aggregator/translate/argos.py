@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aggregator.config import TranslationSettings
+from aggregator.plugins import hookimpl
 from aggregator.translate import models, segment
-from aggregator.translate.base import Backend, BackendError, register
+from aggregator.translate.base import Backend, BackendError
 
 LENGTH_PENALTY = 0.2  # argostranslate's value
 
@@ -51,7 +52,6 @@ class _Loaded:
     translator: Any  # ctranslate2.Translator
 
 
-@register
 class ArgosBackend(Backend):
     name = "argos"
     thread_safe = True  # CTranslate2 queues concurrent calls; loading is locked
@@ -143,3 +143,8 @@ class ArgosBackend(Backend):
 
     def close(self) -> None:
         self._loaded.clear()
+
+
+@hookimpl
+def register_translation_backends() -> list[type[Backend]]:
+    return [ArgosBackend]

@@ -1,18 +1,19 @@
 """The translation backend interface and the registry of backends.
 
-A backend is one module in this package with one class decorated `@register`: adding a backend
-means adding that file, nothing else (feeds.yaml accepts its name once the file exists).
+Backends come from plugins (`aggregator.plugins`): a module with a `@hookimpl` of
+`register_translation_backends` returning its backend classes. The built-in backends
+(argos.py, apertium.py) register the same way; a new one is one module with that hook, in this
+package (listed in DEFAULT_PLUGINS) or in a plugin package of its own.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aggregator.config import TranslationSettings
+from aggregator.errors import UserError
 
 TARGET = "en"
 
@@ -25,6 +26,10 @@ class Backend(ABC):
     """Translates plain text from one source language into English."""
 
     name: ClassVar[str]
+    # A frozen dataclass of this backend's own settings (fields with `aggregator.config.bounded`
+    # ranges for numbers), read from `settings: translation: <name>:` in feeds.yaml; None: it
+    # has none. The built-in backends' settings are fields of TranslationSettings itself.
+    options_class: ClassVar[type | None] = None
     # True if translate() may run in several threads at once (the stage keeps two batches in
     # flight); otherwise the stage calls it from one thread at a time.
     thread_safe: ClassVar[bool] = False
@@ -32,6 +37,9 @@ class Backend(ABC):
     def __init__(self, settings: TranslationSettings, models_dir: Path) -> None:
         self.settings = settings
         self.models_dir = models_dir
+        self.options: Any = settings.backend_options.get(self.name)
+        if self.options is None and self.options_class is not None:
+            self.options = self.options_class()  # its defaults
 
     @abstractmethod
     def languages(self) -> set[str]:
@@ -52,24 +60,19 @@ class Backend(ABC):
         """Release processes or models held between batches."""
 
 
-_REGISTRY: dict[str, type[Backend]] = {}
-_discovered = False
-
-
-def register(cls: type[Backend]) -> type[Backend]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
 def backend_classes() -> dict[str, type[Backend]]:
-    """Every backend module in this package, imported once so it registers itself."""
-    global _discovered
-    if not _discovered:
-        package = importlib.import_module("aggregator.translate")
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"aggregator.translate.{module.name}")
-        _discovered = True
-    return dict(_REGISTRY)
+    """Every registered backend class, by name (a clash between two plugins is refused)."""
+    from aggregator.plugins import collect
+
+    classes: dict[str, type[Backend]] = {}
+    for cls in collect("register_translation_backends"):
+        if cls.name in classes and classes[cls.name] is not cls:
+            raise UserError(
+                f"two plugins register a translation backend named {cls.name!r} "
+                f"({classes[cls.name].__module__} and {cls.__module__}); uninstall one"
+            )
+        classes[cls.name] = cls
+    return classes
 
 
 def backend_names() -> tuple[str, ...]:
