@@ -114,6 +114,9 @@ class TranslationSettings:
     beam_size: int = bounded(4, 1, 32)
     # articles per stage batch, each saved in one transaction
     articles_per_batch: int = bounded(256, 1, 100_000)
+    # Plugin backends' own settings, by backend name (`settings: translation: <name>:`), each
+    # its backend's `options_class`. Not a feeds.yaml key itself.
+    backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -333,12 +336,13 @@ def _reject_unknown(raw: dict, known: set[str], where: str) -> None:
         )
 
 
-def _build(cls: type, raw: Any, where: str) -> Any:
-    """Build a frozen dataclass from a mapping, checking keys, required fields and types."""
+def _build(cls: type, raw: Any, where: str, also_allowed: set[str] | None = None) -> Any:
+    """Build a frozen dataclass from a mapping, checking keys, required fields and types.
+    `also_allowed`: keys the caller has taken out already (named in the unknown-key line)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a mapping")
-    spec = {f.name: f for f in fields(cls)}
-    _reject_unknown(raw, set(spec), where)
+    spec = {f.name: f for f in fields(cls) if f.name != "backend_options"}
+    _reject_unknown(raw, set(spec) | (also_allowed or set()), where)
     values = {}
     for name, spec_field in spec.items():
         if name not in raw:
@@ -352,13 +356,43 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _translation_settings(raw: Any, where: str) -> TranslationSettings:
+    """`settings: translation:`, where a key naming a backend with settings of its own (a
+    plugin's `options_class`) holds those settings."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    from aggregator.translate.base import backend_classes
+
+    own = {name: cls.options_class for name, cls in backend_classes().items() if cls.options_class}
+    options = {
+        name: _backend_options(own[name], value, f"{where}: {name}")
+        for name, value in raw.items()
+        if name in own
+    }
+    common = {key: value for key, value in raw.items() if key not in own}
+    settings = _build(TranslationSettings, common, where, also_allowed=set(own))
+    return replace(settings, backend_options=options)
+
+
+def _backend_options(cls: type, raw: Any, where: str) -> Any:
+    """A plugin backend's settings, its declared ranges checked here (its class may not)."""
+    options = _build(cls, raw if raw is not None else {}, where)
+    try:
+        check_bounds(options)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return options
+
+
 def _is_required(spec_field: Any) -> bool:
     return spec_field.default is MISSING and spec_field.default_factory is MISSING
 
 
 def _coerce(type_name: Any, value: Any, where: str) -> Any:
-    """Check one value against the field's annotation (annotations are strings here)."""
-    kind = str(type_name).replace(" ", "")
+    """Check one value against the field's annotation (as its text: `int`, `str | None`)."""
+    # A plugin's options class may have real annotations, not strings: name them alike.
+    named = type_name.__name__ if isinstance(type_name, type) else str(type_name)
+    kind = named.replace(" ", "").replace("typing.", "")
     optional = kind.endswith("|None")
     kind = kind.removesuffix("|None")
     if value is None:
@@ -371,6 +405,8 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
         "ClusterSettings": ClusterSettings,
         "ComputeSettings": ComputeSettings,
     }
+    if kind == "TranslationSettings":
+        return _translation_settings(value, where)
     if kind in nested:
         return _build(nested[kind], value, where)
     if kind == "bool":

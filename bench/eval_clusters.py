@@ -137,7 +137,7 @@ def run_pipeline(rows: list[dict], db_path: Path, folder: Path) -> tuple[object,
             options = {"force": True} if name == "poll" else {}
             if name == "cluster" and reuse:
                 options = {"rebuild": True}  # an earlier sweep left other settings' clusters
-            report = pipeline.stage_runner(name)(conn, config, **options)
+            (report,) = pipeline.run(conn, config, [name], options={name: options})
             timings[name] = time.perf_counter() - started
             print(f"  {report}  ({timings[name]:.1f} s)", file=sys.stderr)
         conn.close()

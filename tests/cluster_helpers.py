@@ -86,7 +86,7 @@ def run(conn: sqlite3.Connection, config: Config, *names: str, **options) -> dic
     reports = {}
     for name in names or ("poll", "translate", "embed", "cluster"):
         extra = {"force": True} if name == "poll" else options.get(name, {})
-        reports[name] = pipeline.stage_runner(name)(conn, config, **extra)
+        (reports[name],) = pipeline.run(conn, config, [name], options={name: extra})
     return reports
 
 
