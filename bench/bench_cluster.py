@@ -40,8 +40,9 @@ sys.path.insert(0, str(REPO))
 
 from aggregator import keywords, store  # noqa: E402
 from aggregator.config import parse  # noqa: E402
-from aggregator.embed import from_blob, models, to_blob  # noqa: E402
+from aggregator.embed import models  # noqa: E402
 from aggregator.timeutil import from_epoch, to_epoch  # noqa: E402
+from aggregator.vectors import from_blob, to_blob  # noqa: E402
 
 DIM = 384
 DAYS = 30

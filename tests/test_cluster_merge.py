@@ -16,7 +16,7 @@ from aggregator import keywords, store
 from aggregator.cluster import stage as cluster_stage
 from aggregator.config import Config, Feed, Settings
 from aggregator.embed import models
-from aggregator.embed.stage import MULTILINGUAL, to_blob
+from aggregator.vectors import MULTILINGUAL, to_blob
 
 DIM = 256
 MODEL = models.identity("multilingual-e5-small")

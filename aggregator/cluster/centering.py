@@ -40,7 +40,11 @@ class LanguageMeans:
             "SELECT language, count, sum FROM language_means WHERE model = ?", (model,)
         ).fetchall()
         return cls(
-            model, {row[0]: (row[1], np.frombuffer(row[2], dtype="<f8").copy()) for row in rows}
+            model,
+            {
+                row["language"]: (row["count"], np.frombuffer(row["sum"], dtype="<f8").copy())
+                for row in rows
+            },
         )
 
     def copy(self) -> LanguageMeans:

@@ -1,13 +1,18 @@
 """Reading what clustering needs from the database: the articles ready to be clustered (in
 canonical order), the clustered articles of a window with their stories, as columns
-(aggregator/cluster/window.py's `Rows`) rather than one object per article."""
+(aggregator/cluster/window.py's `Rows`) rather than one object per article.
+
+Query columns are read by name (sqlite3.Row): on the 100,000-article rebuild of
+bench/bench_cluster.py, reading plain tuples by position was not measurably faster.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -15,7 +20,9 @@ from aggregator.cluster import kernel
 from aggregator.cluster.centering import LanguageMeans
 from aggregator.cluster.weights import DocumentFrequency
 from aggregator.cluster.window import Article, LanguageFirst, Rows, Story
-from aggregator.embed.stage import (
+from aggregator.keywords import HASH_DTYPE, OWNER_DTYPE
+from aggregator.vectors import (
+    DTYPE,
     ENGLISH,
     HAS_ENGLISH,
     HAS_TEXT,
@@ -23,20 +30,20 @@ from aggregator.embed.stage import (
     SETTLED,
     from_blob,
 )
-from aggregator.keywords import HASH_DTYPE, OWNER_DTYPE
 
 # Article time: publication, else fetch time; a publication date in the future is not trusted.
 AT = (
     "CASE WHEN a.published_at IS NOT NULL AND a.published_at <= a.fetched_at "
     "THEN a.published_at ELSE a.fetched_at END"
 )
-# The order `to_rows` reads them in.
+# What `to_rows` reads, by these names (an Article's fields, then the vectors and signature).
 ARTICLE_COLUMNS = f"""
-    a.id, {AT} AS at, CAST(strftime('%s', {AT}) AS REAL) AS t, a.feed_id, f.country,
-    COALESCE(a.language, f.language, 'und') AS language, a.title, a.title_en,
-    m.vector AS multi, e.vector AS english,
-    k.language AS k_language, k.glossed, k.ids, k.alts, k.owners"""
-MULTI, ENGLISH_VECTOR, KEY_LANGUAGE, GLOSSED, IDS, ALTS, OWNERS = range(8, 15)
+    a.id AS id, {AT} AS at, CAST(strftime('%s', {AT}) AS REAL) AS t, a.feed_id AS feed_id,
+    f.country AS country, COALESCE(a.language, f.language, 'und') AS language,
+    a.title AS title, a.title_en AS title_en, m.vector AS multi, e.vector AS english,
+    k.language AS k_language, k.glossed AS glossed, k.ids AS ids, k.alts AS alts,
+    k.owners AS owners"""
+ARTICLE_FIELDS = tuple(field.name for field in dataclasses.fields(Article))
 ARTICLE_JOINS = f"""
     JOIN feeds f ON f.id = a.feed_id
     LEFT JOIN embeddings m
@@ -56,28 +63,29 @@ ORDER BY at, a.content_hash, f.url
 # The same articles' languages and vectors, unordered: sorting 100,000 rows would carry the
 # kilobyte-sized vectors through the sort.
 READY_VECTORS = f"""
-SELECT COALESCE(a.language, f.language, 'und'), m.vector FROM articles a {ARTICLE_JOINS}
+SELECT COALESCE(a.language, f.language, 'und') AS language, m.vector AS vector
+FROM articles a {ARTICLE_JOINS}
 {READY_WHERE} AND m.vector IS NOT NULL
 """
 
 
-def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[tuple]:
-    """Plain tuples (no sqlite3.Row): there are a hundred thousand of them in a rebuild."""
+def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[sqlite3.Row]:
     cursor = conn.cursor()
-    cursor.row_factory = None
+    cursor.row_factory = sqlite3.Row
     return cursor.execute(sql, params).fetchall()
 
 
 def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[int]:
     """The ids of the articles ready to be clustered, in canonical order; their multilingual
     vectors are added to `means`, a chunk at a time (a rebuild reads 100,000)."""
-    ids = [row[0] for row in records(conn, READY, params)]
+    ids = [row["id"] for row in records(conn, READY, params)]
     cursor = conn.cursor()
-    cursor.row_factory = None
+    cursor.row_factory = sqlite3.Row
     cursor.execute(READY_VECTORS, params)
     dim = None
     while chunk := cursor.fetchmany(4096):
-        languages, blobs = zip(*chunk, strict=True)
+        languages = [row["language"] for row in chunk]
+        blobs = [row["vector"] for row in chunk]
         dim = dim or _commonest_dim(blobs)
         vectors, present = _vectors(blobs, dim)
         means.add(
@@ -86,7 +94,7 @@ def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[
     return ids
 
 
-def articles(conn: sqlite3.Connection, ids: list[int], params: dict) -> list[tuple]:
+def articles(conn: sqlite3.Connection, ids: list[int], params: dict) -> list[sqlite3.Row]:
     """The records of `ids`, in that order."""
     found = records(
         conn,
@@ -95,24 +103,25 @@ def articles(conn: sqlite3.Connection, ids: list[int], params: dict) -> list[tup
         {**params, "ids": json.dumps(ids)},
     )
     order = {article_id: index for index, article_id in enumerate(ids)}
-    found.sort(key=lambda record: order[record[0]])
+    found.sort(key=lambda record: order[record["id"]])
     return found
 
 
-def clustered(conn: sqlite3.Connection, low: str, high: str, params: dict) -> list[tuple]:
-    """The records of clustered articles with a time in [low, high], each followed by its
-    story id, in canonical order."""
+def clustered(conn: sqlite3.Connection, low: str, high: str, params: dict) -> list[sqlite3.Row]:
+    """The records of clustered articles with a time in [low, high] and a multilingual vector
+    (the window holds only those), with their story id (`cluster_id`), in canonical order."""
     return records(
         conn,
-        f"SELECT {ARTICLE_COLUMNS}, cm.cluster_id FROM cluster_members cm "
+        f"SELECT {ARTICLE_COLUMNS}, cm.cluster_id AS cluster_id FROM cluster_members cm "
         f"JOIN articles a ON a.id = cm.article_id {ARTICLE_JOINS} "
-        "WHERE cm.at >= :low AND cm.at <= :high ORDER BY cm.at, a.content_hash, f.url",
+        "WHERE cm.at >= :low AND cm.at <= :high AND m.vector IS NOT NULL "
+        "ORDER BY cm.at, a.content_hash, f.url",
         {**params, "low": low, "high": high},
     )
 
 
 def to_rows(
-    found: list[tuple],
+    found: Sequence[sqlite3.Row],
     frequency: DocumentFrequency,
     codes: dict[str, int],
     dims: tuple[int, int],
@@ -123,9 +132,11 @@ def to_rows(
     `count_into`). `codes` numbers the languages and keying languages (grown as new ones
     appear)."""
     n = len(found)
-    columns = list(zip(*found, strict=True)) if found else [()] * 15
-    articles = list(map(Article, *(columns[c] for c in (0, 1, 5, 3, 4, 6, 7, 2))))
-    multi, has_multi = _vectors(columns[MULTI], dims[0])
+    columns: dict[str, tuple] = defaultdict(tuple)  # no records: every column empty
+    if found:
+        columns = dict(zip(found[0].keys(), zip(*found, strict=True), strict=True))
+    articles = list(map(Article, *(columns[name] for name in ARTICLE_FIELDS)))
+    multi, has_multi = _vectors(columns["multi"], dims[0])
     languages = [article.language for article in articles]
     if count_into is not None and has_multi.any():
         count_into.add(
@@ -133,20 +144,20 @@ def to_rows(
         )
     if means is not None:
         multi = means.centre(languages, multi, has_multi)
-    english, has_english = _vectors(columns[ENGLISH_VECTOR], dims[1])
-    ids_blobs = [blob or b"" for blob in columns[IDS]]
-    alts_blobs = [blob or b"" for blob in columns[ALTS]]
-    for language in (set(columns[KEY_LANGUAGE]) | set(languages)) - set(codes) - {None}:
+    english, has_english = _vectors(columns["english"], dims[1])
+    ids_blobs = [blob or b"" for blob in columns["ids"]]
+    alts_blobs = [blob or b"" for blob in columns["alts"]]
+    for language in (set(columns["k_language"]) | set(languages)) - set(codes) - {None}:
         codes[language] = len(codes)
     lang = np.array([codes[language] for language in languages], dtype=np.int32)
     kw_lang = np.array(
         [
             -1 if blob is None else codes[language]
-            for blob, language in zip(columns[IDS], columns[KEY_LANGUAGE], strict=True)
+            for blob, language in zip(columns["ids"], columns["k_language"], strict=True)
         ],
         dtype=np.int32,
     )
-    kw_glossed = np.array(columns[GLOSSED], dtype=object).astype(bool)
+    kw_glossed = np.array(columns["glossed"], dtype=object).astype(bool)
     size = HASH_DTYPE.itemsize
     id_count = np.fromiter(map(len, ids_blobs), dtype=np.int64, count=n) // size
     alt_count = np.fromiter(map(len, alts_blobs), dtype=np.int64, count=n) // size
@@ -154,7 +165,7 @@ def to_rows(
     weights = frequency.weights_of(ids)
     kw_total = np.bincount(np.repeat(np.arange(n), id_count), weights=weights, minlength=n)
     alts = np.frombuffer(b"".join(alts_blobs), dtype=HASH_DTYPE).astype(np.int64)
-    owners = np.frombuffer(b"".join(blob or b"" for blob in columns[OWNERS]), dtype=OWNER_DTYPE)
+    owners = np.frombuffer(b"".join(blob or b"" for blob in columns["owners"]), dtype=OWNER_DTYPE)
     owners = owners.astype(np.int32)
     kernel.sort_within(alts, owners, alt_count)
     return Rows(
@@ -176,11 +187,11 @@ def to_rows(
     )
 
 
-def _vectors(blobs: tuple[bytes | None, ...], dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _vectors(blobs: Sequence[bytes | None], dim: int) -> tuple[np.ndarray, np.ndarray]:
     """The vectors as a matrix, and which rows have one. A vector of another size or with a
     non-finite value (a damaged row) counts as none, so one bad article never stops a run: it
     is clustered without that signal (docs/reliability.md)."""
-    size = dim * 4
+    size = dim * DTYPE.itemsize
     present = np.array([blob is not None and len(blob) == size for blob in blobs], dtype=bool)
     matrix = np.zeros((len(blobs), dim), dtype=np.float32)
     if present.any():
@@ -194,15 +205,15 @@ def _vectors(blobs: tuple[bytes | None, ...], dim: int) -> tuple[np.ndarray, np.
 
 def _commonest_dim(blobs: Iterable[bytes | None]) -> int | None:
     """The commonest vector size among stored vectors (so a damaged one cannot set it)."""
-    sizes = Counter(len(blob) // 4 for blob in blobs if blob is not None)
+    sizes = Counter(len(blob) // DTYPE.itemsize for blob in blobs if blob is not None)
     return sizes.most_common(1)[0][0] if sizes else None
 
 
-def dims(conn: sqlite3.Connection, found: list[tuple], params: dict) -> tuple[int, int]:
+def dims(conn: sqlite3.Connection, found: list[sqlite3.Row], params: dict) -> tuple[int, int]:
     """The two vector sizes: the commonest among the records (a damaged row cannot set it),
     else the database's."""
 
-    def dim(space: str, model: str, column: int) -> int:
+    def dim(space: str, model: str, column: str) -> int:
         found_dim = _commonest_dim([record[column] for record in found])
         if found_dim:
             return found_dim
@@ -211,11 +222,11 @@ def dims(conn: sqlite3.Connection, found: list[tuple], params: dict) -> tuple[in
             "GROUP BY dim ORDER BY count(*) DESC LIMIT 1",
             (space, model),
         ).fetchone()
-        return stored[0] if stored else 1
+        return stored["dim"] if stored else 1
 
     return (
-        dim(MULTILINGUAL, params["multi"], MULTI),
-        dim(ENGLISH, params["english"], ENGLISH_VECTOR),
+        dim(MULTILINGUAL, params["multi"], "multi"),
+        dim(ENGLISH, params["english"], "english"),
     )
 
 

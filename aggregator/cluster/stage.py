@@ -140,7 +140,7 @@ class ClusterStage:
         self._read_window(conn, batch)
         return batch
 
-    def _rows(self, found: list[tuple], count_into: LanguageMeans | None = None) -> Rows:
+    def _rows(self, found: list[sqlite3.Row], count_into: LanguageMeans | None = None) -> Rows:
         return load.to_rows(found, self.frequency, self.codes, self.dims, self.means, count_into)
 
     def _read_window(self, conn: sqlite3.Connection, batch: Batch) -> None:
@@ -152,13 +152,11 @@ class ClusterStage:
         start = low if self.loaded_until is None else max(low, self.loaded_until)
         if self.loaded_until is not None and high <= self.loaded_until:
             return
-        found = [
-            r for r in load.clustered(conn, start, high, self.params) if r[load.MULTI] is not None
-        ]
+        found = load.clustered(conn, start, high, self.params)
         self.loaded_until = high
         if found:
-            batch.known = self._rows([r[:-1] for r in found])
-            batch.known_stories = [r[-1] for r in found]
+            batch.known = self._rows(found)
+            batch.known_stories = [r["cluster_id"] for r in found]
             batch.stored = load.stories(conn, list(set(batch.known_stories)))
 
     # -- process: the online assignment (no database) ---------------------------------------

@@ -71,9 +71,10 @@ def count_new(conn: sqlite3.Connection) -> int:
         if not rows:
             return 0
         frequency = DocumentFrequency.load(conn)
-        frequency.add_many([np.frombuffer(row[1], dtype=HASH_DTYPE) for row in rows])
+        frequency.add_many([np.frombuffer(row["ids"], dtype=HASH_DTYPE) for row in rows])
         frequency.save(conn)
         conn.executemany(
-            "INSERT INTO keywords_counted (article_id) VALUES (?)", [(row[0],) for row in rows]
+            "INSERT INTO keywords_counted (article_id) VALUES (?)",
+            [(row["article_id"],) for row in rows],
         )
     return len(rows)

@@ -31,14 +31,18 @@ from aggregator.pipeline import StageReport
 from aggregator.stage import Progress, run_stage
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso
+from aggregator.vectors import (
+    ENGLISH,
+    HAS_ENGLISH,
+    HAS_TEXT,
+    MULTILINGUAL,
+    SETTLED,
+    to_blob,
+)
 
 log = logging.getLogger(__name__)
 
-MULTILINGUAL, ENGLISH = "multilingual", "english"
 BOILERPLATE_SAMPLE = 200  # recent articles per feed to learn its boilerplate from
-SETTLED = "(a.translated_at IS NOT NULL OR a.translation_error IS NOT NULL)"
-HAS_TEXT = "(COALESCE(a.title, '') || COALESCE(a.summary, '')) != ''"
-HAS_ENGLISH = "(COALESCE(a.title_en, '') || COALESCE(a.summary_en, '')) != ''"
 
 PENDING = f"""
 SELECT a.id, a.feed_id, a.title, a.summary, a.title_en, a.summary_en,
@@ -263,14 +267,6 @@ class EmbedStage:
                     )
                     counts["keywords"] += 1
         self.counts += counts  # only once committed
-
-
-def to_blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype="<f4").tobytes()
-
-
-def from_blob(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<f4")
 
 
 def _boilerplate(conn: sqlite3.Connection, feed_id: int) -> FeedBoilerplate:
