@@ -87,6 +87,7 @@ def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[
         languages = [row["language"] for row in chunk]
         blobs = [row["vector"] for row in chunk]
         dim = dim or _commonest_dim(blobs)
+        assert dim is not None  # the query selects stored vectors only
         vectors, present = _vectors(blobs, dim)
         means.add(
             [lang for lang, ok in zip(languages, present, strict=True) if ok], vectors[present]
@@ -195,7 +196,9 @@ def _vectors(blobs: Sequence[bytes | None], dim: int) -> tuple[np.ndarray, np.nd
     present = np.array([blob is not None and len(blob) == size for blob in blobs], dtype=bool)
     matrix = np.zeros((len(blobs), dim), dtype=np.float32)
     if present.any():
-        joined = b"".join(blob for blob, ok in zip(blobs, present, strict=True) if ok)
+        joined = b"".join(
+            blob for blob, ok in zip(blobs, present, strict=True) if ok and blob is not None
+        )
         matrix[present] = from_blob(joined).reshape(-1, dim)  # one decode for all of them
         finite = np.isfinite(matrix).all(axis=1)
         matrix[~finite] = 0

@@ -61,7 +61,10 @@ class SentenceTransformerEncoder:
 
         self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.identity = identity
-        self.dim = int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:  # a model whose output size depends on its input
+            raise UserError(f"embedding model {path}: it declares no vector size")
+        self.dim = dim
         self.batch_size = batch_size
 
     def encode(self, texts: list[str]) -> np.ndarray:
