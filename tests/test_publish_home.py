@@ -126,6 +126,28 @@ def test_home_says_when_the_newest_article_arrived(ds):
     assert "stale" not in line and "not from now" not in line
 
 
+def test_the_newest_article_may_be_undated_in_a_story_or_not_yet_in_one(tmp_path):
+    # An article without a publication time counts when it was fetched, clustered or not.
+    clustered = edited_sample(
+        news_db(tmp_path, "clustered"),
+        *shifted(1),
+        "UPDATE articles SET published_at = NULL, fetched_at = strftime('%Y-%m-%dT%H:%M:%SZ',"
+        " 'now', '-3 hours') WHERE id = 15",
+        "UPDATE clusters SET last_seen_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-3 hours')"
+        " WHERE id = 5",
+    )
+    assert "Newest article 3 hours ago" in visible(freshness(page(make_datasette(clustered), "/")))
+    pending = edited_sample(
+        news_db(tmp_path, "pending"),
+        *shifted(1),
+        "INSERT INTO articles (feed_id, guid, url_key, content_hash, title, language,"
+        " language_source, fetched_at) VALUES (2, 'new', 'https://news.example/new', 'h-new',"
+        " 'Undated news', 'en', 'config', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 minutes'))",
+    )
+    text = visible(freshness(page(make_datasette(pending), "/")))
+    assert "Newest article 10 minutes ago" in text
+
+
 def test_a_stale_database_says_so_and_links_feed_health(tmp_path):
     ds = make_datasette(edited_sample(news_db(tmp_path, "stale"), *shifted(9)))
     markup = page(ds, "/")

@@ -6,6 +6,11 @@ columns (`translated_at` stays NULL while the summary is pending); the summary p
 `summary_en` and sets `translated_at`. English articles are copied, articles in a language
 no backend covers are marked `none:no-model-for-LANG` (and re-opened once a model covers it).
 Texts go through the cache first; only misses reach a backend, grouped per language.
+
+Articles Apertium translated in a language whose route now picks another backend (an Argos
+model was installed since) are re-translated by the summary pass once no untranslated work is
+left, newest first and at most RETRANSLATE_BATCHES batches per run: their Apertium text and
+provenance stay until the new translation is saved in one UPDATE, and a failure keeps them.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ PASS_NAMES = {TITLE: "titles", SUMMARY: "summaries"}
 ELLIPSIS = " …"  # appended to the English text of a summary that was truncated
 MAX_ERROR_CHARS = 500
 IN_FLIGHT = 2  # batches being translated at once
+UPGRADED_FROM = "apertium"  # the fallback backend whose translations a better route redoes
+# Re-translations per run, in batches: they follow new work in every run without delaying
+# `run --loop`'s next poll by hours when a model for a big language arrives.
+RETRANSLATE_BATCHES = 4
 
 
 @dataclass
@@ -55,6 +64,7 @@ class Item:
     language: str | None
     route: Route
     finishes: bool  # completes the article (sets translated_at)
+    retranslates: bool = False  # replaces an Apertium translation (kept if this one fails)
     sources: dict[str, Source | None] = field(default_factory=dict)  # None: no text
     error: str | None = None  # preparing it failed: recorded as its translation_error
 
@@ -83,6 +93,7 @@ class TranslateStage:
         self.skip: set[int] = set()
         self.stats: Counter[str] = Counter()
         self.locks: dict[str, threading.Lock] = {}
+        self.retranslations_left = RETRANSLATE_BATCHES * settings.articles_per_batch
 
     # -- pending: read the next articles of this pass, with their cached translations -------
     def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
@@ -102,21 +113,70 @@ class TranslateStage:
             """,
             (self.phase == TITLE, _json_list(self.skip), limit),
         ).fetchall()
+        retranslating = not rows and self.phase == SUMMARY
+        if retranslating:  # new work first; then Apertium's translations that Argos can redo
+            rows = self._retranslations(conn, limit)
         if self.remaining is not None:
             self.remaining -= len(rows)
         self.skip.update(row["id"] for row in rows)
         items = []
         for row in rows:
             try:
-                items.append(self._item(row))
+                items.append(self._item(row, retranslating))
             except Exception as exc:  # noqa: BLE001 (one bad article is its own error)
                 items.append(Item(row["id"], row["language"], FAILED, True, error=describe(exc)))
         self._attach_cached(conn, items)
         return items
 
-    def _item(self, row: sqlite3.Row) -> Item:
+    def _retranslations(self, conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+        """The newest articles Apertium translated whose route now picks another backend
+        (re-translations that failed before come last)."""
+        languages = self._upgradable_languages()
+        while languages and self.retranslations_left > 0:
+            rows = conn.execute(
+                """
+                SELECT a.id, a.language, a.title, a.summary, a.translation_model,
+                       f.url AS feed_url
+                FROM articles a JOIN feeds f ON f.id = a.feed_id
+                WHERE a.translation_backend = ? AND a.translated_at IS NOT NULL
+                  AND a.language IN (SELECT value FROM json_each(?))
+                  AND a.id NOT IN (SELECT value FROM json_each(?))
+                ORDER BY a.translation_error IS NOT NULL, a.id DESC
+                LIMIT ?
+                """,
+                (
+                    UPGRADED_FROM,
+                    _json_list(languages),
+                    _json_list(self.skip),
+                    min(limit, self.retranslations_left),
+                ),
+            ).fetchall()
+            if not rows:
+                return []
+            # A feed's own backend list may still choose Apertium: those are left as they are.
+            self.skip.update(row["id"] for row in rows)
+            wanted = [row for row in rows if self._upgrades(row["language"], row["feed_url"])]
+            if wanted:
+                self.retranslations_left -= len(wanted)
+                return wanted
+        return []
+
+    def _upgradable_languages(self) -> set[str]:
+        """Languages in which some article's route now picks a backend other than Apertium."""
+        feeds = [None, *self.router.per_feed]
+        return {
+            language
+            for language in self.router.covered()
+            if any(self._upgrades(language, feed) for feed in feeds)
+        }
+
+    def _upgrades(self, language: str | None, feed_url: str | None) -> bool:
+        route = self.router.route(language, feed_url)
+        return route.translates and route.backend != UPGRADED_FROM
+
+    def _item(self, row: sqlite3.Row, retranslates: bool = False) -> Item:
         route = self.router.route(row["language"], row["feed_url"])
-        item = Item(row["id"], row["language"], route, finishes=True)
+        item = Item(row["id"], row["language"], route, finishes=True, retranslates=retranslates)
         if not route.translates:
             copy = route.backend == COPY
             item.sources = {
@@ -130,8 +190,9 @@ class TranslateStage:
             item.finishes = summary is None
         else:
             item.sources[SUMMARY] = summary
-            if row["translation_model"] != route.model:
-                # The model changed since the title pass: redo the title for consistent provenance.
+            if retranslates or row["translation_model"] != route.model:
+                # The model changed since the title pass (or the article is re-translated): redo
+                # the title for consistent provenance.
                 item.sources[TITLE] = self._prepare(row["title"])
         return item
 
@@ -295,6 +356,7 @@ class TranslateStage:
                 self.stats["failed"] += 1
                 continue
             self.stats[PASS_NAMES[self.phase]] += 1
+            self.stats["re-translated"] += item.retranslates
             self.stats["cached"] += result.cached
             self.stats["finished"] += item.finishes
             if item.route.backend.startswith(NO_MODEL):
@@ -341,11 +403,15 @@ def _update(result: Result, now: str) -> tuple[str, list[object]]:
     """The UPDATE that records one result: its English text and provenance, or its failure."""
     item = result.item
     if result.error is not None:
+        # Only the failure is written: a re-translated article keeps its Apertium text.
         sql = (
             "UPDATE articles SET translation_error = ?, "
             "translation_attempts = translation_attempts + 1 WHERE id = ?"
         )
-        return sql, [result.error, item.article_id]
+        error = result.error
+        if item.retranslates:
+            error = storable(f"re-translation by {item.route.backend} failed: {error}")
+        return sql, [error, item.article_id]
     columns = {f"{name}_en": value for name, value in sorted(result.english.items())}
     columns |= {
         "translation_backend": item.route.backend,
@@ -426,4 +492,6 @@ def _report(stats: Counter[str], reopened: int) -> StageReport:
         details["no model for"] = " ".join(missing) + " (see `aggregator models list`)"
     if reopened:
         details["reopened"] = reopened
+    if stats["re-translated"]:
+        details["re-translated (was Apertium)"] = stats["re-translated"]
     return StageReport("translate", done=stats["finished"], failed=stats["failed"], details=details)
