@@ -966,3 +966,10 @@ def test_query_results_show_dates_as_the_pages_do(ds):
         assert match, cell
     # The JSON keeps the stored ISO 8601 text.
     assert rows(ds, "/news/stories")[0]["first_seen_at"].endswith("Z")
+
+
+def test_the_atom_feed_names_outlets_in_english_too(named_ds):
+    feed = get(named_ds, "/-/top-stories.atom").text
+    assert "Arabic: الجزيرة (Al Jazeera, QA)." in feed  # the entry's summary
+    assert "<bdi>الجزيرة</bdi> (Al Jazeera, QA)" in html.unescape(feed)  # its HTML content
+    assert "Japanese: NHK News (JP)" in feed

@@ -110,8 +110,14 @@ def _by_language(languages: list[str], outlets: list[Any]) -> list[tuple[str, li
     return [(code, rows) for code, rows in found.items() if rows]
 
 
+def _outlet_note(row: Any) -> str:
+    """What follows an outlet's name: its English name (feeds.name_en) and its country."""
+    note = ", ".join(part for part in (row["outlet_en"], row["country"]) if part)
+    return f" ({note})" if note else ""
+
+
 def _outlet(row: Any) -> str:
-    return row["outlet"] + (f" ({row['country']})" if row["country"] else "")
+    return row["outlet"] + _outlet_note(row)
 
 
 def _summary(row: Any, languages: list[str], outlets: list[Any]) -> str:
@@ -128,9 +134,7 @@ def _content(row: Any, languages: list[str], outlets: list[Any], story_url: str)
         Markup("<li>{}: {}</li>").format(
             language_name(code),
             Markup(", ").join(
-                Markup("<bdi>{}</bdi>{}").format(
-                    outlet["outlet"], f" ({outlet['country']})" if outlet["country"] else ""
-                )
+                Markup("<bdi>{}</bdi>{}").format(outlet["outlet"], _outlet_note(outlet))
                 for outlet in rows
             ),
         )

@@ -535,7 +535,7 @@ SELECT substr(min(t), 1, 10) AS day FROM (
 # Which outlets covered each of the stories in the JSON array :ids, in each language, in order
 # of their first article: the Atom feed's "languages and outlets that covered it".
 STORY_OUTLETS = """
-SELECT a.cluster_id AS story, a.language, f.name AS outlet, f.country,
+SELECT a.cluster_id AS story, a.language, f.name AS outlet, f.name_en AS outlet_en, f.country,
        min(coalesce(a.published_at, a.fetched_at)) AS first_at
 FROM articles a JOIN feeds f ON f.id = a.feed_id
 WHERE a.cluster_id IN (SELECT value FROM json_each(:ids))
