@@ -256,7 +256,39 @@ def test_the_day_page_has_a_json_twin(archive):
     ds, _ = archive
     rows = json_rows(ds, f"/news/day_stories.json?day={OLD_DAY}&_shape=objects")
     assert [(r["story"], r["day_articles"], r["outlet_count"]) for r in rows] == [(5, 2, 2)]
-    assert 'href="/news/day_stories.json?day=2026-11-10"' in page(ds, f"/-/day/{OLD_DAY}")
+    assert 'href="/news/day_stories.json?day=2026-11-10&amp;limit=100"' in page(
+        ds, f"/-/day/{OLD_DAY}"
+    )
+
+
+def test_a_busy_day_shows_its_100_biggest_stories_and_links_all(tmp_path):
+    many = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120) "
+    path = edited_sample(
+        news_db(tmp_path, "busy"),
+        many + "INSERT INTO clusters (id, headline_en, first_seen_at, last_seen_at,"
+        " article_count, language_count, languages, countries, first_language, first_feed_id,"
+        " updated_at) SELECT 100 + i, 'Local story ' || i, '2026-11-05T10:00:00Z',"
+        " '2026-11-05T10:00:00Z', 1, 1, '[\"en\"]', '[\"GB\"]', 'en', 2,"
+        " '2026-11-05T10:00:00Z' FROM n",
+        many + "INSERT INTO articles (feed_id, guid, url_key, content_hash, title, language,"
+        " language_source, published_at, fetched_at, cluster_id) SELECT 2, 'l' || i,"
+        " 'https://news.example/l' || i, 'hl' || i, 'Local story ' || i, 'en', 'config',"
+        " '2026-11-05T10:00:00Z', '2026-11-05T10:05:00Z', 100 + i FROM n",
+        "UPDATE articles SET published_at = '2026-11-05T09:00:00Z' WHERE cluster_id = 5",
+        "UPDATE clusters SET last_seen_at = '2026-11-05T09:00:00Z' WHERE id = 5",
+    )
+    ds = make_datasette(path)
+    markup = page(ds, "/-/day/2026-11-05")
+    order = story_order(markup)
+    assert len(order) == 100 and order[0] == 5  # two languages before one
+    text = visible(markup)
+    assert "121 stories, 122 articles" in text
+    assert "The 100 biggest are shown; all 121" in text
+    assert 'href="/news/day_stories?day=2026-11-05&amp;limit=10000"' in markup
+    rows = json_rows(ds, "/news/day_stories.json?day=2026-11-05&limit=1&_shape=objects")
+    assert [(r["story"], r["stories_that_day"], r["articles_that_day"]) for r in rows] == [
+        (5, 121, 122)
+    ]
 
 
 def test_the_archive_opens_on_the_newest_day(archive):

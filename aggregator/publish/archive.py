@@ -25,7 +25,7 @@ async def day(datasette: Datasette, request: Request) -> Response:
     date = _day(request.url_vars.get("day", ""))
     since = f"{date}T00:00:00Z"
     until = (datetime.strptime(date, "%Y-%m-%d") + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
-    params = {"day": date}
+    params = {"day": date, "limit": queries.DAY_LIMIT}
     rows = (await db.execute(queries.DAY_STORIES.sql, params)).rows
     previous = (await db.execute(queries.PREVIOUS_DAY, {"since": since})).first()["day"]
     following = (await db.execute(queries.NEXT_DAY, {"until": until})).first()["day"]
@@ -38,7 +38,11 @@ async def day(datasette: Datasette, request: Request) -> Response:
         "day": date,
         "label": format_day(date),
         "stories": stories,
-        "articles": sum(row["day_articles"] for row in rows),
+        "total_stories": rows[0]["stories_that_day"] if rows else 0,
+        "articles": rows[0]["articles_that_day"] if rows else 0,
+        "all_url": pages._query_url(
+            datasette, db.name, queries.DAY_STORIES, {"day": date, "limit": 10000}
+        ),
         "previous": _link(datasette, previous),
         "next": _link(datasette, following),
         "json_url": pages._query_url(datasette, db.name, queries.DAY_STORIES, params, "json"),

@@ -196,13 +196,18 @@ TOP_STORIES_EN = Query(
 )
 
 # One UTC day of the archive (/-/day/2026-11-21): the stories with an article published that
-# day (else fetched that day), biggest first. The OR keeps both times on their indexes.
+# day (else fetched that day), biggest first. The OR keeps both times on their indexes; the
+# outlets are counted for the `limit` stories shown only, and every row carries the day's
+# totals (window functions, computed before the LIMIT).
+DAY_LIMIT = 100
+
 DAY_STORIES = Query(
     "day_stories",
     "Stories of one day",
     "The stories with at least one article on UTC day `day` (YYYY-MM-DD; publication time, "
-    "else fetch time), biggest first: by languages, then outlets, then articles. "
-    "`day_articles` counts the story's articles of that day. The day pages show this query.",
+    "else fetch time), biggest first: by languages, then articles; at most `limit` (100). "
+    "`day_articles` counts the story's articles of that day; `stories_that_day` and "
+    "`articles_that_day` are the day's totals. The day pages (/-/day/DAY) show this query.",
     f"""
 WITH bounds AS (
     SELECT date(:day) || 'T00:00:00Z' AS since, date(:day, '+1 day') || 'T00:00:00Z' AS until
@@ -215,18 +220,24 @@ day_articles AS (
             AND a.fetched_at < bounds.until))
       AND a.cluster_id IS NOT NULL
     GROUP BY a.cluster_id
+),
+ranked AS MATERIALIZED (
+    SELECT c.id, d.articles, count(*) OVER () AS stories_that_day,
+           sum(d.articles) OVER () AS articles_that_day
+    FROM day_articles d JOIN clusters c ON c.id = d.cluster_id
+    ORDER BY c.language_count DESC, c.article_count DESC, c.last_seen_at DESC, c.id
+    LIMIT {_int_param("limit", DAY_LIMIT)}
 )
 SELECT c.id AS story, c.headline_en, c.headline, c.language_count,
        (SELECT count(DISTINCT a.feed_id) FROM articles a WHERE a.cluster_id = c.id)
            AS outlet_count,
-       c.article_count, d.articles AS day_articles, c.languages, c.countries,
+       c.article_count, r.articles AS day_articles, c.languages, c.countries,
        c.first_seen_at, c.last_seen_at, c.first_language, f.name AS first_outlet,
-       {HEADLINE_LANGUAGE} AS headline_language
-FROM day_articles d
-JOIN clusters c ON c.id = d.cluster_id
+       {HEADLINE_LANGUAGE} AS headline_language, r.stories_that_day, r.articles_that_day
+FROM ranked r
+JOIN clusters c ON c.id = r.id
 LEFT JOIN feeds f ON f.id = c.first_feed_id
-ORDER BY c.language_count DESC, outlet_count DESC, c.article_count DESC, c.last_seen_at DESC
-LIMIT 500
+ORDER BY c.language_count DESC, c.article_count DESC, c.last_seen_at DESC, c.id
 """,
     empty="No story on that day: `day` is a UTC date such as 2026-11-21.",
 )
