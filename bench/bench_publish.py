@@ -1,4 +1,5 @@
-"""Publishing speed on a 100,000-article database: home page, story page, facets, search.
+"""Publishing speed on a 100,000-article database: home page, story page, day page, Atom feed,
+facets, search.
 
     .venv/bin/python bench/bench_publish.py [--articles 100000] [--repeats 7] [--regenerate]
 
@@ -36,7 +37,7 @@ from aggregator.publish.serve import make_datasette  # noqa: E402
 from aggregator.timeutil import to_iso, utcnow  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TARGETS_MS = {"home page": 200, "story page": 200, "facets": 500}
+TARGETS_MS = {"home page": 200, "story page": 200, "day page": 200, "atom feed": 200, "facets": 500}
 
 # (code, share of feeds, countries, script)
 LANGUAGES = [
@@ -255,16 +256,31 @@ async def amedian_ms(run: Callable[[], Awaitable[object]], repeats: int) -> floa
     return statistics.median(times)
 
 
-def raw_cases(conn: sqlite3.Connection, story: int, db: str) -> dict[str, Callable[[], object]]:
+def raw_cases(
+    conn: sqlite3.Connection, story: int, db: str, day: str
+) -> dict[str, Callable[[], object]]:
     """The SQL each page runs, straight through sqlite3."""
+    top = {"hours": queries.TOP_HOURS, "limit": queries.TOP_LIMIT}
 
     def home() -> None:
-        conn.execute(queries.STORIES.sql, {"languages": 1, "hours": 24, "limit": 30}).fetchall()
+        conn.execute(queries.TOP_STORIES.sql, top).fetchall()
+        conn.execute(queries.NEWEST_ARTICLE).fetchall()
+        conn.execute(queries.FEEDS_STATE).fetchall()
         until = conn.execute(queries.UNTIL_NOW).fetchone()[0]
         since = until[:10] + "T00:00:00Z"
         conn.execute(
             queries.COVERAGE_BY_DAY, {"since": shift_days(since, -6), "until": until}
         ).fetchall()
+
+    def day_page() -> None:
+        conn.execute(queries.DAY_STORIES.sql, {"day": day, "limit": queries.DAY_LIMIT}).fetchall()
+        conn.execute(queries.PREVIOUS_DAY, {"since": f"{day}T00:00:00Z"}).fetchall()
+        conn.execute(queries.NEXT_DAY, {"until": shift_days(f"{day}T00:00:00Z", 1)}).fetchall()
+
+    def atom_feed() -> None:
+        rows = conn.execute(queries.TOP_STORIES_EN.sql, top).fetchall()
+        ids = json.dumps([row[0] for row in rows])
+        conn.execute(queries.STORY_OUTLETS, {"ids": ids}).fetchall()
 
     def story_page() -> None:
         conn.execute(queries.STORY, {"id": story}).fetchall()
@@ -308,6 +324,8 @@ def raw_cases(conn: sqlite3.Connection, story: int, db: str) -> dict[str, Callab
     return {
         "home page": home,
         "story page": story_page,
+        "day page": day_page,
+        "atom feed": atom_feed,
         "facets": facets,
         "facets: country (view with join)": country_facet,
         "facets: clusters arrays": array_facets,
@@ -315,10 +333,12 @@ def raw_cases(conn: sqlite3.Connection, story: int, db: str) -> dict[str, Callab
     }
 
 
-def pages(story: int, db: str) -> dict[str, str]:
+def pages(story: int, db: str, day: str) -> dict[str, str]:
     return {
         "home page": "/",
         "story page": f"/-/story/{story}",
+        "day page": f"/-/day/{day}",  # the newest day: the most stories
+        "atom feed": "/-/top-stories.atom",
         "facets": f"/{db}/articles",  # its default facets: language, backend, feed, date
         "facets: country (view with join)": f"/{db}/articles_by_outlet",
         "facets: clusters arrays": f"/{db}/clusters",
@@ -395,12 +415,13 @@ def main() -> None:
         f"database: {path.name}, {path.stat().st_size / 1e6:.0f} MB; story page: story {story}"
         f" ({size[0]} articles, {size[1]} languages); median of {args.repeats} runs"
     )
+    day = conn.execute(queries.UNTIL_NOW).fetchone()[0][:10]
     raw = {
         name: median_ms(run, args.repeats)
-        for name, run in raw_cases(conn, story, path.stem).items()
+        for name, run in raw_cases(conn, story, path.stem, day).items()
     }
     conn.close()
-    served = asyncio.run(measure_datasette(path, pages(story, path.stem), args.repeats))
+    served = asyncio.run(measure_datasette(path, pages(story, path.stem, day), args.repeats))
     print(f"{'page':<34} {'datasette ms':>12} {'sqlite3 ms':>11} {'ratio':>6}  target")
     for name, ms in served.items():
         target = TARGETS_MS.get(name.split(":")[0])
