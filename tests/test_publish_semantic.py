@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from aggregator.embed import models
-from aggregator.embed.stage import to_blob
 from aggregator.publish import semantic
 from aggregator.publish.serve import make_datasette
+from aggregator.vectors import to_blob
 from tests.translate_helpers import add_article, open_db, write_config
 
 LANGUAGES = ("en", "de", "ru", "fr", "ja", "es")
@@ -169,6 +169,7 @@ def test_the_model_loads_on_the_first_search_not_when_the_server_starts(sample):
 import asyncio, json, sys
 from aggregator.publish import semantic
 from aggregator.publish.serve import make_datasette
+from aggregator.vectors import to_blob
 ds = make_datasette({str(path)!r})
 asyncio.run(ds.client.get("/"))
 asyncio.run(ds.client.get("/-/find?q="))
