@@ -141,6 +141,7 @@ class ClusterStage:
         return batch
 
     def _rows(self, found: list[sqlite3.Row], count_into: LanguageMeans | None = None) -> Rows:
+        assert self.dims is not None  # read by `pending` before any rows
         return load.to_rows(found, self.frequency, self.codes, self.dims, self.means, count_into)
 
     def _read_window(self, conn: sqlite3.Connection, batch: Batch) -> None:
@@ -162,6 +163,7 @@ class ClusterStage:
     # -- process: the online assignment (no database) ---------------------------------------
     def process(self, batch: Batch) -> Outcome:
         if self.window is None:
+            assert self.dims is not None  # read by the first `pending`
             self.window = Window(*self.dims)
         self._extend_window(batch)
         dropped = self.window.forget_before(batch.rows.time_range()[0] - self.window_s)
@@ -173,12 +175,17 @@ class ClusterStage:
         outcome.stories = {story.id: (story.row(now), story.language_rows()) for story in touched}
         return outcome
 
+    def _window(self) -> Window:
+        """The window, made by the first `process` before the steps below run."""
+        assert self.window is not None
+        return self.window
+
     def _extend_window(self, batch: Batch) -> None:
         """Put the batch's newly read clustered articles (those not in memory yet) into the
         window, with their stories."""
         if batch.known is None:
             return
-        window = self.window
+        window = self._window()
         fresh = [
             i for i, article in enumerate(batch.known.articles) if article.id not in self.in_window
         ]
@@ -195,7 +202,7 @@ class ClusterStage:
         first with the story centroids of the window (those passing the gate, nearest first),
         then pair by pair with the closest articles of the best CANDIDATE_STORIES
         (aggregator/cluster/kernel.py, rules in aggregator/cluster/match.py)."""
-        result = self.window.assign(
+        result = self._window().assign(
             batch.rows, self.params_array, self.next_id, CANDIDATE_STORIES, CANDIDATE_ARTICLES
         )
         self.next_id = result.next_id
@@ -204,7 +211,7 @@ class ClusterStage:
     def _summaries(self, rows: Rows, result: Assignment) -> tuple[list[Story], Outcome]:
         """The stories' summaries, kept current as the batch's articles joined them (and as
         stories merged); return the stories touched, and the outcome."""
-        window = self.window
+        window = self._window()
         outcome = Outcome()
         touched: dict[int, Story] = {}
         merges: dict[int, list[tuple[int, int]]] = {}
@@ -235,6 +242,7 @@ class ClusterStage:
             if index in versions:
                 row, score = versions[index]
                 original = window.articles[row]
+                assert original is not None  # assigned in this batch: still in the window
                 kind = "translation" if original.language != article.language else "copy"
                 outcome.versions.append((article.id, original.id, kind, round(score, 4)))
         return list(touched.values()), outcome
@@ -243,7 +251,7 @@ class ClusterStage:
         """The most central title (English, and any language) among each story's recent
         articles: the one closest to their centroid; for English, among English originals
         when the story has any."""
-        window = self.window
+        window = self._window()
         in_window = [story for story in stories if story.id in window.slot_of]
         slots = np.array([window.slot_of[story.id] for story in in_window], dtype=np.int64)
         members, starts = window.members(slots)
@@ -301,6 +309,7 @@ class ClusterStage:
         ]
         means = self.stored_means.copy()
         for outcome in self.unsaved:
+            assert outcome.sums is not None  # set by `process`
             for language, (count, total) in outcome.sums.sums.items():
                 means.add_sum(language, count, total)
         try:
