@@ -206,13 +206,11 @@ class TranslateStage:
             if item.error is not None or not item.route.translates:
                 continue
             try:
-                assert item.route.model is not None and item.language is not None
+                route, language = item.route, item.language
+                assert route.model is not None and language is not None
                 for source in item.sources.values():
                     if source is not None:
-                        route = item.route
-                        source.key = cache.key(
-                            source.text, item.language, route.backend, route.model
-                        )
+                        source.key = cache.key(source.text, language, route.backend, route.model)
                         sources.append((item, source))
             except Exception as exc:  # noqa: BLE001 (one bad article is its own error)
                 item.error = describe(exc)
