@@ -86,8 +86,8 @@ class Aggregator:
         from aggregator import pipeline  # the stages' modules load models and numba: on use
 
         names = stages or None
-        unknown = sorted(set(options) - set(pipeline.STAGES))
-        if unknown:
+        unknown = sorted((set(stages) | set(options)) - set(pipeline.STAGES))
+        if unknown:  # before the database is touched
             raise ValueError(f"no stage {unknown[0]!r} (stages: {', '.join(pipeline.STAGES)})")
         return pipeline.run(
             self.conn,

@@ -116,7 +116,7 @@ class TranslationSettings:
     articles_per_batch: int = bounded(256, 1, 100_000)
     # Plugin backends' own settings, by backend name (`settings: translation: <name>:`), each
     # its backend's `options_class`. Not a feeds.yaml key itself.
-    backend_options: dict[str, Any] = field(default_factory=dict)
+    backend_options: dict[str, Any] = field(default_factory=dict, metadata={"key": False})
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -341,7 +341,7 @@ def _build(cls: type, raw: Any, where: str, also_allowed: set[str] | None = None
     `also_allowed`: keys the caller has taken out already (named in the unknown-key line)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a mapping")
-    spec = {f.name: f for f in fields(cls) if f.name != "backend_options"}
+    spec = {f.name: f for f in fields(cls) if f.metadata.get("key", True)}
     _reject_unknown(raw, set(spec) | (also_allowed or set()), where)
     values = {}
     for name, spec_field in spec.items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -74,12 +74,12 @@ class Stage(Protocol):
     def pending(self, conn: sqlite3.Connection, limit: int) -> Sequence[Any] | None:
         """Up to `limit` work items not yet handed out in this run (empty or None: finished)."""
 
-    def process(self, batch: Any) -> Sequence[Any] | Iterator[Any]:
-        """Do the work; touch no database. A sequence is saved with one `save` call; an
-        iterator (poll: feeds fetched concurrently finish in any order) has each of its items
-        saved as it arrives, so results never pile up in memory."""
+    def process(self, batch: Any) -> Any:
+        """Do the work; touch no database. What it returns is saved with one `save` call,
+        except an iterator (poll: feeds fetched concurrently finish in any order), whose items
+        are each saved as they arrive (as a one-item list), so results never pile up."""
 
-    def save(self, conn: sqlite3.Connection, results: Sequence[Any]) -> int:
+    def save(self, conn: sqlite3.Connection, results: Any) -> int:
         """Write results in short transactions; return how many items were completed."""
 
     def finish(self, conn: sqlite3.Connection) -> StageReport:
@@ -198,16 +198,16 @@ def _drive(
             future.cancel()
 
 
-def _saves(results: Sequence[Any] | Iterable[Any]) -> Iterator[Sequence[Any]]:
-    """What each `save` call gets: the whole sequence, or an iterator's items one by one."""
-    if isinstance(results, Sequence):
+def _saves(results: Any) -> Iterator[Any]:
+    """What each `save` call gets: an iterator's items one by one (each as a one-item list),
+    anything else (a list, or a stage's own batch outcome) whole."""
+    if not isinstance(results, Iterator):
         yield results
         return
-    iterator = iter(results)
     try:
-        for result in iterator:
+        for result in results:
             yield [result]
     finally:
-        close = getattr(iterator, "close", None)
+        close = getattr(results, "close", None)
         if close is not None:
             close()  # a generator stops its work (poll: cancels fetches in flight)

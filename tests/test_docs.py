@@ -68,6 +68,8 @@ def test_every_public_column_is_documented(table):
 def setting_names(cls: type, prefix: str = "") -> list[str]:
     names = []
     for spec in dataclasses.fields(cls):
+        if not spec.metadata.get("key", True):
+            continue  # filled from other keys, not a feeds.yaml key of its own
         factory = spec.default_factory
         if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
             names.extend(setting_names(factory, f"{prefix}{spec.name}."))
