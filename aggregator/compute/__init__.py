@@ -81,9 +81,13 @@ def build_worker(kind: str, config: Config) -> Worker:
     if kind == "translate":
         return TranslateWorker(config)
     if kind == "embed":
+        from aggregator.embed import models
         from aggregator.embed.stage import EmbedStage
 
-        return EmbedWorker(EmbedStage(None, config.settings.embedding))
+        settings = config.settings.embedding
+        for spec in (settings.multilingual_model, settings.model):
+            models.load(spec, settings.batch_size)  # once per process (cached), here and now
+        return EmbedWorker(EmbedStage(None, settings))
     raise ValueError(f"stage {kind!r} does not run on Ray (only {', '.join(REMOTE_STAGES)})")
 
 

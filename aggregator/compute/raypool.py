@@ -55,11 +55,20 @@ class StageActor:
             kind: identities(kind, self.config) for kind in kinds
         }
 
+    def warm(self, kinds: list[str]) -> None:
+        """Build each stage's processing side now, its models loaded (once, for the actor's
+        life), rather than in the first batch."""
+        for kind in kinds:
+            self._worker(kind)
+
     def process(self, kind: str, batch: list[Any]) -> Any:
+        return self._worker(kind).process(batch)
+
+    def _worker(self, kind: str) -> Any:
         worker = self.workers.get(kind)
         if worker is None:
             worker = self.workers[kind] = build_worker(kind, self.config)
-        return worker.process(batch)
+        return worker
 
 
 def _ray() -> Any:
@@ -107,6 +116,8 @@ class RayPool:
         try:
             self.actors = [self._start() for _ in range(max(counts.values()))]
             self._check(self.actors, START_TIMEOUT_S)
+            # Models load on every actor at once, after the check (a refused run loads none).
+            self.ray.get([actor.warm.remote(self.kinds) for actor in self.actors])
         except BaseException:
             self.close()
             raise
