@@ -38,7 +38,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aggregator import keywords, store  # noqa: E402
+from aggregator import keywords, provenance, store  # noqa: E402
 from aggregator.config import parse  # noqa: E402
 from aggregator.embed import models  # noqa: E402
 from aggregator.timeutil import from_epoch, to_epoch  # noqa: E402
@@ -156,7 +156,7 @@ def build(path: Path, n: int, extra: int) -> None:
                 at,
                 at,
                 title if has_en else None,
-                "copy" if has_en else f"none:no-model-for-{lang}",
+                provenance.COPY if has_en else provenance.no_model_backend(lang),
                 at,
             )
         )

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aggregator import store  # noqa: E402
+from aggregator import provenance, store  # noqa: E402
 from aggregator.publish import fts, queries  # noqa: E402
 from aggregator.publish.serve import make_datasette  # noqa: E402
 from aggregator.timeutil import to_iso, utcnow  # noqa: E402
@@ -158,9 +158,10 @@ def insert_article(conn, rng, cluster_id, index, topic, at, feed_id, language, s
     title = " ".join(original_word(w, language, script, rng) for w in words)
     summary = " ".join(original_word(w, language, script, rng) for w in summary_en.split())
     if language == "en":
-        backend, model = "copy", None
+        backend, model = provenance.COPY, None
     elif language in NO_MODEL:
-        backend, model, title_en, summary_en = f"none:no-model-for-{language}", None, None, None
+        backend, model = provenance.no_model_backend(language), None
+        title_en, summary_en = None, None
     else:
         backend, model = "argos", f"argos {language}-en 1.9"
     pending = rng.random() < 0.02

@@ -61,6 +61,7 @@ def test_each_kind_of_article_is_handled_honestly(tmp_path, models_dir):
     assert report.done == 4 and report.failed == 0
     assert report.details["translated"] == 2  # the German title and summary
     assert "no model for ja" in str(report) and "aggregator models list" in str(report)
+    assert (report.details["copied (English)"], report.details["unknown language"]) == (1, 1)
 
 
 def test_a_second_run_translates_nothing(tmp_path, models_dir):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import nh3
 from markupsafe import Markup
 
+from aggregator import provenance
 from aggregator.timeutil import from_iso
 
 LANGUAGE_NAMES = {
@@ -153,11 +154,11 @@ def translation_note(backend: str | None, model: str | None) -> str:
     """How the English text was made, in words."""
     if not backend:
         return "not translated yet"
-    if backend == "copy":
+    if backend == provenance.COPY:
         return "English original"
-    if backend.startswith("none:"):
-        reason = backend.removeprefix("none:").replace("-", " ")
-        return f"no English translation ({reason})"
+    reason = provenance.none_reason(backend)
+    if reason is not None:
+        return f"no English translation ({reason.replace('-', ' ')})"
     return f"machine translation: {model or backend}"
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from datasette.app import Datasette
 from datasette.utils.asgi import NotFound, Request, Response
 
+from aggregator import provenance
 from aggregator.publish import charts, queries, redirects, semantic
 from aggregator.publish.display import (
     codes,
@@ -245,7 +246,7 @@ def _article(row: Any) -> dict[str, Any]:
         **_article_fields(row),
         "seen_at": row["seen_at"],
         "undated": row["published_at"] is None,
-        "title_en": row["title_en"] if row["translation_backend"] != "copy" else None,
+        "title_en": row["title_en"] if row["translation_backend"] != provenance.COPY else None,
         "summary": row["summary"],
         "translation": translation_note(row["translation_backend"], row["translation_model"]),
         "version_of": row["version_of"],

@@ -14,6 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from aggregator.provenance import COPY, NONE_LIKE, NONE_PREFIX
+
+REASON = len(NONE_PREFIX) + 1  # where the reason starts in a `none:REASON` (SQL's substr)
+
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
 NOW = f"strftime({ISO}, 'now')"
 # The end of the "recent" window: the newest story, never later than now.
@@ -411,16 +415,16 @@ TRANSLATION_COVERAGE = Query(
     "(English originals, machine translation, none), how many still wait for the translate "
     "stage, the share without an English title, and why translations are missing "
     "(e.g. no-model-for-ja: install a model with `aggregator models install`).",
-    """
+    f"""
 SELECT coalesce(a.language, '(undetermined)') AS language, count(*) AS articles,
-       sum(a.translation_backend = 'copy') AS english_originals,
-       sum(a.translation_backend != 'copy' AND a.translation_backend NOT LIKE 'none:%')
+       sum(a.translation_backend = '{COPY}') AS english_originals,
+       sum(a.translation_backend != '{COPY}' AND a.translation_backend NOT LIKE '{NONE_LIKE}')
            AS machine_translated,
-       sum(a.translation_backend LIKE 'none:%') AS not_translated,
+       sum(a.translation_backend LIKE '{NONE_LIKE}') AS not_translated,
        sum(a.translated_at IS NULL) AS pending,
        round(100.0 * sum(a.title_en IS NULL) / count(*), 1) AS untranslated_pct,
-       group_concat(DISTINCT CASE WHEN a.translation_backend LIKE 'none:%'
-                                  THEN substr(a.translation_backend, 6) END) AS why_missing,
+       group_concat(DISTINCT CASE WHEN a.translation_backend LIKE '{NONE_LIKE}'
+                                  THEN substr(a.translation_backend, {REASON}) END) AS why_missing,
        group_concat(DISTINCT a.translation_model) AS models
 FROM articles a
 GROUP BY a.language

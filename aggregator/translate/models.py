@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
+from aggregator import provenance
 from aggregator.config import ISO_639_1, Config, TranslationSettings
 from aggregator.errors import UserError
 from aggregator.translate.base import TARGET
@@ -393,7 +394,7 @@ def waiting_counts(conn: sqlite3.Connection | None) -> dict[str, int]:
         return {}
     rows = conn.execute(
         "SELECT language, count(*) FROM articles WHERE translation_backend LIKE "
-        "'none:no-model-for-%' GROUP BY language"
+        f"'{provenance.NO_MODEL_LIKE}' GROUP BY language"
     )
     return {language: count for language, count in rows}
 

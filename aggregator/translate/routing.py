@@ -6,22 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aggregator import provenance
 from aggregator.config import Feed, TranslationSettings
 from aggregator.translate.base import TARGET, Backend
-
-COPY = "copy"
-NO_MODEL = "none:no-model-for-"
-UNKNOWN_LANGUAGE = "none:unknown-language"
 
 
 @dataclass(frozen=True)
 class Route:
-    backend: str  # a backend's name, "copy" (English original) or "none:REASON"
+    backend: str  # what translation_backend will say (aggregator/provenance.py)
     model: str | None = None
 
     @property
     def translates(self) -> bool:
-        return self.backend != COPY and not self.backend.startswith("none:")
+        return provenance.is_machine_translation(self.backend)
 
 
 class Router:
@@ -48,9 +45,9 @@ class Router:
 
     def route(self, language: str | None, feed_url: str | None = None) -> Route:
         if language is None:
-            return Route(UNKNOWN_LANGUAGE)
+            return Route(provenance.none_backend(provenance.UNKNOWN_LANGUAGE))
         if language == TARGET:
-            return Route(COPY)
+            return Route(provenance.COPY)
         order = self.order(language, feed_url)
         key = (language, order)
         if key not in self._routes:
@@ -61,4 +58,4 @@ class Router:
         for name in order:
             if language in self.coverage.get(name, set()):
                 return Route(name, self.backends[name].model_id(language))
-        return Route(NO_MODEL + language)
+        return Route(provenance.no_model_backend(language))

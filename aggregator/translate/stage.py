@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from aggregator import provenance
 from aggregator.config import Config, TranslationSettings
 from aggregator.errors import internal_error, is_database_failure
 from aggregator.pipeline import StageReport
@@ -33,7 +34,7 @@ from aggregator.timeutil import now_iso
 from aggregator.translate import cache, segment
 from aggregator.translate.base import Backend, BackendError, create_backends
 from aggregator.translate.models import models_dir
-from aggregator.translate.routing import COPY, NO_MODEL, Route, Router
+from aggregator.translate.routing import Route, Router
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class TranslateStage:
         route = self.router.route(row["language"], row["feed_url"])
         item = Item(row["id"], row["language"], route, finishes=True, retranslates=retranslates)
         if not route.translates:
-            copy = route.backend == COPY
+            copy = route.backend == provenance.COPY
             item.sources = {
                 TITLE: _copy_source(row["title"]) if copy else None,
                 SUMMARY: _copy_source(row["summary"]) if copy else None,
@@ -357,15 +358,13 @@ class TranslateStage:
             self.stats["re-translated"] += item.retranslates
             self.stats["cached"] += result.cached
             self.stats["finished"] += item.finishes
-            if item.route.backend.startswith(NO_MODEL):
-                self.stats[item.route.backend.removeprefix("none:")] += 1
-            elif not item.route.translates:
-                self.stats[item.route.backend] += 1
+            if not item.route.translates:  # by kind: copied, or why there is no English text
+                self.stats[provenance.none_reason(item.route.backend) or item.route.backend] += 1
         self.stats["translated"] += translated
 
 
 # The route of an article whose preparation failed (never stored: its error is).
-FAILED = Route("none:internal-error")
+FAILED = Route(provenance.none_backend(provenance.INTERNAL_ERROR))
 
 
 def describe(exc: BaseException) -> str:
@@ -432,7 +431,7 @@ def reopen_covered(conn: sqlite3.Connection, languages: set[str]) -> int:
     with transaction(conn):
         cursor = conn.execute(
             "UPDATE articles SET translated_at = NULL, translation_backend = NULL, "
-            "translation_model = NULL WHERE translation_backend LIKE 'none:no-model-for-%' "
+            f"translation_model = NULL WHERE translation_backend LIKE '{provenance.NO_MODEL_LIKE}' "
             "AND language IN (SELECT value FROM json_each(?))",
             (_json_list(languages),),
         )
@@ -482,10 +481,14 @@ def _report(stats: Counter[str], reopened: int) -> StageReport:
         "translated": stats["translated"],
         "cached": stats["cached"],
     }
-    for key, label in (("copy", "copied (English)"), ("unknown-language", "unknown language")):
+    for key, label in (
+        (provenance.COPY, "copied (English)"),
+        (provenance.UNKNOWN_LANGUAGE, "unknown language"),
+    ):
         if stats[key]:
             details[label] = stats[key]
-    missing = sorted(k.removeprefix("no-model-for-") for k in stats if k.startswith("no-model-"))
+    no_model = provenance.NO_MODEL_FOR
+    missing = sorted(k.removeprefix(no_model) for k in stats if k.startswith(no_model))
     if missing:
         details["no model for"] = " ".join(missing) + " (see `aggregator models list`)"
     if reopened:
