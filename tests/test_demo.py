@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from aggregator.cluster.metrics import pairwise_scores
 from aggregator.demo import clustered_items, gold_stories
@@ -160,3 +161,33 @@ def test_the_home_page_shows_the_biggest_demo_stories_and_says_they_are_old(demo
     assert feed.bozo == 0
     ids = {entry.id for entry in feed.entries}
     assert {f"http://localhost/-/story/{story}" for story in biggest} <= ids
+
+
+def test_earthquake_finds_the_story_by_meaning_in_languages_without_english(demo_db):
+    # Issue 13 §13: "earthquake" found 3 of the 8 articles of the earthquake story, because the
+    # others have no English text. By meaning (the stored multilingual vectors) it finds them.
+    conn = sqlite3.connect(demo_db)
+    gold = gold_stories()
+    quake = {
+        article: (language, title, title_en)
+        for article, feed_url, guid, language, title, title_en in conn.execute(
+            "SELECT a.id, f.url, a.guid, a.language, a.title, a.title_en "
+            "FROM articles a JOIN feeds f ON f.id = a.feed_id"
+        )
+        if gold.get((feed_url.rsplit("/", 1)[1], guid)) == "quake-calabria"
+    }
+    conn.close()
+    untranslated = {article for article, (_, _, title_en) in quake.items() if not title_en}
+    assert {quake[a][0] for a in untranslated} >= {"de", "ru", "pl", "ar"}
+    ds = make_datasette(demo_db)
+    found = asyncio.run(ds.client.get("/-/find.json?q=earthquake")).json()["matches"]
+    assert untranslated <= {row["article"] for row in found}
+    markup = asyncio.run(ds.client.get("/-/find?q=earthquake")).text
+    meaning = markup[markup.index('id="meaning-title"') :]
+    for article in untranslated:
+        title = str(escape(quake[article][1]))
+        card = meaning[: meaning.index(title)].rsplit('<li class="result by-meaning">', 1)[1]
+        assert 'class="meaning-mark"' in card and "matched by meaning" in card, title
+    for irrelevant in ("chocolate cake recipe", "zzzz qqq"):
+        rows = asyncio.run(ds.client.get(f"/-/find.json?q={irrelevant}")).json()["matches"]
+        assert not {row["article"] for row in rows} & set(quake), irrelevant
