@@ -19,13 +19,12 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from aggregator import compute, store
 from aggregator import config as config_module
-from aggregator import pipeline, store
+from aggregator.api import DEFAULT_DB, DEFAULT_FEEDS, Aggregator
 from aggregator.errors import UserError
-from aggregator.timeutil import from_iso, now_iso, utcnow
+from aggregator.timeutil import from_iso, utcnow
 
-DEFAULT_FEEDS = "feeds.yaml"
-DEFAULT_DB = "db/aggregator.db"
 # The demo's fictional outlets must never mix with a real run's: a file of its own.
 DEMO_DB = "db/demo.db"
 # `aggregator poll` when it polled feeds and every one failed (1 is a user mistake, 2 usage).
@@ -108,15 +107,6 @@ def load_config(feeds_path: str) -> config_module.Config:
     return config_module.load(feeds_path)
 
 
-def open_db(db_path: str, config: config_module.Config | None = None) -> sqlite3.Connection:
-    """The database for a command that fills it: created or upgraded (only a new, empty or
-    aggregator file; anything else is refused untouched), feeds.yaml's feeds synced into it."""
-    conn = store.connect(db_path)
-    if config is not None:
-        store.sync_feeds(conn, config.feeds, now_iso())
-    return conn
-
-
 # What each stage counts, for its progress bar (translate passes titles, then summaries); the
 # space keeps tqdm's "6 texts" and "9.1 feeds/s" from running together.
 UNITS = {"poll": " feeds", "translate": " texts"}
@@ -167,13 +157,34 @@ class Progress:
             self.bar = None
 
 
-def run_stage_command(name: str, feeds_path: str, db_path: str, **options: Any) -> None:
-    config = load_config(feeds_path)
-    conn = open_db(db_path, config)
-    try:
-        report = pipeline.run_stage(name, conn, config, Progress(name), **options)
-    finally:
-        conn.close()
+def open_aggregator(feeds_path: str, db_path: str, ray_address: str | None = None) -> Aggregator:
+    """The database for a command that fills it: created or upgraded (only a new, empty or
+    aggregator file; anything else is refused untouched), feeds.yaml's feeds synced into it.
+    With `ray_address`, translate and embed process on that Ray cluster (`--ray`)."""
+    return Aggregator(db_path, feeds=compute.with_ray(load_config(feeds_path), ray_address))
+
+
+def ray_option(func: Callable) -> Callable:
+    return click.option(
+        "--ray",
+        "ray_address",
+        default=None,
+        metavar="ADDRESS",
+        help="Translate and embed on the Ray cluster at ADDRESS (host:port, or auto) for this "
+        "run, as settings: compute: engine: ray does (docs/scaling.md).",
+    )(func)
+
+
+def run_stage_command(
+    name: str, feeds_path: str, db_path: str, ray_address: str | None = None, **options: Any
+) -> None:
+    with (
+        open_aggregator(feeds_path, db_path, ray_address) as agg,
+        compute.processors(agg.config) as processors,
+    ):
+        (report,) = agg.run(
+            name, progress_factory=Progress, processors=processors, **{name: options}
+        )
     click.echo(str(report))
 
 
@@ -196,13 +207,9 @@ def poll(feeds_path: str, db_path: str, force: bool) -> None:
     """Fetch the feeds that are due and store their new articles.
 
     Exits with EXIT_ALL_FEEDS_FAILED when it polled feeds and every one of them failed."""
-    config = load_config(feeds_path)
-    conn = open_db(db_path, config)
-    try:
-        report = pipeline.run_stage("poll", conn, config, Progress("poll"), force=force)
-        waiting = feeds_waiting(conn)
-    finally:
-        conn.close()
+    with open_aggregator(feeds_path, db_path) as agg:
+        (report,) = agg.run("poll", progress_factory=Progress, poll={"force": force})
+        waiting = feeds_waiting(agg.conn)
     click.echo(str(report) + (f"; {waiting}" if waiting else ""))
     if report.done and report.failed == report.done:
         # Not 0: a cron job or a script must see that nothing could be fetched (no network?).
@@ -242,19 +249,21 @@ def feeds_waiting(conn: sqlite3.Connection) -> str:
     default=None,
     help="Translate at most this many articles.",
 )
+@ray_option
 @user_errors
-def translate(feeds_path: str, db_path: str, limit: int | None) -> None:
+def translate(feeds_path: str, db_path: str, limit: int | None, ray_address: str | None) -> None:
     """Translate pending article titles and summaries into English, offline."""
-    run_stage_command("translate", feeds_path, db_path, limit=limit)
+    run_stage_command("translate", feeds_path, db_path, ray_address, limit=limit)
 
 
 @cli.command()
 @feeds_option
 @db_option
+@ray_option
 @user_errors
-def embed(feeds_path: str, db_path: str) -> None:
+def embed(feeds_path: str, db_path: str, ray_address: str | None) -> None:
     """Compute sentence embeddings for articles that have none for the current models."""
-    run_stage_command("embed", feeds_path, db_path)
+    run_stage_command("embed", feeds_path, db_path, ray_address)
 
 
 @cli.command()
@@ -279,23 +288,36 @@ def cluster(feeds_path: str, db_path: str, rebuild: bool) -> None:
     show_default=True,
     help="With --loop: seconds to sleep between rounds.",
 )
+@ray_option
 @user_errors
-def run(feeds_path: str, db_path: str, loop: bool, force: bool, interval: float) -> None:
+def run(
+    feeds_path: str,
+    db_path: str,
+    loop: bool,
+    force: bool,
+    interval: float,
+    ray_address: str | None,
+) -> None:
     """Run every stage once, in order (poll, translate, embed, cluster)."""
-    config = load_config(feeds_path)
-    conn = open_db(db_path, config)
-    try:
-        while True:
-            for report in pipeline.run_all(conn, config, Progress, poll={"force": force}):
-                click.echo(str(report))
-            if not loop:
-                break
-            force = False
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-    finally:
-        conn.close()
+    # Ray's actors start and show they hold this machine's models before the first poll, and
+    # keep their models loaded across --loop's rounds.
+    with (
+        open_aggregator(feeds_path, db_path, ray_address) as agg,
+        compute.processors(agg.config) as processors,
+    ):
+        try:
+            while True:
+                reports = agg.run(
+                    progress_factory=Progress, processors=processors, poll={"force": force}
+                )
+                for report in reports:
+                    click.echo(str(report))
+                if not loop:
+                    break
+                force = False
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
 
 
 @cli.group()

@@ -5,7 +5,7 @@ no story, in a canonical order, (article time, content hash, feed url), so the r
 depend on the order feeds were polled in. Each article is compared with the stories that have
 articles within `window_days` of it: first by the multilingual centroid (a matrix product over
 the window), then, for the best few stories, pair by pair with their closest articles
-(aggregator/cluster/match.py). It joins the story of its strongest match, or starts a story of
+(aggregator/cluster/kernel.py). It joins the story of its strongest match, or starts a story of
 its own: a story covered once is a cluster with article_count 1, so "stories covered in N
 languages" is a plain query. Existing story ids never change; `--rebuild` starts over.
 """
@@ -20,22 +20,25 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aggregator.cluster import load
 from aggregator.cluster.centering import LanguageMeans
-from aggregator.cluster.match import DAY, rule_parameters
+from aggregator.cluster.kernel import DAY, rule_parameters
 from aggregator.cluster.weights import DocumentFrequency, count_new
 from aggregator.cluster.window import Assignment, Rows, Story, Window, warm_up
 from aggregator.config import ClusterSettings, Config
 from aggregator.embed import models
 from aggregator.embed.stage import keyword_versions
 from aggregator.errors import UserError
-from aggregator.pipeline import StageReport
-from aggregator.stage import Progress, run_stage_overlapped, set_total
+from aggregator.stage import Execution, Progress, StageReport, run_stage, set_total
 from aggregator.store import transaction
 from aggregator.timeutil import from_epoch, now_iso
+
+if TYPE_CHECKING:
+    from threadpoolctl import threadpool_limits
 
 BATCH = 512
 SAVE_EVERY = 4096  # articles per write transaction: each commit costs ~10 ms at any size
@@ -90,6 +93,8 @@ class ClusterStage:
     before or after (aggregator.stage.run_stage_overlapped with one worker)."""
 
     name = "cluster"
+    # One worker: each batch is assigned against the stories the one before left.
+    execution = Execution(BATCH, workers=1, in_flight=2)
 
     def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
         self.settings: ClusterSettings = config.settings.cluster
@@ -120,6 +125,58 @@ class ClusterStage:
         self.counts: Counter[str] = Counter()
         self.unsaved: list[Outcome] = []
         self.unsaved_count = 0
+        self.changed = False  # built with other settings or models than this run's
+        self.limits: threadpool_limits | None = None
+
+    @classmethod
+    def open(
+        cls,
+        conn: sqlite3.Connection,
+        config: Config,
+        *,
+        progress: Progress | None = None,
+        rebuild: bool = False,
+    ) -> ClusterStage:
+        """Ready to assign every ready article without a story (all of them, with `rebuild`)."""
+        # Loading the compiled loop (numba's cache) takes ~0.3 s: do it while the database is
+        # read.
+        threading.Thread(target=warm_up, name="cluster-warm-up", daemon=True).start()
+        if rebuild:
+            forget_all(conn)
+        count_new(conn)
+        stage = cls(conn, config)
+        stage.on_queue = functools.partial(set_total, progress)
+        stage.changed = _settings_changed(conn, stage)
+        # BLAS on one thread: a second one competes with this thread's SQLite work for the
+        # second core (100k bench: 11.8 s wall, 20.5 s CPU with two threads; 10.3 s, 12.2 s
+        # with one). Restored by `close`.
+        # imported here, not with the module: importing threadpoolctl sets
+        # KMP_DUPLICATE_LIB_OK in os.environ
+        from threadpoolctl import threadpool_limits
+
+        stage.limits = threadpool_limits(1, user_api="blas")
+        return stage
+
+    def finish(self, conn: sqlite3.Connection) -> StageReport:
+        self.flush(conn)
+        details: dict[str, object] = {
+            "new stories": self.counts["created"],
+            "joined": self.counts["joined"],
+            "merged": self.counts["merged"],
+        }
+        note = None
+        if self.changed:
+            note = (
+                "settings or models changed since the stories were built; "
+                "`aggregator cluster --rebuild` applies them to all"
+            )
+        done = self.counts["assigned"]
+        return StageReport("cluster", done=done, skipped=waiting(conn), details=details, note=note)
+
+    def close(self) -> None:
+        if self.limits is not None:
+            self.limits.restore_original_limits()
+            self.limits = None
 
     # -- pending: the next articles in canonical order, and the window around them ----------
     def pending(self, conn: sqlite3.Connection, limit: int) -> Batch | None:
@@ -201,7 +258,7 @@ class ClusterStage:
         """Each article of the batch, in order, joins its best story or starts one: compared
         first with the story centroids of the window (those passing the gate, nearest first),
         then pair by pair with the closest articles of the best CANDIDATE_STORIES
-        (aggregator/cluster/kernel.py, rules in aggregator/cluster/match.py)."""
+        (aggregator/cluster/kernel.py: the loop and the pair rule)."""
         result = self._window().assign(
             batch.rows, self.params_array, self.next_id, CANDIDATE_STORIES, CANDIDATE_ARTICLES
         )
@@ -275,6 +332,7 @@ class ClusterStage:
         at most the unwritten batches, which the next run redoes."""
         self.unsaved.append(outcome)
         self.unsaved_count += len(outcome.assignments)
+        self.counts["assigned"] += len(outcome.assignments)
         if self.unsaved_count >= SAVE_EVERY:
             self.flush(conn)
         return len(outcome.assignments)
@@ -454,35 +512,5 @@ def run(
     rebuild: bool = False,
 ) -> StageReport:
     """Assign every ready article without a story to one (all of them, with `rebuild`)."""
-    # Loading the compiled loop (numba's cache) takes ~0.3 s: do it while the database is read.
-    warming = threading.Thread(target=warm_up, name="cluster-warm-up", daemon=True)
-    warming.start()
-    if rebuild:
-        forget_all(conn)
-    count_new(conn)
-    stage = ClusterStage(conn, config)
-    stage.on_queue = functools.partial(set_total, progress)
-    changed = _settings_changed(conn, stage)
-    # BLAS on one thread: a second one competes with this thread's SQLite work for the second
-    # core (100k bench: 11.8 s wall, 20.5 s CPU with two threads; 10.3 s, 12.2 s with one).
-    # imported here, not with the module: importing threadpoolctl sets
-    # KMP_DUPLICATE_LIB_OK in os.environ
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"):
-        done = run_stage_overlapped(
-            stage, conn, BATCH, progress, workers=1, in_flight=2, name="cluster"
-        )
-        stage.flush(conn)
-    details: dict[str, object] = {
-        "new stories": stage.counts["created"],
-        "joined": stage.counts["joined"],
-        "merged": stage.counts["merged"],
-    }
-    if changed:
-        details["note:"] = (
-            "settings or models changed since the stories were built; "
-            "`aggregator cluster --rebuild` applies them to all"
-        )
-    left = waiting(conn)
-    return StageReport("cluster", done=done, skipped=left, details=details)
+    stage = ClusterStage.open(conn, config, progress=progress, rebuild=rebuild)
+    return run_stage(stage, conn, progress=progress)

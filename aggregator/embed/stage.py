@@ -19,6 +19,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,7 @@ from aggregator.boilerplate import NONE, FeedBoilerplate
 from aggregator.config import Config, EmbeddingSettings
 from aggregator.embed import models, text
 from aggregator.errors import internal_error, is_database_failure
-from aggregator.pipeline import StageReport
-from aggregator.stage import Progress, run_stage
+from aggregator.stage import Execution, Progress, StageReport, run_stage
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso
 from aggregator.vectors import (
@@ -68,7 +68,7 @@ LIMIT :limit
 
 @dataclass
 class Item:
-    row: sqlite3.Row
+    row: dict[str, Any]  # the PENDING query's columns (a dict: batches may cross processes)
     boilerplate: FeedBoilerplate
 
 
@@ -95,18 +95,45 @@ def keyword_versions(conn: sqlite3.Connection) -> list[str]:
 
 
 class EmbedStage:
+    """Vectors and keyword signatures for articles that lack them for the current models
+    (the `aggregator.stage.Stage` contract)."""
+
     name = "embed"
 
-    def __init__(self, conn: sqlite3.Connection, settings: EmbeddingSettings) -> None:
+    def __init__(self, conn: sqlite3.Connection | None, settings: EmbeddingSettings) -> None:
+        """Without `conn`, a stage that only processes (a Ray actor's: aggregator/compute)."""
         self.settings = settings
+        self.execution = Execution(batch_size=settings.batch_size)
         self.models = {
             MULTILINGUAL: settings.multilingual_model,
             ENGLISH: settings.model,
         }
         self.identities = {space: models.identity(spec) for space, spec in self.models.items()}
-        self.versions = keyword_versions(conn)
+        self.versions = keyword_versions(conn) if conn is not None else []
         self.after = 0
         self.counts: Counter[str] = Counter()
+
+    @classmethod
+    def open(
+        cls, conn: sqlite3.Connection, config: Config, *, progress: Progress | None = None
+    ) -> EmbedStage:
+        return cls(conn, config.settings.embedding)
+
+    def finish(self, conn: sqlite3.Connection) -> StageReport:
+        failed = self.counts["failed"]
+        waiting = conn.execute("SELECT count(*) FROM articles a WHERE NOT " + SETTLED).fetchone()[0]
+        details: dict[str, object] = {
+            f"{space} vectors": self.counts[space] for space in (MULTILINGUAL, ENGLISH)
+        }
+        details["keyword signatures"] = self.counts["keywords"]
+        if waiting:
+            details["waiting for translation"] = waiting
+        return StageReport(
+            "embed", done=self.counts["handled"] - failed, failed=failed, details=details
+        )
+
+    def close(self) -> None:
+        """Models stay loaded (cached per process) for the next run."""
 
     def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
         rows = conn.execute(
@@ -122,7 +149,7 @@ class EmbedStage:
         if rows:
             self.after = rows[-1]["id"]
         learned = {feed: _boilerplate(conn, feed) for feed in {row["feed_id"] for row in rows}}
-        return [Item(row, learned.get(row["feed_id"], NONE)) for row in rows]
+        return [Item(dict(row), learned.get(row["feed_id"], NONE)) for row in rows]
 
     def process(self, batch: Sequence[Item]) -> list[Result]:
         results = [Result(item.row["id"]) for item in batch]
@@ -223,6 +250,7 @@ class EmbedStage:
             if result.error is not None:
                 self.counts["failed"] += 1
                 log.warning("embed: article %s skipped: %s", result.article_id, result.error)
+        self.counts["handled"] += len(results)
         return len(results)
 
     def _save_batch(self, conn: sqlite3.Connection, results: Sequence[Result], now: str) -> None:
@@ -287,14 +315,4 @@ def run(
     conn: sqlite3.Connection, config: Config, *, progress: Progress | None = None
 ) -> StageReport:
     """Embed and sign every article that lacks a vector or signature for the current models."""
-    stage = EmbedStage(conn, config.settings.embedding)
-    handled = run_stage(
-        stage, conn, batch_size=config.settings.embedding.batch_size, progress=progress
-    )
-    failed = stage.counts["failed"]
-    waiting = conn.execute("SELECT count(*) FROM articles a WHERE NOT " + SETTLED).fetchone()[0]
-    details = {f"{space} vectors": stage.counts[space] for space in (MULTILINGUAL, ENGLISH)}
-    details["keyword signatures"] = stage.counts["keywords"]
-    if waiting:
-        details["waiting for translation"] = waiting
-    return StageReport("embed", done=handled - failed, failed=failed, details=details)
+    return run_stage(EmbedStage.open(conn, config), conn, progress=progress)

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from aggregator import provenance
 from aggregator.config import Config, TranslationSettings
 from aggregator.errors import internal_error, is_database_failure
-from aggregator.pipeline import StageReport
-from aggregator.stage import Progress, run_stage_overlapped
+from aggregator.stage import Execution, Progress, StageReport, run_stage
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso
 from aggregator.translate import cache, segment
@@ -65,6 +64,7 @@ class Item:
     language: str | None
     route: Route
     finishes: bool  # completes the article (sets translated_at)
+    phase: str = TITLE  # the pass that handed it out (its results are saved by that pass)
     retranslates: bool = False  # replaces an Apertium translation (kept if this one fails)
     sources: dict[str, Source | None] = field(default_factory=dict)  # None: no text
     error: str | None = None  # preparing it failed: recorded as its translation_error
@@ -79,8 +79,8 @@ class Result:
     cached: int = 0
 
 
-class TranslateStage:
-    """One pass (titles or summaries) in the shape of `aggregator.stage.Stage`."""
+class TranslatePass:
+    """One pass over the articles: titles, or summaries (see TranslateStage)."""
 
     def __init__(
         self, phase: str, router: Router, settings: TranslationSettings, limit: int | None
@@ -125,7 +125,9 @@ class TranslateStage:
             try:
                 items.append(self._item(row, retranslating))
             except Exception as exc:  # noqa: BLE001 (one bad article is its own error)
-                items.append(Item(row["id"], row["language"], FAILED, True, error=describe(exc)))
+                items.append(
+                    Item(row["id"], row["language"], FAILED, True, self.phase, error=describe(exc))
+                )
         self._attach_cached(conn, items)
         return items
 
@@ -177,7 +179,14 @@ class TranslateStage:
 
     def _item(self, row: sqlite3.Row, retranslates: bool = False) -> Item:
         route = self.router.route(row["language"], row["feed_url"])
-        item = Item(row["id"], row["language"], route, finishes=True, retranslates=retranslates)
+        item = Item(
+            row["id"],
+            row["language"],
+            route,
+            finishes=True,
+            phase=self.phase,
+            retranslates=retranslates,
+        )
         if not route.translates:
             copy = route.backend == provenance.COPY
             item.sources = {
@@ -438,6 +447,71 @@ def reopen_covered(conn: sqlite3.Connection, languages: set[str]) -> int:
     return cursor.rowcount
 
 
+class TranslateStage:
+    """The translate stage (the `aggregator.stage.Stage` contract): titles first, then
+    summaries, each a `TranslatePass`; `limit` caps each pass.
+
+    An article's summary is pending once its title is saved, so the summary pass starts while
+    the last title batches are still being translated and picks up each as it is saved. Worker
+    threads translate up to IN_FLIGHT batches while the driving thread reads the next batch and
+    saves finished ones, so a backend always has its next batch waiting (Apertium's programs
+    and CTranslate2 release the GIL while they work). `pending` never hands out an article in
+    flight: see TranslatePass.skip."""
+
+    name = "translate"
+
+    def __init__(self, conn: sqlite3.Connection, config: Config, limit: int | None = None):
+        settings = config.settings.translation
+        self.execution = Execution(settings.articles_per_batch, IN_FLIGHT, IN_FLIGHT)
+        self.backends = create_backends(settings, models_dir(settings))
+        try:
+            router = Router(self.backends, settings, config.feeds)
+            self.reopened = reopen_covered(conn, router.covered())
+        except BaseException:
+            self.close()
+            raise
+        self.passes = {phase: TranslatePass(phase, router, settings, limit) for phase in PASSES}
+        self.phases = list(PASSES)
+
+    @classmethod
+    def open(
+        cls,
+        conn: sqlite3.Connection,
+        config: Config,
+        *,
+        progress: Progress | None = None,
+        limit: int | None = None,
+    ) -> TranslateStage:
+        return cls(conn, config, limit)
+
+    def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
+        while self.phases:
+            batch = self.passes[self.phases[0]].pending(conn, limit)
+            if batch or len(self.phases) == 1:
+                return batch
+            self.phases.pop(0)  # titles all handed out: on to the summaries
+        return []
+
+    def process(self, batch: Sequence[Item]) -> list[Result]:
+        return self.passes[batch[0].phase].process(batch) if batch else []
+
+    def save(self, conn: sqlite3.Connection, results: Sequence[Result]) -> int:
+        return self.passes[results[0].item.phase].save(conn, results) if results else 0
+
+    def finish(self, conn: sqlite3.Connection) -> StageReport:
+        stats: Counter[str] = Counter()
+        for one in self.passes.values():
+            stats += one.stats
+        return _report(stats, self.reopened)
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            backend.close()
+
+
+PASSES = (TITLE, SUMMARY)
+
+
 def run(
     conn: sqlite3.Connection,
     config: Config,
@@ -446,32 +520,7 @@ def run(
     limit: int | None = None,
 ) -> StageReport:
     """Translate pending articles: titles first, then summaries; `limit` caps each pass."""
-    settings = config.settings.translation
-    backends = create_backends(settings, models_dir(settings))
-    try:
-        router = Router(backends, settings, config.feeds)
-        reopened = reopen_covered(conn, router.covered())
-        stats: Counter[str] = Counter()
-        for phase in (TITLE, SUMMARY):
-            stage = TranslateStage(phase, router, settings, limit)
-            # Worker threads translate up to IN_FLIGHT batches while this thread reads the next
-            # batch and saves finished ones, so a backend always has its next batch waiting
-            # (Apertium's programs and CTranslate2 release the GIL while they work). `pending`
-            # never hands out an article in flight: see TranslateStage.skip.
-            run_stage_overlapped(
-                stage,
-                conn,
-                settings.articles_per_batch,
-                progress,
-                workers=IN_FLIGHT,
-                in_flight=IN_FLIGHT,
-                name="translate",
-            )
-            stats += stage.stats
-    finally:
-        for backend in backends.values():
-            backend.close()
-    return _report(stats, reopened)
+    return run_stage(TranslateStage.open(conn, config, limit=limit), conn, progress=progress)
 
 
 def _report(stats: Counter[str], reopened: int) -> StageReport:
