@@ -311,6 +311,10 @@ async def find(datasette: Any, q: str) -> Outcome:
     db = datasette.get_database()
     if not db.path:
         return Outcome([], 0, "search by meaning needs a database file")
+    # The vectors first: a database without any needs no model loaded.
+    index = await db.execute_fn(lambda conn: SEARCHER.index(conn, db.path))
+    if not len(index.ids):
+        return Outcome([], 0, f"no article has a vector of {index.model} yet")
     try:
         query = await asyncio.get_running_loop().run_in_executor(None, SEARCHER.embed, q)
     except Exception as exc:  # noqa: BLE001 (a missing model must not break the search page)
@@ -318,9 +322,6 @@ async def find(datasette: Any, q: str) -> Outcome:
         return Outcome([], 0, f"search by meaning is unavailable: {exc}")
 
     def run(conn: sqlite3.Connection) -> Outcome:
-        index = SEARCHER.index(conn, db.path)
-        if not len(index.ids):
-            return Outcome([], 0, f"no article has a vector of {index.model} yet")
         with one_blas_thread():
             matches = index.search(query)
         scores = {match.article_id: match.score for match in matches}
