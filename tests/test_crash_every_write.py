@@ -50,8 +50,8 @@ SKIPPED = ("articles_fts", "sqlite_")
 STORIES = ("peru-quake", "museum-strike")
 
 
-def tables(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
-    """Every table's rows, sorted, without wall-clock columns; vectors as float arrays."""
+def tables(conn: sqlite3.Connection, skip: set[str] = WALL_CLOCK) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted, without the `skip` columns (by default the wall clock's)."""
     names = [
         row[0]
         for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -60,7 +60,7 @@ def tables(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
     dump = {}
     for name in names:
         columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')]
-        kept = [c for c in columns if c not in WALL_CLOCK]
+        kept = [c for c in columns if c not in skip]
         rows = conn.execute(f'SELECT {", ".join(kept)} FROM "{name}"').fetchall()
         dump[name] = sorted((tuple(row) for row in rows), key=repr)
     return dump
