@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO))
 
 from aggregator import config as config_module  # noqa: E402
 from aggregator import pipeline, store  # noqa: E402
-from aggregator.cluster.metrics import pairwise_scores  # noqa: E402
 from aggregator.demo.server import FeedServer  # noqa: E402
 from aggregator.timeutil import now_iso  # noqa: E402
+from tests.cluster_scoring import pairwise_scores  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "dev-data" / "wmt22-fr-de-news.jsonl"
 BASE_TIME = datetime(2021, 12, 13, 6, 0, tzinfo=UTC)

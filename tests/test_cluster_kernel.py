@@ -100,7 +100,7 @@ def coverage(a: dict, b: dict) -> float:
 
 
 def strength(a: dict, b: dict, multi: float) -> tuple[float | None, bool]:
-    """The documented pair rule (aggregator/cluster/match.py): (strength or None, version)."""
+    """The documented pair rule (docs/clustering.md): (strength or None, version)."""
     if multi < MIN_CANDIDATE:
         return None, False
     cross = a["language"] != b["language"]

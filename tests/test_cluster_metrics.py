@@ -1,6 +1,6 @@
 import pytest
 
-from aggregator.cluster.metrics import pairwise_scores
+from tests.cluster_scoring import pairwise_scores
 
 GOLD = {1: "a", 2: "a", 3: "a", 4: "b", 5: "c"}
 

@@ -10,12 +10,49 @@ import pytest
 
 from aggregator import gloss, keywords
 from aggregator.boilerplate import FeedBoilerplate
-from aggregator.cluster.match import Pair, coverage
+from aggregator.cluster import kernel
 from aggregator.config import ClusterSettings
 
 needs_german = pytest.mark.skipif(
     gloss.glossary("de") is None, reason="dict-freedict-deu-eng is not installed"
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One pair of articles' signals, judged by the compiled rule (kernel.strength)."""
+
+    multi: float  # centred multilingual cosine
+    english: float | None
+    keywords: float | None
+    cross: bool = False  # in two different languages
+
+    def judge(self, settings: ClusterSettings) -> tuple[float | None, bool]:
+        """How far the pair is above the bar (higher is better; None below it), and whether
+        one is a version of the other."""
+        value, version = kernel.strength(
+            self.multi,
+            self.cross,
+            self.english is not None,
+            self.english or 0.0,
+            self.keywords is not None,
+            self.keywords or 0.0,
+            kernel.rule_parameters(settings),
+        )
+        return (None if value == kernel.NONE else value), bool(version)
+
+
+def coverage(a: keywords.Keywords, a_weights: np.ndarray, b: keywords.Keywords) -> float:
+    """The share of a's keyword weight that b carries: by identity in the same keying language,
+    else by any shared alternative (what the compiled loop computes, for one pair)."""
+    total = float(a_weights.sum())
+    marks = np.zeros(len(a.ids), dtype=bool)
+    if a.language == b.language:
+        return kernel.coverage_same(a.ids, a_weights, total, b.ids, marks)
+    order = np.argsort(a.alts, kind="stable")
+    return kernel.coverage_cross(
+        a.alts[order], a.owners[order], a_weights, total, np.sort(b.alts), marks
+    )
 
 
 def cover(a_text: str, a_lang: str, b_text: str, b_lang: str) -> float:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from aggregator.cluster.metrics import pairwise_scores
 from aggregator.demo import clustered_items, gold_stories
 from aggregator.publish.serve import make_datasette
 from tests.clirun import run_cli
+from tests.cluster_scoring import pairwise_scores
 
 pytestmark = pytest.mark.slow
 

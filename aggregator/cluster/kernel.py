@@ -6,14 +6,20 @@ no Python objects, no database. Per article the work is a few hundred small step
 over the window's story centroids, cosines with the candidate stories' articles, keyword
 coverage by merging sorted hash arrays), which in Python cost ~300 µs and here a few µs.
 
-The rules themselves are the ones documented in aggregator/cluster/match.py; `strength` is the
-one definition of the pair rule, which `Pair.strength` calls too.
+`strength` is the one definition of the pair rule (docs/clustering.md: the signals and how the
+thresholds were chosen), and `rule_parameters` turns the cluster settings into the parameters
+the loop takes. The signals, per pair of articles: the English cosine where both have English
+text, the language-centred multilingual cosine (aggregator/cluster/centering.py), and keyword
+coverage (aggregator/keywords.py) where the two share a keyword space. tests/test_cluster_kernel.py
+checks the loop against a plain-Python reference; tests/test_cluster_signals.py judges pairs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from aggregator.config import ClusterSettings
 
 NONE = -np.inf  # "no match": below every strength
 VERSION = 1.0  # added to a version's strength: a version of an article outranks any event match
@@ -33,6 +39,29 @@ VERSION = 1.0  # added to a version's strength: a version of an article outranks
     THRESHOLD_COPY,
 ) = range(11)
 PARAM_COUNT = 11
+DAY = 86400.0
+CENTROID_SLACK = 0.1  # a centroid sits below its closest member: look a little lower
+# How far below the event bar a multilingual cosine may be for the pair to be judged at all:
+# the English cosine can still make it the same event.
+CANDIDATE_FLOOR = 0.2
+
+
+def rule_parameters(settings: ClusterSettings) -> np.ndarray:
+    """The settings as the compiled loop takes them (THRESHOLD_EVENT...)."""
+    lowest = min(settings.threshold_event, settings.threshold_event_cross)
+    params = np.zeros(PARAM_COUNT)
+    params[THRESHOLD_EVENT] = settings.threshold_event
+    params[THRESHOLD_EVENT_CROSS] = settings.threshold_event_cross
+    params[THRESHOLD_EN] = settings.threshold_en
+    params[THRESHOLD_KEYWORDS] = settings.threshold_keywords
+    params[THRESHOLD_VERSION] = settings.threshold_version
+    params[WINDOW_S] = settings.window_days * DAY
+    params[GATE] = lowest - CANDIDATE_FLOOR - CENTROID_SLACK
+    params[MIN_CANDIDATE] = lowest - CANDIDATE_FLOOR
+    params[THRESHOLD_MERGE] = settings.merge_margin
+    params[THRESHOLD_EN_EVENT] = settings.threshold_en_event
+    params[THRESHOLD_COPY] = settings.threshold_copy
+    return params
 
 
 @njit(cache=True, nogil=True)

@@ -1,6 +1,7 @@
 """Scoring a clustering against gold stories: pairwise precision/recall/F1 and BCubed.
 
-Used by the evaluation harness (bench/eval_clusters.py) and the demo's end-to-end test.
+Used by the evaluation harness (bench/eval_clusters.py) and the demo's end-to-end test; not
+part of the package, which never scores itself.
 """
 
 from __future__ import annotations
