@@ -36,7 +36,9 @@ def is_none(backend: str | None) -> bool:
 
 def none_reason(backend: str | None) -> str | None:
     """Why there is no English text (`no-model-for-ja`), or None if the value is not `none:`."""
-    return backend.removeprefix(NONE_PREFIX) if is_none(backend) else None
+    if backend is None or not backend.startswith(NONE_PREFIX):
+        return None
+    return backend.removeprefix(NONE_PREFIX)
 
 
 def is_machine_translation(backend: str | None) -> bool:
