@@ -3,8 +3,9 @@
 The FTS5 tables and their triggers live in the schema (store.SCHEMA_V1): `articles_fts` indexes
 the English title and summary (porter stemming), `articles_fts_original` the original text with
 trigrams, which match substrings in any script without a word splitter. Trigrams cannot match
-words shorter than three characters (many Chinese and Japanese words are two), so such queries
-fall back to a plain substring scan.
+words shorter than three characters (many Chinese and Japanese words are two): a query of such
+words alone falls back to a plain substring scan; one with a longer word too is narrowed by
+the index and the short words checked in the rows it finds.
 
 These helpers are registered as SQL functions on every Datasette connection, so the canned search
 query (and its JSON API) and the search page run the very same SQL.
@@ -41,13 +42,23 @@ def match_query(text: str | None) -> str:
 
 
 def needs_scan(text: str | None) -> bool:
-    """True when a word is too short for the trigram index, so only a scan can find it."""
+    """True when no word is long enough for the trigram index, so only a scan can find them."""
+    words = terms(text)
+    return bool(words) and all(len(word) < TRIGRAM for word in words)
+
+
+def has_short(text: str | None) -> bool:
+    """True when some word is too short for the trigram index: the rows the long words find
+    must then be checked for it (`contains_all`)."""
     return any(len(word) < TRIGRAM for word in terms(text))
 
 
 def trigram_query(text: str | None) -> str:
-    """The MATCH expression for the trigram table, or `""` when a scan must be used instead."""
-    return '""' if needs_scan(text) else match_query(text)
+    """The MATCH expression for the trigram table: the words long enough for it (a query with
+    a short word, "à Tokyo", is narrowed by "Tokyo" and then checked whole, not scanned);
+    `""` when every word is short and a scan must be used instead."""
+    long_words = [word for word in terms(text) if len(word) >= TRIGRAM]
+    return " ".join(_phrase(word) for word in long_words) if long_words else '""'
 
 
 def contains_all(haystack: str | None, text: str | None) -> bool:
@@ -61,8 +72,9 @@ def contains_all(haystack: str | None, text: str | None) -> bool:
 
 def register(conn: sqlite3.Connection) -> None:
     """Make the helpers callable from SQL: fts_query, fts_trigram_query, fts_needs_scan,
-    fts_contains_all."""
+    fts_has_short, fts_contains_all."""
     conn.create_function("fts_query", 1, match_query, deterministic=True)
     conn.create_function("fts_trigram_query", 1, trigram_query, deterministic=True)
     conn.create_function("fts_needs_scan", 1, needs_scan, deterministic=True)
+    conn.create_function("fts_has_short", 1, has_short, deterministic=True)
     conn.create_function("fts_contains_all", 2, contains_all, deterministic=True)

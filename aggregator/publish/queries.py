@@ -323,8 +323,10 @@ LEFT JOIN clusters c ON c.id = a.cluster_id
 WHERE a.id IN (
     SELECT rowid FROM articles_fts WHERE articles_fts MATCH fts_query(:q)
     UNION
-    SELECT rowid FROM articles_fts_original
+    SELECT t.rowid FROM articles_fts_original t JOIN articles o ON o.id = t.rowid
     WHERE articles_fts_original MATCH fts_trigram_query(:q)
+      AND (NOT fts_has_short(:q)
+           OR fts_contains_all(o.title || ' ' || coalesce(o.summary, ''), :q))
     UNION
     SELECT id FROM articles
     WHERE fts_needs_scan(:q) AND fts_contains_all(title || ' ' || coalesce(summary, ''), :q)
