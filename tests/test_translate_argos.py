@@ -4,7 +4,7 @@ tokenizer code and CTranslate2 (aggregator/translate/argos.py)."""
 import pytest
 
 from aggregator.config import TranslationSettings
-from aggregator.translate import models
+from aggregator.translate import argos, models
 from aggregator.translate.argos import ArgosBackend
 from aggregator.translate.base import BackendError
 from tests.argos_model import package_argosmodel
@@ -80,15 +80,38 @@ def test_a_corrupt_model_fails_with_a_backend_error(tmp_path, ct2_model):
         backend.translate(["Hallo Welt."], "de")
 
 
-def test_threads_beam_and_batch_size_come_from_settings(tmp_path, argosmodel):
+def test_threads_beam_and_batch_size_come_from_settings(tmp_path, argosmodel, monkeypatch):
+    """Every setting reaches CTranslate2 (the real Translator, its calls recorded on the way):
+    inter/intra threads when the model is loaded, beam and batch size with every batch. The
+    values are none of the defaults, so a setting ignored for its default shows."""
     directory = tmp_path / "models"
     models.install_file(directory, argosmodel)
-    settings = TranslationSettings(inter_threads=2, intra_threads=1, beam_size=1, batch_size=2)
+    settings = TranslationSettings(inter_threads=2, intra_threads=3, beam_size=2, batch_size=2)
+    assert settings != TranslationSettings(inter_threads=2)  # beam 4, batch 32, intra 0
+    ctranslate2 = argos.import_ctranslate2()
+    real_translator = ctranslate2.Translator
+    loads: list[dict] = []
+    batches: list[dict] = []
+
+    class Recording:
+        def __init__(self, translator):
+            self.translator = translator
+
+        def translate_batch(self, tokens, **options):
+            batches.append(options)
+            return self.translator.translate_batch(tokens, **options)
+
+    def translator(*args, **options):
+        loads.append(options)
+        return Recording(real_translator(*args, **options))
+
+    monkeypatch.setattr(ctranslate2, "Translator", translator)
     backend = ArgosBackend(settings, directory)
     out = backend.translate(["Ein Satz.", "Noch ein Satz.", "Und ein dritter."], "de")
-    assert len(out) == 3
-    translator = backend._load("de").translator
-    assert translator.num_translators == 2
+    assert len(out) == 3 and all(out)
+    assert [(o["inter_threads"], o["intra_threads"]) for o in loads] == [(2, 3)]
+    assert [(o["beam_size"], o["max_batch_size"]) for o in batches] == [(2, 2)]
+    assert backend._load("de").translator.translator.num_translators == 2
 
 
 def test_empty_input(backend):
