@@ -43,6 +43,7 @@ test: install lint
 lint: install
 	$(BIN)/ruff check aggregator tests bench
 	$(BIN)/ruff format --check aggregator tests bench
+	$(BIN)/mypy aggregator  # settings: [tool.mypy] in pyproject.toml
 
 # After changing a version in .venv (and testing it): the exact installed set, less the project
 # itself. torch's local label (+cpu, from the CPU wheel) is dropped so the pin also matches the

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -71,7 +71,7 @@ class Stage(Protocol):
     name: str
     execution: Execution
 
-    def pending(self, conn: sqlite3.Connection, limit: int) -> Sequence[Any] | None:
+    def pending(self, conn: sqlite3.Connection, limit: int) -> Sized | None:
         """Up to `limit` work items not yet handed out in this run (empty or None: finished)."""
 
     def process(self, batch: Any) -> Any:

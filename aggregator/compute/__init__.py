@@ -13,7 +13,7 @@ any actor's differ from its own, so no node produces a different result silently
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,7 +46,7 @@ def with_ray(config: Config, address: str | None) -> Config:
 
 
 @contextmanager
-def processors(config: Config) -> Iterator[dict[str, Processor]]:
+def processors(config: Config) -> Iterator[Mapping[str, Processor]]:
     """The processors for `Aggregator.run(processors=...)`: none for the local engine (every
     stage then processes on this machine); for Ray, one per remote stage over one pool of
     actors, started and checked here (an unreachable cluster or an actor whose models differ
@@ -147,10 +147,10 @@ def identities(kind: str, config: Config) -> dict[str, str]:
     if kind == "embed":
         from aggregator.embed import models
 
-        settings = config.settings.embedding
+        embedding = config.settings.embedding
         return {
-            "embedding multilingual": models.identity(settings.multilingual_model),
-            "embedding english": models.identity(settings.model),
+            "embedding multilingual": models.identity(embedding.multilingual_model),
+            "embedding english": models.identity(embedding.model),
         }
     raise ValueError(f"stage {kind!r} does not run on Ray (only {', '.join(REMOTE_STAGES)})")
 
