@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from html import escape
@@ -95,7 +96,8 @@ def test_url_keys_never_fail_and_are_single_tokens(text, base):
 @given(XML_TEXT, XML_TEXT)
 def test_content_hash_is_a_stable_hex_key(title, text):
     digest = content_hash(title, text)
-    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{64}", digest), digest  # lower-case hex, 256 bits
+    assert content_hash(title, text) == digest  # stable: the same input, the same key
     assert content_hash(f"  {title.upper()}\n", f"{text.upper()}  ") == content_hash(
         title.upper(), text.upper()
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from html import escape
-from pathlib import Path
 
 import pytest
 
@@ -117,8 +116,16 @@ def test_sql_and_search_syntax_are_stored_and_searched_as_text(server, conn, db_
     assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == len(SQL)
 
 
-@pytest.mark.parametrize("declared", ["es; rm -rf /", "../../etc/passwd", "es-ES$(id)", "x" * 300])
-def test_a_declared_language_never_becomes_a_path_or_a_command(declared, server, conn):
+@pytest.mark.parametrize(
+    "declared",
+    ["es; touch {canary}", "../../../../{canary}", "es-ES$(touch {canary})", "x" * 300],
+)
+def test_a_declared_language_never_becomes_a_path_or_a_command(declared, server, conn, tmp_path):
+    """A feed's <language> that would write the canary file if it reached a shell (the
+    Apertium programs run in `bash -c`) or a path: it is never stored as a language, and
+    neither polling nor translating writes the file."""
+    canary = tmp_path / "canary"
+    declared = declared.format(canary=canary)
     url = server.route(
         "/l.xml",
         (
@@ -136,4 +143,6 @@ def test_a_declared_language_never_becomes_a_path_or_a_command(declared, server,
     poll_stage.run(conn, config, force=True)
     language = conn.execute("SELECT language FROM articles").fetchone()[0]
     assert language is None or (len(language) == 2 and language.isalpha()), language
-    assert not Path("/tmp/x").exists()
+    translate_stage.run(conn, config)
+    assert conn.execute("SELECT translated_at FROM articles").fetchone()[0] is not None
+    assert not canary.exists()
