@@ -71,6 +71,41 @@ def test_first_poll_stores_articles_and_repolling_adds_nothing(server, conn):
     assert server.hits("/feed.xml")[1].headers["If-None-Match"] == '"v0"'
 
 
+def test_a_server_with_only_last_modified_is_polled_conditionally(server, conn):
+    """The stage's use of Last-Modified (no ETag): stored after a 200, sent back as
+    If-Modified-Since, a 304 is "not modified"; a newer Last-Modified replaces the stored one."""
+    stamps = ["Tue, 03 Mar 2026 06:00:00 GMT", "Tue, 03 Mar 2026 07:30:00 GMT"]
+    bodies = [rss(item(1), item(2)), rss(item(3), item(1), item(2))]
+    version = [0]
+
+    def handler(request):
+        stamp = stamps[version[0]]
+        if request.headers.get("If-Modified-Since") == stamp:
+            return Response(b"", 304, {"Last-Modified": stamp})
+        headers = {"Last-Modified": stamp, "Content-Type": "application/xml"}
+        return Response(bodies[version[0]], 200, headers)
+
+    url = server.route("/lm.xml", handler=handler)
+    config = make_config(url)
+    poll(conn, config)
+    row = feed_row(conn, url)
+    assert (row["last_modified"], row["etag"]) == (stamps[0], None)
+    assert "If-Modified-Since" not in server.hits("/lm.xml")[0].headers
+
+    again = poll(conn, config)
+    assert server.hits("/lm.xml")[1].headers["If-Modified-Since"] == stamps[0]
+    assert again.details["not modified"] == 1 and again.details["new articles"] == 0
+    assert fetch_rows(conn, url)[-1]["http_status"] == 304
+
+    version[0] = 1
+    changed = poll(conn, config)
+    assert changed.details["new articles"] == 1
+    assert feed_row(conn, url)["last_modified"] == stamps[1]
+    poll(conn, config)
+    assert server.hits("/lm.xml")[3].headers["If-Modified-Since"] == stamps[1]
+    assert fetch_rows(conn, url)[-1]["http_status"] == 304
+
+
 def test_changed_etag_adds_only_the_new_entries(server, conn):
     url, version = etag_server(
         server, "/feed.xml", [rss(item(1), item(2)), rss(item(3), item(1), item(2))]
