@@ -138,7 +138,10 @@ def registered() -> dict[str, EmbeddingModel]:
 
 
 def resolve(spec: str) -> tuple[Path, str]:
-    """A model folder setting → (folder, identity)."""
+    """A model folder setting → (folder, identity); the packaged English model's name → its
+    folder inside the package."""
+    if spec == DEFAULT_ENGLISH:
+        return _minilm()[0], _minilm_identity()
     path = Path(spec).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise UserError(
