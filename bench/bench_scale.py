@@ -105,8 +105,10 @@ def run_mode(db: Path, cfg: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     started = time.perf_counter()
     with compute.processors(cfg) as processors:  # Ray: actors started, checked, models loaded
-        if not processors:
-            compute.build_worker("embed", cfg)  # the same here: models loaded before timing
+        if processors:
+            processors["embed"].pool.warm()  # every actor's models loaded before timing
+        else:
+            compute.build_worker("embed", cfg)  # the same here
         out["pool_s"] = time.perf_counter() - started
         with Aggregator(db, feeds=cfg) as agg:
             for stage in ("translate", "embed"):

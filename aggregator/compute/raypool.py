@@ -116,8 +116,6 @@ class RayPool:
         try:
             self.actors = [self._start() for _ in range(max(counts.values()))]
             self._check(self.actors, START_TIMEOUT_S)
-            # Models load on every actor at once, after the check (a refused run loads none).
-            self.ray.get([actor.warm.remote(self.kinds) for actor in self.actors])
         except BaseException:
             self.close()
             raise
@@ -150,6 +148,11 @@ class RayPool:
                         f"{'; '.join(problems)}; refusing to run (install the same models on "
                         "every node: docs/scaling.md)"
                     )
+
+    def warm(self) -> None:
+        """Load every stage's models on every actor now, in parallel (otherwise each actor
+        loads a stage's models with its first batch of that stage, once)."""
+        self.ray.get([actor.warm.remote(self.kinds) for actor in self.actors])
 
     def processors(self) -> dict[str, RayProcessor]:
         return {kind: RayProcessor(self, kind, count) for kind, count in self.counts.items()}
