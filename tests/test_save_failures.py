@@ -95,7 +95,8 @@ def chain(tmp_path_factory):
 
 def run_stage(conn: sqlite3.Connection, config, stage: str):
     # poll: only the feeds that are due (the refused feed stays due; the others are not)
-    return pipeline.stage_runner(stage)(conn, config)
+    (report,) = pipeline.run(conn, config, [stage])
+    return report
 
 
 def dump(conn: sqlite3.Connection, skip: set[str] = frozenset()) -> dict[str, list[tuple]]:
