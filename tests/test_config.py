@@ -62,6 +62,12 @@ def test_nested_settings_are_validated_and_typed():
         ("feeds:\n  - {url: 'http://:80/', name: A}\n", "is not an http(s) URL"),
         ("feeds:\n  - {url: 'http://x/', name: A, name_en: ''}\n", "name_en: must be a non-empty"),
         ("feeds:\n  - {url: 'http://x/', name: A, name_en: [B]}\n", "feed #1 (A): name_en: must"),
+        ("settings: {compute: {engine: spark}}\n", "compute: engine must be one of local, ray"),
+        (
+            "settings: {compute: {address: head}}\n",
+            'compute: address must be "auto" or "host:port"',
+        ),
+        ("settings: {compute: {address: 'head:0'}}\n", 'address must be "auto" or "host:port"'),
     ],
 )
 def test_mistakes_are_one_line_naming_entry_and_field(text, message):
@@ -81,6 +87,15 @@ def test_an_english_name_is_optional_and_trimmed():
         ("南岭时报", "Nanling Times"),
         ("Le Monde", None),
     ]
+
+
+def test_compute_defaults_to_local_and_takes_a_ray_address():
+    assert config.parse("").settings.compute.engine == "local"
+    compute = config.parse(
+        "settings: {compute: {engine: ray, address: 'ray-head:6379', embed_actors: 8}}"
+    ).settings.compute
+    assert (compute.engine, compute.address, compute.embed_actors) == ("ray", "ray-head:6379", 8)
+    assert config.parse("settings: {compute: {address: '[::1]:6379'}}").settings.compute.address
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
