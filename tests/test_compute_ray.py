@@ -16,6 +16,7 @@ import ipaddress
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -309,4 +310,27 @@ def test_a_node_without_a_model_is_refused_before_anything_is_written(cluster, f
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "refusing to run" in lines[0], done.stderr
     assert "apertium es: missing" in lines[0], lines[0]
+    assert not db.exists()
+
+
+def test_an_unreachable_cluster_is_one_line_and_writes_nothing(tmp_path):
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds: []\n", encoding="utf-8")
+    db = tmp_path / "ray.db"
+    done = subprocess.run(
+        aggregator_command("translate", "--feeds", str(feeds), "--db", str(db), "--ray", address),
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"Error: cannot connect to the Ray cluster at {address}: Connection refused (start it "
+        "with `ray start --head`, or set settings: compute: address)"
+    )
     assert not db.exists()

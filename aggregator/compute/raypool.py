@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,6 +36,7 @@ from aggregator.errors import UserError
 # imported for the first time), and a replacement for a dead one to be placed.
 START_TIMEOUT_S = 180.0
 REPLACE_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 10.0
 BATCHES_PER_ACTOR = 2  # one being processed, the next one waiting: an actor never idles
 
 
@@ -86,12 +88,26 @@ def _connect(ray: Any, address: str) -> None:
     """Join the cluster as a driver (once per process: a second run reuses the connection)."""
     if ray.is_initialized():
         return
+    if address != "auto":
+        _reachable(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as exc:  # ConnectionError, ValueError for a malformed address, ...
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(
             f"cannot connect to the Ray cluster at {address}: {reason} "
+            "(start it with `ray start --head`, or set settings: compute: address)"
+        ) from None
+
+
+def _reachable(address: str) -> None:
+    """A head that refuses or does not answer is one line now (ray.init retries for minutes)."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UserError(
+            f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc} "
             "(start it with `ray start --head`, or set settings: compute: address)"
         ) from None
 
