@@ -7,7 +7,9 @@ Builds (once, cached in bench/results/) a synthetic database with realistic shap
 30 languages with Zipf-like volumes, 30 days of articles, stories whose sizes follow a Pareto
 law (most stories have one article, a few have over a hundred in 20+ languages), original
 titles in Latin, Cyrillic, Arabic and CJK scripts, a few languages without a translation model.
-The rows go in through the real schema, so the FTS triggers do their real work.
+The rows go in through the real schema, so the FTS triggers do their real work. Like a
+database the pipeline fills, it has no planner statistics (the pipeline never runs ANALYZE);
+`--analyze` builds a separate copy with them, to show what they would change.
 
 Each page is fetched through Datasette's ASGI app in-process (routing, SQL, templates), and the
 same SQL is then run directly with sqlite3: the ratio is what Datasette and the templates add.
@@ -77,7 +79,9 @@ def original_word(word: str, language: str, script: str, rng: random.Random) -> 
     return word + rng.choice(("", "a", "en", "o", "es", "ung", "i")) if language != "en" else word
 
 
-def build(path: Path, total: int, seed: int = 42, quiet: bool = False) -> None:
+def build(
+    path: Path, total: int, seed: int = 42, quiet: bool = False, analyze: bool = False
+) -> None:
     rng = random.Random(seed)
     conn = store.connect(path)
     now = utcnow()
@@ -91,7 +95,8 @@ def build(path: Path, total: int, seed: int = 42, quiet: bool = False) -> None:
             cluster_id += 1
             size = min(int(rng.paretovariate(1.25)), 150, total - made)
             made += make_story(conn, rng, cluster_id, size, feeds, weights, now)
-    conn.execute("ANALYZE")
+    if analyze:  # only with --analyze: the pipeline never runs ANALYZE (no sqlite_stat1)
+        conn.execute("ANALYZE")
     conn.close()
     if not quiet:
         print(
@@ -399,12 +404,18 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="give the planner ANALYZE statistics (the pipeline never gathers them: without "
+        "this flag the database is as a real run leaves it)",
+    )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"publish-{args.articles}.db"
+    path = RESULTS / f"publish-{args.articles}{'-analyzed' if args.analyze else ''}.db"
     if args.regenerate or not path.exists():
         path.unlink(missing_ok=True)
-        build(path, args.articles)
+        build(path, args.articles, analyze=args.analyze)
     conn = store.connect(path)
     fts.register(conn)
     biggest = "SELECT id FROM clusters ORDER BY article_count DESC LIMIT 1"
@@ -412,6 +423,15 @@ def main() -> None:
     size = conn.execute(
         "SELECT article_count, language_count FROM clusters WHERE id = ?", (story,)
     ).fetchone()
+    stats = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+    ).fetchone()[0]
+    state = (
+        "present (--analyze, or a file cached before the flag: --regenerate rebuilds it)"
+        if stats
+        else "none, as a pipeline run leaves the file"
+    )
+    print(f"planner statistics (sqlite_stat1): {state}")
     print(
         f"database: {path.name}, {path.stat().st_size / 1e6:.0f} MB; story page: story {story}"
         f" ({size[0]} articles, {size[1]} languages); median of {args.repeats} runs"
