@@ -9,11 +9,12 @@ CLI ARGS are an `aggregator` command without `--db` (e.g. `embed --feeds feeds.y
 1. The uninterrupted run, on a copy of START.db (a new file when START.db does not exist):
    DIR/clean.db. A `sqlite3` trace callback on every connection the process opens sees each
    statement SQLite starts; the writes among them (INSERT, UPDATE, DELETE, REPLACE, COMMIT,
-   CREATE, DROP, ALTER, `PRAGMA user_version/application_id/optimize`; each row of an
-   executemany is a statement of its own, so a row written outside a transaction is a kill
-   point of its own) are counted, and before write N starts the database files (WAL and -shm
-   included) are copied to DIR/image-N.db: the process is paused inside the callback, so this
-   is what a SIGKILL at write N leaves on disk.
+   CREATE, DROP, ALTER, PRAGMA user_version = N, application_id = N or optimize; each row of
+   an executemany is a statement of its own, so a row written outside a transaction is a kill
+   point of its own; the store's in-memory reference schema is not the database) are
+   counted, and before write N starts the database files (WAL and -shm included) are copied to
+   DIR/image-N.db: the process is paused inside the callback, so this is what a SIGKILL at
+   write N leaves on disk.
 2. The images are grouped by their content (every table, as the next run would read it after
    recovering the WAL). Images with the same content leave the next run the same work, so each
    group gets one real kill and one resumed run: a run of the command on a copy of START.db
@@ -45,6 +46,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,7 +54,7 @@ import aggregator
 
 WRITE = re.compile(
     r"\s*(INSERT|UPDATE|DELETE|REPLACE|COMMIT|END|CREATE|DROP|ALTER"
-    r"|PRAGMA\s+(?:user_version|application_id|optimize))\b",
+    r"|PRAGMA\s+(?:(?:user_version|application_id)\s*=|optimize))",
     re.IGNORECASE,
 )
 
@@ -66,8 +68,10 @@ def install(on_write: Callable[[str], None]) -> None:
     """Make every sqlite3 connection this process opens report its writes to `on_write`."""
     original = sqlite3.connect
 
-    def connect(*args, **kwargs):
-        conn = original(*args, **kwargs)
+    def connect(database, *args, **kwargs):
+        conn = original(database, *args, **kwargs)
+        if str(database) == ":memory:":  # (the store's reference schema): not the database
+            return conn
 
         def trace(statement: str) -> None:
             # A trigger's statements are traced as "-- TRIGGER name": part of the write that
@@ -223,14 +227,15 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     preload(options.preload or "", args)
 
-    clean = work / "clean.db"
+    clean, started = work / "clean.db", time.monotonic()
     fresh_copy(options.start, clean)
     code, killed_by = in_child(lambda: counted_run(args, clean, work))
     if code != 0:
         print(json.dumps({"error": f"clean run: exit {code}, signal {killed_by}"}))
         return 1
     statements = json.loads((work / "statements.json").read_text())
-    print(json.dumps({"writes": len(statements), "statements": statements}), flush=True)
+    head = {"writes": len(statements), "statements": statements}
+    print(json.dumps({**head, "seconds": round(time.monotonic() - started, 2)}), flush=True)
 
     # Writes that leave the same content on disk leave the next run the same work: one real
     # kill and one resumed run per distinct content.
@@ -239,7 +244,7 @@ def main() -> int:
         image = work / f"image-{n}.db"
         groups.setdefault(content_digest(image, in_place=True), []).append(n)
     for members in groups.values():
-        n = members[0]
+        n, started = members[0], time.monotonic()
         db, at = work / f"killed-{n}.db", work / f"killed-{n}.txt"
         fresh_copy(options.start, db)
         code, killed_by = in_child(lambda n=n, db=db, at=at: killed_run(args, db, n, at))
@@ -251,7 +256,8 @@ def main() -> int:
         same = content_digest(db, WALL_CLOCK) == content_digest(image, WALL_CLOCK, in_place=True)
         resumed, _ = in_child(lambda db=db: run_cli([*args, "--db", str(db)]))
         record = {"n": n, "same_writes": members, "statement": at.read_text()}
-        print(json.dumps({**record, "image_matches": same, "resumed": resumed}), flush=True)
+        record |= {"image_matches": same, "resumed": resumed}
+        print(json.dumps({**record, "seconds": round(time.monotonic() - started, 2)}), flush=True)
     return 0
 
 
