@@ -29,6 +29,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 EVENTS = Path(__file__).resolve().parent / "fixtures" / "cluster" / "events.json"
+# Hard cases, written for this test (original wording, en/fr/es; none of them was used to
+# choose a setting): two earthquakes on one day, two matches of one league, two incidents of
+# one war (each must stay apart), and one event told by three outlets leading with different
+# facts (must join). Each case is its own test below, so a case the rule misses is named.
+HARD = EVENTS.with_name("hard_cases.json")
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +42,7 @@ def clustered(tmp_path_factory):
     conn, _ = demo.build(folder / "aggregator.db")
     server = LoopbackServer().start()
     items = json.loads(EVENTS.read_text(encoding="utf-8"))
+    items += json.loads(HARD.read_text(encoding="utf-8"))
     config = helpers.write_config(folder, helpers.serve(server, items))
     helpers.run(conn, config)
     yield conn, items
@@ -67,6 +73,7 @@ def test_another_event_of_the_same_kind_is_another_story(clustered):
 
 def test_every_story_is_exactly_the_gold_event(clustered):
     conn, items = clustered
+    items = [item for item in items if "case" not in item]  # the hard cases: tests below
     gold = {
         frozenset(item["slug"] for item in items if item["story"] == story)
         for story in {item["story"] for item in items}
@@ -98,3 +105,27 @@ def test_a_translation_is_recorded_as_a_version_of_its_original(clustered):
     assert 0 < score <= 1
     # Independently written articles are one story, not versions of one article.
     assert not [v for v in versions if story_of[v[0]] == "peru-quake"]
+
+
+HARD_CASES = {
+    "same-day quakes": (("crete-quake", "chile-quake"), ()),
+    "one league": (("lyon-nantes", "marseille-lens"), ()),
+    "one war": (("odesa-strike", "kharkiv-evacuation"), ()),
+    "one event, different facts": ((), ("marseille-fire",)),
+}
+
+
+@pytest.mark.parametrize("case", list(HARD_CASES))
+def test_hard_cases(clustered, case):
+    """Stories that must stay apart are apart (and each is one story); the event told with
+    different facts in front is one story; none of them joins any other article."""
+    conn, items = clustered
+    apart, together = HARD_CASES[case]
+    found = [stories_of(conn, items, story) for story in apart + together]
+    assert all(len(ids) == 1 for ids in found), dict(zip(apart + together, found, strict=True))
+    if apart:
+        assert found[0].isdisjoint(found[1]), case
+    ours = {item["slug"] for item in items if item.get("case") == case}
+    for group in helpers.partition(conn):
+        if group & ours:
+            assert group <= ours, sorted(group - ours)
