@@ -1,27 +1,32 @@
 """Crash safety by construction: every stage killed at every one of its writes to the database.
 
 tests/crash_at_write.py runs a stage's command (`aggregator poll`, `translate`, `embed`,
-`cluster`) once uninterrupted and counts its writes (each INSERT, UPDATE, DELETE, REPLACE,
-COMMIT, CREATE... SQLite starts, one per row of an executemany), then for every N from the
-first write to the last: SIGKILLs a run of the same command on the same starting database as
-write N is about to start, runs the command again, and keeps the file. Each test here compares
-every one of those files with the uninterrupted run's, table by table (wall-clock columns
-aside): the same articles, fetches, translations and translation cache, vectors and keyword
-signatures, stories, members, languages, versions, merges, language means and cluster state;
-integrity and foreign-key checks clean; and each kill landed on the write it was meant to
-(the runs are deterministic: one fetch at a time, fixed batches).
+`cluster`) once uninterrupted, watching its writes to the database file (each INSERT, UPDATE,
+DELETE, REPLACE, COMMIT, CREATE... SQLite starts, one per row of an executemany): before each
+write N it copies the database files, which is what a SIGKILL there leaves on disk. The copies
+are grouped by content (with writes in transactions, one group per transaction; a write
+outside one is a group of its own); for each group one run of the command on the same starting
+database SIGKILLs itself as the group's first write is about to start, is checked to leave the
+group's content, and is resumed by running the command again. Each test here compares every
+resumed file with the uninterrupted run's, table by table (wall-clock columns aside): the same
+articles, fetches, translations and translation cache, vectors and keyword signatures,
+stories, members, languages, versions, merges, language means and cluster state; integrity,
+foreign-key and consistency checks clean; each kill landed on the write it was meant to (the
+runs are deterministic: one fetch at a time, fixed batches). So every write from the first to
+the last is covered, every time.
 
 The stages run as a chain on a tiny set (five articles of tests/fixtures/cluster/events.json
 in en, es, fr, de: Apertium translations, a German gloss, a translation recorded as a version;
 batches of two so translate and embed commit more than once), each starting from the previous
 stage's uninterrupted result; the poll stage starts from no file at all (so the schema's
 migrations are killed too). The merge path runs on its own case (a bridging article that
-merges two stories, as in tests/test_cluster_merge.py). A failure of a single kill is replayed
-with `python -m tests.crash_at_write --only N ...` (the command line is in the failure).
+merges two stories, as in tests/test_cluster_merge.py).
 
-Cost: every kill is a forked run plus a resumed one, after the models were loaded once per
-stage. About 400 kills, ~3 min on the project's 2-core machine; marked slow (`make test` runs
-it; `pytest -m "not slow"` skips it).
+Cost: one uninterrupted run per stage, then one killed and one resumed run per crash image
+(2 to 9 per stage), each a fork of a process that loaded the modules and models once: 241
+writes in all, 2 min 28 s on the project's 2-core machine at load average ~8 (embed, with its
+model load, is most of it); marked slow (`make test` runs it; `pytest -m "not slow"` skips it).
+docs/testing.md lists the bugs it was checked against.
 """
 
 from __future__ import annotations
