@@ -581,9 +581,14 @@ _END = object()
 def iterate_in_thread(
     make: Callable[[], AsyncIterator[FeedResult]], name: str
 ) -> Iterator[FeedResult]:
-    """Run an async iterator on an event loop in a thread of its own and yield its items here,
-    one at a time: at most one item waits while the caller handles the one before. Closing
-    this iterator (or an exception in the caller) cancels the async side and waits for it."""
+    """Run an async iterator on an event loop in a thread of its own and yield its items here.
+
+    The async iterator is asked for its next item only when the caller has finished with the
+    one before (as if the caller were awaiting it): so it holds back exactly as it would on
+    one event loop (poll: parsed feeds wait for the saver). Its other tasks (fetches in flight)
+    go on meanwhile. Closing this iterator (or an exception in the caller) cancels the async
+    side and waits for it."""
+    wanted: queue.Queue[None] = queue.Queue(maxsize=1)  # the caller is ready for the next item
     handoff: queue.Queue[tuple[object, Any]] = queue.Queue(maxsize=1)
     started = threading.Event()
     running: dict[str, Any] = {}
@@ -591,15 +596,24 @@ def iterate_in_thread(
     async def pump() -> None:
         running["loop"], running["task"] = asyncio.get_running_loop(), asyncio.current_task()
         started.set()
+        items = make()
         final: tuple[object, Any] = (_END, None)
         try:
-            async for item in make():
+            while True:
+                await asyncio.to_thread(wanted.get)
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    break
                 await asyncio.to_thread(handoff.put, (None, item))
-                del item  # saved or being saved: held here no longer
+                del item  # being saved: held here no longer
         except asyncio.CancelledError:
             return  # the caller stopped early and is draining: nothing more to hand over
         except BaseException as exc:  # noqa: BLE001 (handed to the caller)
             final = (_END, exc)
+        finally:
+            with contextlib.suppress(BaseException):
+                await items.aclose()  # type: ignore[attr-defined]  # an async generator's
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.to_thread(handoff.put, final)
 
@@ -609,6 +623,7 @@ def iterate_in_thread(
     finished = False
     try:
         while True:
+            wanted.put(None)
             kind, value = handoff.get()
             if kind is _END:
                 finished = True
@@ -621,7 +636,9 @@ def iterate_in_thread(
         if not finished:
             with contextlib.suppress(RuntimeError):  # its loop has closed already
                 running["loop"].call_soon_threadsafe(running["task"].cancel)
-            while thread.is_alive():  # take what it still hands over, so it can finish
+            while thread.is_alive():  # unblock what it still waits for, so it can finish
+                with contextlib.suppress(queue.Full):
+                    wanted.put_nowait(None)
                 with contextlib.suppress(queue.Empty):
                     handoff.get(timeout=0.05)
         thread.join()
