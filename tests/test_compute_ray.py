@@ -100,16 +100,27 @@ def compare(reference: Path, db: Path) -> None:
     assert consistency_problems(got) == []
     expected, found = articles_by_key(want), articles_by_key(got)
     assert sorted(found) == sorted(expected), "different articles"
-    columns = ("title", "summary", "language", "title_en", "summary_en", "translation_backend")
+    columns = ("title", "summary", "language", "translation_backend", "translation_model")
     for key, row in found.items():
-        for column in (*columns, "translation_model", "translation_error"):
+        for column in (*columns, "translation_error"):
             assert row[column] == expected[key][column], (key, column, row[column])
+        for column in ("title_en", "summary_en"):
+            assert _cased(row[column]) == _cased(expected[key][column]), (key, column, row[column])
         assert row["translated_at"] is not None and row["cluster_id"] is not None, key
     mine, theirs = vectors(got), vectors(want)
     assert mine.keys() == theirs.keys()
     for key, vector in mine.items():
         assert np.abs(vector - theirs[key]).max() <= 1e-5, key
     assert cluster_partition(got) == cluster_partition(want)
+
+
+def _cased(text: str | None) -> str | None:
+    """English text up to letter case. Apertium capitalises a word of the first text of a
+    call differently from the same text later in a call ("Libertadores To the Palmeiras" first,
+    "to the" after another text), and which text comes first in a batch depends on the order
+    poll stored the articles in (feeds finish in any order), with the local engine as with
+    Ray, so two local runs can differ the same way. Everything else must be equal."""
+    return text.casefold() if text is not None else None
 
 
 def vectors(conn: sqlite3.Connection) -> dict[tuple, np.ndarray]:

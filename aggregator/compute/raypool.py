@@ -112,6 +112,10 @@ def _reachable(address: str) -> None:
         ) from None
 
 
+class NotStarted(UserError):
+    """Actors could not be placed or died while starting (not a difference of models)."""
+
+
 class RayPool:
     """Actors for the remote stages: `counts` maps a stage kind to how many of the pool's
     actors process it (the pool has the largest count; a stage uses the first N)."""
@@ -148,13 +152,15 @@ class RayPool:
             reports = ray.get(refs, timeout=timeout)
         except ray.exceptions.GetTimeoutError:
             cpus = ray.cluster_resources().get("CPU", 0)
-            raise UserError(
+            raise NotStarted(
                 f"the Ray cluster did not start {len(actors)} actors in {timeout:.0f} s "
                 f"(each takes one CPU; the cluster has {cpus:g}): lower settings: compute: "
                 "translate_actors / embed_actors or add nodes"
             ) from None
         except ray.exceptions.RayTaskError as exc:
             raise _cause(exc) from None
+        except ray.exceptions.RayActorError as exc:  # its node died while it started
+            raise NotStarted(f"a Ray actor died while starting ({type(exc).__name__})") from None
         for where, found in reports:
             for kind in self.kinds:
                 problems = differences(self.expected[kind], found[kind])
@@ -192,10 +198,8 @@ class RayPool:
             replacement = self._start()
             try:
                 self._check([replacement], REPLACE_TIMEOUT_S)
-            except UserError as exc:
+            except NotStarted:
                 self.ray.kill(replacement, no_restart=True)
-                if "did not start" not in str(exc):
-                    raise
                 return
             self.actors.insert(index, replacement)
 
