@@ -90,7 +90,7 @@ class Outcome:
 class ClusterStage:
     """`pending` reads (database only), `process` assigns (memory only: the window and the
     stories), `save` writes; so reading and writing can overlap the assignment of the batch
-    before or after (aggregator.stage.run_stage_overlapped with one worker)."""
+    before or after (its `execution`: one worker, two batches in flight)."""
 
     name = "cluster"
     # One worker: each batch is assigned against the stories the one before left.
