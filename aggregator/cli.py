@@ -206,7 +206,7 @@ def cli() -> None:
 def poll(feeds_path: str, db_path: str, force: bool) -> None:
     """Fetch the feeds that are due and store their new articles.
 
-    Exits with EXIT_ALL_FEEDS_FAILED when it polled feeds and every one of them failed."""
+    Exits with code 3 when it polled feeds and every one of them failed (no network?)."""
     with open_aggregator(feeds_path, db_path) as agg:
         (report,) = agg.run("poll", progress_factory=Progress, poll={"force": force})
         waiting = feeds_waiting(agg.conn)

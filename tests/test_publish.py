@@ -677,6 +677,12 @@ def test_articles_table_shows_reader_facing_columns_first(ds):
         row = table[table.index("<tbody>") :]
         title = row.index('class="col-title'), row.index("東京で強い地震")
         assert title[0] < title[1] < row.index('class="col-title_en'), path
+        # At phone width each stacked cell is labelled by position: the last labels written
+        # (the ones that win) follow the moved columns, not Datasette's own order.
+        labels = dict(re.findall(r'td:nth-of-type\((\d+)\):before \{ content: "(\w+)"', markup))
+        assert [labels[str(n)] for n in range(1, len(headers) + 1)] == headers, path
+        # Feed text in either direction: each cell takes its direction from its own text.
+        assert re.findall(r"<td [^>]*>", table)[0].endswith('dir="auto">'), path
     # Other tables keep the schema's order.
     feeds = page(ds, "/news/feeds")
     feeds = feeds[feeds.index('<table class="rows-and-columns">') :]
