@@ -178,14 +178,19 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def tree_rss_kb(root: int) -> int:
-    """Resident memory of a process and all its descendants now, in KB."""
-    children, total, stack = _children(), 0, [root]
+def process_tree(root: int) -> list[int]:
+    """A process and all its descendants now (from /proc)."""
+    children, found, stack = _children(), [], [root]
     while stack:
         pid = stack.pop()
-        total += _rss_kb(pid)
+        found.append(pid)
         stack += children.get(pid, [])
-    return total
+    return found
+
+
+def tree_rss_kb(root: int) -> int:
+    """Resident memory of a process and all its descendants now, in KB."""
+    return sum(_rss_kb(pid) for pid in process_tree(root))
 
 
 def run_measured(

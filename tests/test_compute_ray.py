@@ -41,6 +41,7 @@ from tests.reliability_helpers import (
     consistency_problems,
     demo_feeds,
     open_plain,
+    process_tree,
     run_to_completion,
 )
 
@@ -153,7 +154,7 @@ def listening(root: int) -> list[str]:
             if listening_state:
                 inodes[fields[9]] = (name, fields[1])
     found = []
-    for pid in tree(root):
+    for pid in process_tree(root):
         try:
             links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
         except OSError:
@@ -173,23 +174,6 @@ def _address(kind: str, local: str) -> str:
     words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
     ip = ipaddress.IPv6Address(words)
     return str(ip.ipv4_mapped or ip)
-
-
-def tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        out.append(pid)
-        stack += children.get(pid, [])
-    return out
 
 
 def test_cluster_listens_on_loopback_only(cluster):
