@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,13 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> N
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = sample.build(tmp_path_factory.mktemp("browser") / "news.db")
+    with serving(sample.build(tmp_path_factory.mktemp("browser") / "news.db")) as url:
+        yield url
+
+
+@contextmanager
+def serving(db: Path) -> Iterator[str]:
+    """`aggregator serve` on the database, on a free loopback port; its address."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "aggregator.cli", "serve", "--db", str(db), "--port", str(port)],

@@ -4,29 +4,18 @@ each marked "matched by meaning"."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.test_browser import (
-    ARTIFACTS,
-    CHROMEDRIVER,
-    CHROMIUM,
-    FLAGS,
-    PHONE_CHECK,
-    free_port,
-    screenshot,
-    wait_until_up,
-)
+from tests import test_browser
+from tests.test_browser import PHONE_CHECK, screenshot
 from tests.test_publish_semantic import ENGLISH, LANGUAGES, OTHERS, QUAKE, add
 from tests.translate_helpers import open_db, write_config
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
-)
+# The same Chromium and skip rule as test_browser.py; a database of its own.
+browser = test_browser.browser
+pytestmark = test_browser.pytestmark
 
 
 @pytest.fixture(scope="module")
@@ -37,39 +26,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for language, title in [("en", ENGLISH), *QUAKE.items(), *OTHERS]:
         add(conn, language, title)
     conn.close()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "serve", "--db", str(folder / "news.db")]
-        + ["--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url + "/", process)
+    with test_browser.serving(folder / "news.db") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.add_argument("--window-size=1280,1400")
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(5)
-    ARTIFACTS.mkdir(exist_ok=True)
-    yield driver
-    driver.quit()
 
 
 @pytest.mark.parametrize("width", [1280, 400])
