@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -327,6 +328,38 @@ def test_canned_query_forms_show_their_defaults_and_dates_read_as_elsewhere(brow
         screenshot(browser, "phone-query-form")
     finally:
         browser.set_window_size(1280, 1400)
+
+
+# Where each facet value's count is drawn, relative to its label: the count must follow the
+# label on its right in a left-to-right page, whatever the label's script.
+FACET_SIDES = """
+return [...document.querySelectorAll('#facet-feed_id li')].map(li => {
+    const label = li.querySelector('a').getBoundingClientRect();
+    // the count: its own element, or (Datasette's template) the text after the link
+    const range = document.createRange();
+    range.selectNodeContents(li.querySelector('.facet-count') || li.querySelector('a').nextSibling);
+    const count = range.getBoundingClientRect();
+    return [li.querySelector('a').textContent.trim(), count.left >= label.right - 1];
+});
+"""
+
+
+def test_an_arabic_outlet_keeps_its_count_on_the_right_in_facet_lists(browser, tmp_path):
+    # Issue 13 §3, found again by the second walkthrough in Datasette's facet lists: an Arabic
+    # label pulled the number after it into its right-to-left run, drawing it on the left.
+    db = sample.build(tmp_path / "news.db")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE feeds SET name = 'الجزيرة', name_en = 'Al Jazeera' WHERE id = 6")
+    conn.close()
+    with serving(db) as url:
+        browser.get(url + "/news/articles")  # feed_id is a default facet
+        sides = dict(browser.execute_script(FACET_SIDES))
+        screenshot(browser, "facet-lists")
+    arabic = [right for label, right in sides.items() if label.startswith("الجزيرة")]
+    assert arabic == [True], sides
+    assert all(sides.values()), sides
+    assert "الجزيرة (Al Jazeera)" in sides  # and its English name beside it
 
 
 def test_search_from_the_home_page(browser, base_url):

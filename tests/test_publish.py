@@ -615,6 +615,35 @@ def test_default_facets_and_country_facet(ds):
     assert outlets["Le Monde"] == 3
 
 
+def test_facet_lists_read_as_the_rest_of_the_site(tmp_path):
+    # Issue 13 §3, §8, §12 in Datasette's facet lists: an Arabic outlet's name isolated so its
+    # count stays on its right, outlets with their English names, codes as the site's badges.
+    db = edited_sample(
+        tmp_path / "news.db",
+        "UPDATE feeds SET name = 'الجزيرة', name_en = 'Al Jazeera' WHERE id = 6",
+    )
+    ds = make_datasette(db)
+    articles = page(ds, "/news/articles")  # language and feed_id: default facets
+    facets = articles[articles.index('<div class="facet-results">') :]
+    assert re.search(
+        r'<a href="[^"]*feed_id=6">\s*<bdi>الجزيرة</bdi> <span class="outlet-en" lang="en">'
+        r'\(Al Jazeera\)</span></a> <span class="facet-count">1</span>',
+        facets,
+    ), facets
+    assert "<bdi>NHK News</bdi>" in facets  # no English name given: none shown
+    assert re.search(r'<span class="badge lang"[^>]*title="Arabic"[^>]*>ar</span></a>', facets)
+    by_outlet = page(ds, "/news/articles_by_outlet?_facet=outlet")
+    by_outlet = by_outlet[by_outlet.index('<div class="facet-results">') :]
+    assert '<bdi>الجزيرة</bdi> <span class="outlet-en" lang="en">(Al Jazeera)</span>' in by_outlet
+    assert re.search(r'class="badge country"[^>]*title="Qatar \(QA\)"', by_outlet)
+    clusters = page(ds, "/news/clusters")
+    clusters = clusters[clusters.index('<div class="facet-results">') :]
+    assert re.search(r'title="Japanese"[^>]*>ja</span></a> <span class="facet-count">1<', clusters)
+    # A selected value reads the same way.
+    selected = page(ds, "/news/articles?_facet=feed_id&feed_id=6")
+    assert re.search(r"<li>\s*<bdi>الجزيرة</bdi> <span class=\"outlet-en\"", selected)
+
+
 def test_array_facets_on_clusters(ds):
     data = get(ds, "/news/clusters.json").json()
     facets = data["facet_results"]

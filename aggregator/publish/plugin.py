@@ -108,6 +108,7 @@ def extra_template_vars(datasette: Any, database: str | None, table: str | None)
             "legend": await legend(datasette),
             # An outlet's English name beside its own (feeds.name_en), for any template.
             "outlet_en": lambda name: _outlet_en(names.get(name)),
+            "facet_label": lambda column, label: facet_label(names, column, label),
         }
 
     return variables
@@ -125,6 +126,23 @@ def _outlet_en(name_en: str | None) -> Markup:
     if not name_en:
         return Markup("")
     return Markup(' <span class="outlet-en" lang="en">({})</span>').format(name_en)
+
+
+def facet_label(names: dict[str, str], column: str, label: Any) -> Markup:
+    """A facet value as the reader sees it (templates/_facet_results.html): language and country
+    codes as the badges used everywhere, an outlet with its English name, and any other text
+    isolated in <bdi>, so that an Arabic outlet's count stays on its right, not its left."""
+    text = "" if label is None else str(label)
+    if not text:
+        return Markup("-")
+    if column in LANGUAGE_COLUMNS + ("languages",) and CODE.match(text):
+        return badges.language(text)
+    if column in ("country", "countries") and CODE.match(text):
+        return badges.country(text)
+    shown = Markup("<bdi>{}</bdi>").format(text)
+    if column in FEED_COLUMNS + ("outlet",):
+        shown += _outlet_en(names.get(text))
+    return shown
 
 
 # The languages of the articles: SQLite walks the language index, skipping from one value to
