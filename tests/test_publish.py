@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 import pytest
 from datasette.app import Datasette
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aggregator import store
 from aggregator.errors import UserError
@@ -507,6 +509,9 @@ def test_canned_query_pages_have_titles_and_descriptions(ds):
         markup = page(ds, f"/news/{query.name}")
         assert html.escape(query.title, quote=False) in markup
         assert html.escape(query.description.split(".")[0], quote=False) in markup
+        # The browser tab too: the walkthrough found the start of the SQL there.
+        title = re.search(r"<title>(.*?)</title>", markup, re.S)[1]
+        assert title == html.escape(f"{query.title} · news", quote=False), title
 
 
 def test_stories_in_at_least_n_languages(ds):
@@ -563,6 +568,59 @@ def test_a_canned_query_without_rows_says_what_to_change(ds):
     assert 'class="empty-hint"' not in page(ds, "/news/first_movers?language=fr")
     for query in queries.CANNED:
         assert query.empty, query.name
+
+
+def test_blindspots_without_a_language_list_none(ds):
+    # The second walkthrough of issue 13: no language listed every story as a blindspot.
+    assert rows(ds, "/news/blindspots?min_languages=1&days=30") == []
+    assert rows(ds, "/news/blindspots?language=+&min_languages=1&days=30") == []
+    assert "or `language` is empty" in visible(page(ds, "/news/blindspots"))
+
+
+def test_a_number_box_with_something_else_says_so_and_returns_no_rows(ds):
+    # The second walkthrough of issue 13: days=abc read as 0 days, silently no rows.
+    markup = page(ds, "/news/blindspots?language=es&days=abc")
+    assert "days must be a whole number, such as 3: “abc” is not one" in visible(markup)
+    assert 'class="empty-hint"' not in markup
+    assert rows(ds, "/news/blindspots?language=es&days=abc") == []
+    # Spaces around a number are not a mistake.
+    assert rows(ds, "/news/blindspots?language=es&days=+30+") == rows(
+        ds, "/news/blindspots?language=es&days=30"
+    )
+    assert "must be a whole number" not in page(ds, "/news/blindspots?language=es&days=+3+")
+
+
+INT_PARAMETERS = [
+    (query.name, name, default)
+    for query in queries.CANNED
+    for name, default in queries.parameter_defaults(query.sql).items()
+]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    parameter=st.sampled_from(INT_PARAMETERS),
+    typed=st.text(
+        st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"),
+        max_size=6,
+    ),
+)
+def test_every_number_parameter_takes_only_whole_numbers(ds, parameter, typed):
+    # The class of the days=abc bug: a number box of any canned query, given anything, answers
+    # 200; what is not a whole number gives no rows and a line naming the box, never a reading
+    # of the text as some number.
+    query, name, default = parameter
+    base = {"language": "es", "id": "1", "day": "2026-11-24"}
+    url = f"/news/{query}?" + urlencode({**base, name: typed})
+    whole = typed.strip(" ").isascii() and typed.strip(" ").isdigit()
+    if typed.strip(" ") == "" or whole:
+        return  # blank is the default; numbers are the queries' own tests
+    response = get(ds, url)
+    assert response.status_code == 200, response.text[:300]
+    assert rows(ds, url) == [], (query, name, typed)
+    assert f"{name} must be a whole number, such as {default}" in visible(response.text)
 
 
 def test_feed_health_lists_failing_feeds_first(ds):

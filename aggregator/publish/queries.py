@@ -25,8 +25,20 @@ UNTIL = f"(SELECT min(max(last_seen_at), {NOW}) FROM clusters)"
 
 
 def _int_param(name: str, default: int) -> str:
-    """A numeric canned-query parameter; blank or missing means the default."""
-    return f"CAST(coalesce(nullif(:{name}, ''), {default}) AS INTEGER)"
+    """A whole-number canned-query parameter: blank or missing means the default, anything
+    that is not a whole number NULL, so that the query returns no rows (with `_limit`) instead
+    of reading "abc" as 0; the query form says which box is wrong (templates/query.html)."""
+    value = f"trim(coalesce(:{name}, ''))"
+    return (
+        f"(CASE WHEN {value} = '' THEN {default} "
+        f"WHEN {value} GLOB '[0-9]*' AND NOT {value} GLOB '*[^0-9]*' "
+        f"THEN CAST({value} AS INTEGER) END)"
+    )
+
+
+def _limit(amount: str) -> str:
+    """A LIMIT of a parameter that may be NULL (not a whole number): no rows, not an error."""
+    return f"coalesce({amount}, 0)"
 
 
 # What each canned-query parameter means, for the query forms (templates/query.html); a name
@@ -44,7 +56,7 @@ PARAMETER_HINTS = {
 }
 PARAMETER_EXAMPLES = {"language": "fr", "id": "1", "q": "earthquake", "day": "2026-11-24"}
 
-_DEFAULT = re.compile(r"coalesce\(nullif\(:(\w+), ''\), (\d+)\)")
+_DEFAULT = re.compile(r"WHEN trim\(coalesce\(:(\w+), ''\)\) = '' THEN (\d+) ")
 
 
 def parameter_defaults(sql: str) -> dict[str, str]:
@@ -106,7 +118,7 @@ LEFT JOIN feeds f ON f.id = c.first_feed_id
 WHERE c.language_count >= {_int_param("languages", 2)}
   AND c.last_seen_at >= {_since(_int_param("hours", 24), "hours")}
 ORDER BY c.language_count DESC, c.last_seen_at DESC
-LIMIT {_int_param("limit", 100)}
+LIMIT {_limit(_int_param("limit", 100))}
 """,
     empty=(
         "No story was covered in that many languages in that window: lower `languages` or raise "
@@ -127,7 +139,7 @@ TOP_LIMIT = 30
 
 def _top_stories_sql(where: str = "") -> str:
     hours = f"max(1, {_int_param('hours', TOP_HOURS)})"
-    limit = f"max(1, {_int_param('limit', TOP_LIMIT)})"
+    limit = _limit(f"max(1, {_int_param('limit', TOP_LIMIT)})")
     # Counting a story's outlets reads its articles, too slow for every story of 72 hours on a
     # large database (100 ms for 3,000 stories). A story has at least 1 outlet and at most one
     # per article, so its score lies between (languages + 0.5) x decay and (languages + 0.5 x
@@ -230,7 +242,7 @@ ranked AS MATERIALIZED (
            sum(d.articles) OVER () AS articles_that_day
     FROM day_articles d JOIN clusters c ON c.id = d.cluster_id
     ORDER BY c.language_count DESC, c.article_count DESC, c.last_seen_at DESC, c.id
-    LIMIT {_int_param("limit", DAY_LIMIT)}
+    LIMIT {_limit(_int_param("limit", DAY_LIMIT))}
 )
 SELECT c.id AS story, c.headline_en, c.headline, c.language_count,
        (SELECT count(DISTINCT a.feed_id) FROM articles a WHERE a.cluster_id = c.id)
@@ -375,6 +387,7 @@ SELECT c.id AS story, c.headline_en, c.language_count, c.languages, c.countries,
 FROM clusters c
 WHERE c.language_count >= {_int_param("min_languages", 3)}
   AND c.last_seen_at >= {_since(_int_param("days", 3), "days")}
+  AND {_language_param("language")} != ''  -- no language, no blindspot (not every story)
   AND NOT EXISTS (
       SELECT 1 FROM cluster_languages cl
       WHERE cl.cluster_id = c.id AND cl.language = {_language_param("language")}
