@@ -330,12 +330,15 @@ def feeds() -> None:
 @user_errors
 def feeds_check(feeds_path: str) -> None:
     """Validate feeds.yaml and report what it contains."""
+    from aggregator.publish.display import counted
+
     config = load_config(feeds_path)
     languages = sorted({feed.language for feed in config.feeds if feed.language})
     undeclared = sum(1 for feed in config.feeds if not feed.language)
     click.echo(
-        f"{feeds_path}: ok, {len(config.feeds)} feeds in {len(languages)} languages "
-        f"({', '.join(languages)})" + (f", {undeclared} detected per article" if undeclared else "")
+        f"{feeds_path}: ok, {counted(len(config.feeds), 'feed')} in "
+        f"{counted(len(languages), 'language')} ({', '.join(languages)})"
+        + (f", {undeclared} detected per article" if undeclared else "")
     )
 
 
@@ -346,12 +349,38 @@ def feeds_check(feeds_path: str) -> None:
 def feeds_list(feeds_path: str, db_path: str) -> None:
     """Show every feed of feeds.yaml with its state, last status and next poll time.
 
-    Read-only: the database is opened read-only and feeds.yaml is not synced into it (a feed
-    not polled yet shows as never polled)."""
+    Read-only: the database is opened read-only and feeds.yaml is not synced into it. A feed
+    not polled yet shows as never polled, and so does every feed before the first run (no
+    database yet, which is said on stderr)."""
     config = load_config(feeds_path)
+    polled = polled_feeds(db_path)
+    rows = []
+    for feed in sorted(config.feeds, key=lambda feed: feed.name):
+        row = polled.get(feed.url)
+        state, status = (row["state"], row["last_status"]) if row else ("active", None)
+        rows.append(
+            (
+                f"{feed.name} ({feed.name_en})" if feed.name_en else feed.name,
+                feed.language or "??",
+                state,
+                status or "never polled",
+                f"errors={row['error_count'] if row else 0} "
+                f"next={(row['next_poll_at'] if row else None) or 'now'}",
+            )
+        )
+    widths = [max((terminal_width(row[i]) for row in rows), default=0) for i in range(4)]
+    for row in rows:
+        click.echo("".join(padded(row[i], widths[i]) for i in range(4)) + row[4])
+
+
+def polled_feeds(db_path: str) -> dict[str, Any]:
+    """The database's row for each feed it has polled, by URL; none before the first run."""
+    if store.inspect(db_path).kind in ("missing", "empty"):
+        click.echo(f"{db_path}: no database yet: no feed has been polled", err=True)
+        return {}
     conn = store.connect_readonly(db_path)
     try:
-        polled = {
+        return {
             row["url"]: row
             for row in conn.execute(
                 "SELECT url, state, last_status, error_count, next_poll_at FROM feeds"
@@ -359,15 +388,19 @@ def feeds_list(feeds_path: str, db_path: str) -> None:
         }
     finally:
         conn.close()
-    for feed in sorted(config.feeds, key=lambda feed: feed.name):
-        row = polled.get(feed.url)
-        state, status = (row["state"], row["last_status"]) if row else ("active", None)
-        name = f"{feed.name} ({feed.name_en})" if feed.name_en else feed.name
-        click.echo(
-            f"{name:<32} {feed.language or '??':<3} {state:<8} "
-            f"{status or 'never polled':<28} errors={row['error_count'] if row else 0} "
-            f"next={(row['next_poll_at'] if row else None) or 'now'}"
-        )
+
+
+def terminal_width(text: str) -> int:
+    """How many terminal columns `text` takes: a CJK character takes two."""
+    from wcwidth import wcswidth
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)  # a control character: count characters
+
+
+def padded(text: str, width: int) -> str:
+    """`text` and the spaces that bring it to `width` columns, then one more (the gap)."""
+    return text + " " * (width - terminal_width(text) + 1)
 
 
 @feeds.command("import-opml")

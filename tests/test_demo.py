@@ -27,6 +27,9 @@ def demo_db(tmp_path_factory) -> Path:
     result = run_cli("demo", "--no-serve", "--db", str(db), timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "stories covered in more than one language" in result.stdout
+    # The biggest stories with their languages named, not as the stored JSON list (["ja", ...]).
+    assert re.search(r"^  .+: \d+ articles in [A-Z][a-z]+, [A-Z]", result.stdout, re.M)
+    assert '["' not in result.stdout, result.stdout
     return db
 
 

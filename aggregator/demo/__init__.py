@@ -16,6 +16,7 @@ import yaml
 from aggregator import config as config_module
 from aggregator import pipeline, store
 from aggregator.demo.server import PREFERRED_PORT, FeedServer
+from aggregator.publish.display import codes, counted, language_name
 from aggregator.stage import StageReport
 from aggregator.timeutil import now_iso
 
@@ -78,18 +79,20 @@ def summary(conn: sqlite3.Connection) -> list[str]:
                   (SELECT count(*) FROM clusters WHERE language_count > 1) AS stories"""
     ).fetchone()
     lines = [
-        f"{row['articles']} articles from {row['feeds']} feeds in {row['languages']} languages; "
-        f"{row['english']} readable in English; {row['stories']} stories covered in "
-        "more than one language"
+        f"{counted(row['articles'], 'article')} from {counted(row['feeds'], 'feed')} in "
+        f"{counted(row['languages'], 'language')}; {row['english']:,} readable in English; "
+        f"{counted(row['stories'], 'story', 'stories')} covered in more than one language"
     ]
     top = conn.execute(
         "SELECT headline_en, languages, article_count FROM clusters "
         "WHERE language_count > 1 ORDER BY language_count DESC, last_seen_at DESC LIMIT 5"
     ).fetchall()
     for cluster in top:
+        languages = codes(cluster["languages"])
         lines.append(
-            f"  {cluster['headline_en'] or '(no English headline)'} "
-            f"[{cluster['article_count']} articles: {cluster['languages']}]"
+            f"  {cluster['headline_en'] or '(no English headline)'}: "
+            f"{counted(cluster['article_count'], 'article')} in "
+            f"{', '.join(language_name(code) for code in languages)}"
         )
     return lines
 

@@ -22,7 +22,7 @@ from datasette.utils.asgi import Request, Response
 from markupsafe import Markup
 
 from aggregator.publish import pages, queries
-from aggregator.publish.display import codes, format_time, language_name
+from aggregator.publish.display import codes, counted, format_time, language_name
 from aggregator.timeutil import now_iso
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -94,10 +94,9 @@ def _entry(row: Any, outlets: list[Any], story_url: str) -> ET.Element:
 def _coverage_line(row: Any, languages: list[str], outlets: list[Any]) -> str:
     count = len({outlet["outlet"] for outlet in outlets})
     return (
-        f"Covered in {len(languages)} language{'s' if len(languages) != 1 else ''} "
-        f"({', '.join(language_name(code) for code in languages)}) by {count} "
-        f"outlet{'s' if count != 1 else ''}, {row['article_count']} "
-        f"article{'s' if row['article_count'] != 1 else ''}; first seen "
+        f"Covered in {counted(len(languages), 'language')} "
+        f"({', '.join(language_name(code) for code in languages)}) by "
+        f"{counted(count, 'outlet')}, {counted(row['article_count'], 'article')}; first seen "
         f"{format_time(row['first_seen_at'])}, last update {format_time(row['last_seen_at'])}."
     )
 

@@ -162,14 +162,18 @@ def translation_note(backend: str | None, model: str | None) -> str:
     return f"machine translation: {model or backend}"
 
 
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """ "1 feed", "3 feeds", "0 feeds"; `plural` for a noun that does not take an s."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def format_ago(seconds: float) -> str:
     """How long ago, as a reader says it: "just now", "12 minutes ago", "5 hours ago",
     "9 days ago" (whole units, rounded down; a time in the future is "just now")."""
     minutes = int(max(0.0, seconds) // 60)
     for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
         if minutes >= size:
-            count = minutes // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+            return f"{counted(minutes // size, unit)} ago"
     return "just now"
 
 
