@@ -167,7 +167,10 @@ def test_story_page_shows_every_article_side_by_side(ds):
         "Starkes Erdbeben erschüttert Tokio",
     ):
         assert original in text
-    assert "Strong earthquake shakes Tokyo" in text
+    # The English title is marked in words, not "EN" (read as a country code by the walkthrough).
+    assert "in English: Strong earthquake shakes Tokyo" in text
+    css = (Path(metadata.__file__).parent / "static" / "aggregator.css").read_text()
+    assert 'content: "EN' not in css
     assert "machine translation: argos de-en 1.9" in text
     assert "English original" in text
     assert "no English translation (no model for ja)" in text
