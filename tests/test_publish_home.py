@@ -4,6 +4,7 @@ stories in English (issue 13 §7 and §14), through Datasette's test client on t
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -356,7 +357,11 @@ def test_atom_feed_has_one_entry_per_top_story_in_english(ds):
         "alternate": "http://localhost/",
     }
     top = json_rows(ds, "/news/top_stories.json?_shape=objects")
-    assert [e.id for e in parsed.entries] == [f"http://localhost/-/story/{r['story']}" for r in top]
+    assert [e.link for e in parsed.entries] == [
+        f"http://localhost/-/story/{r['story']}" for r in top
+    ]
+    assert all(re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", e.id) for e in parsed.entries)
+    assert len({e.id for e in parsed.entries}) == len(top)
     quake = parsed.entries[0]
     assert quake.title == "Strong earthquake in Tokyo"
     assert quake.link == "http://localhost/-/story/1"
@@ -372,6 +377,33 @@ def test_atom_feed_has_one_entry_per_top_story_in_english(ds):
     assert "<li>Arabic: Al Jazeera (QA)</li>" in content.value  # feedparser drops <bdi>
     assert b"&lt;li&gt;Arabic: &lt;bdi&gt;Al Jazeera&lt;/bdi&gt; (QA)&lt;/li&gt;" in body
     assert '<a href="http://localhost/-/story/1">' in content.value
+
+
+def test_atom_entry_ids_stay_the_same_through_another_host_and_a_renumbering(tmp_path):
+    # The second walkthrough of issue 13: entry ids were the story page's address, so they
+    # changed with the Host header (another port, a proxy) and with the story's number, which
+    # `cluster --rebuild` reassigns; a feed reader then shows every story again as new.
+    db = sample.build(news_db(tmp_path, "renumbered"))
+    entries = {e.title: e.id for e in atom(make_datasette(db))[1].entries}
+    via_proxy = asyncio.run(
+        make_datasette(db).client.get("/-/top-stories.atom", headers={"host": "news.example:8080"})
+    )
+    moved = feedparser.parse(via_proxy.content).entries
+    assert moved[0].link.startswith("http://news.example:8080/-/story/")
+    assert {e.title: e.id for e in moved} == entries
+    conn = sqlite3.connect(db)
+    with conn:  # every story renumbered, as a rebuild may do
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for table, column in (
+            ("clusters", "id"),
+            ("articles", "cluster_id"),
+            ("cluster_languages", "cluster_id"),
+        ):
+            conn.execute(f"UPDATE {table} SET {column} = {column} + 1000")
+    conn.close()
+    renumbered = atom(make_datasette(db))[1].entries
+    assert renumbered[0].link.startswith("http://localhost/-/story/100")
+    assert {e.title: e.id for e in renumbered} == entries
 
 
 def test_atom_feed_leaves_out_stories_without_an_english_headline(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
@@ -42,6 +43,10 @@ async def top_stories(datasette: Datasette, request: Request) -> Response:
     outlets: dict[int, list[Any]] = defaultdict(list)
     for row in (await db.execute(queries.STORY_OUTLETS, {"ids": ids})).rows:
         outlets[row["story"]].append(row)
+    first_items = {
+        row["story"]: (row["feed_url"], row["item"])
+        for row in (await db.execute(STORY_FIRST_ITEMS, {"ids": ids})).rows
+    }
     title = datasette.metadata("title") or "News across languages"
     feed = _feed(
         title=f"{title}: top stories in English",
@@ -52,7 +57,10 @@ async def top_stories(datasette: Datasette, request: Request) -> Response:
     )
     for row in rows:
         story_url = datasette.absolute_url(request, datasette.urls.path(f"/-/story/{row['story']}"))
-        feed.append(_entry(row, outlets[row["story"]], story_url))
+        entry_id = (
+            entry_identity(*first_items[row["story"]]) if row["story"] in first_items else story_url
+        )
+        feed.append(_entry(row, outlets[row["story"]], story_url, entry_id))
     body = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return Response(body, status=200, content_type=CONTENT_TYPE)
 
@@ -76,9 +84,28 @@ def _feed(title: str, feed_url: str, home_url: str, author: str, updated: str) -
     return feed
 
 
-def _entry(row: Any, outlets: list[Any], story_url: str) -> ET.Element:
+# An entry's id must never change (RFC 4287 4.2.6), or a feed reader shows the story again as
+# new. The story's page address would change with the Host the feed was read through and with
+# the story's number (renumbered by `cluster --rebuild`); the item a story began with does not:
+# its feed's address and the item's own key (guid, else normalised URL, else content hash),
+# made into a name-based UUID. (The feed's own id is its address, as is usual: a feed read
+# through another address is another subscription anyway.)
+STORY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://news-aggregator.invalid/story")
+
+STORY_FIRST_ITEMS = """
+SELECT c.id AS story, f.url AS feed_url, coalesce(a.guid, a.url_key, a.content_hash) AS item
+FROM clusters c JOIN articles a ON a.id = c.first_article_id JOIN feeds f ON f.id = a.feed_id
+WHERE c.id IN (SELECT value FROM json_each(:ids))
+"""
+
+
+def entry_identity(feed_url: str, item: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(STORY_NAMESPACE, feed_url + chr(10) + item)}"
+
+
+def _entry(row: Any, outlets: list[Any], story_url: str, entry_id: str) -> ET.Element:
     entry = ET.Element(f"{{{ATOM}}}entry")
-    _add(entry, "id", story_url)
+    _add(entry, "id", entry_id)
     _add(entry, "title", row["headline_en"], type="text")
     _add(entry, "updated", row["last_seen_at"])
     _add(entry, "published", row["first_seen_at"])
