@@ -182,3 +182,16 @@ print(json.dumps([before, semantic.SEARCHER._model is not None]))
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [True, True]
+
+
+def test_matches_are_ranked_story_by_story():
+    found = [
+        {"article": 1, "story": 7, "score": 0.61},  # the quake, in English
+        {"article": 2, "story": 9, "score": 0.40},  # a storm
+        {"article": 3, "story": 7, "score": 0.29},  # the quake, in Arabic
+        {"article": 4, "story": None, "score": 0.35},  # in no story yet
+        {"article": 5, "story": 7, "score": 0.37},
+    ]
+    ranked = semantic.story_by_story(found)
+    assert [row["article"] for row in ranked] == [1, 5, 3, 2, 4]
+    assert [row["story_score"] for row in ranked] == [0.61, 0.61, 0.61, 0.40, 0.35]

@@ -301,9 +301,29 @@ WHERE a.id IN (SELECT value FROM json_each(:ids))
 
 @dataclass
 class Outcome:
-    rows: list[dict[str, Any]]  # DETAILS columns plus `score`, best first
+    rows: list[dict[str, Any]]  # DETAILS columns, `score` and `story_score`: story_by_story
     searched: int  # articles in the window
     note: str | None = None  # why nothing could be searched
+
+
+def story_by_story(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Matches ranked story by story: a story by its best match, its articles together, each
+    story's by their own score (an article in no story is a story of its own).
+
+    A query matches the reports of an event unevenly: strongly in the languages close to it,
+    weakly in others, so ranking articles alone put a storm report (0.40 for "earthquake") above
+    the quake's German, Russian and Arabic reports (0.37 to 0.29) while the quake's English one
+    scored 0.61. The clustering already knows those reports are one event."""
+
+    def story(row: dict[str, Any]) -> tuple[int, int]:
+        return (0, row["story"]) if row["story"] is not None else (1, row["article"])
+
+    best: dict[tuple[int, int], float] = {}
+    for row in found:
+        best[story(row)] = max(best.get(story(row), row["score"]), row["score"])
+    for row in found:
+        row["story_score"] = best[story(row)]
+    return sorted(found, key=lambda row: (-best[story(row)], story(row), -row["score"]))
 
 
 async def find(datasette: Any, q: str) -> Outcome:
@@ -329,8 +349,7 @@ async def find(datasette: Any, q: str) -> Outcome:
         cursor.row_factory = sqlite3.Row
         rows = cursor.execute(DETAILS, {"ids": json.dumps(list(scores))}).fetchall()
         found = [{**dict(row), "score": scores[row["article"]]} for row in rows]
-        found.sort(key=lambda row: -row["score"])
-        return Outcome(found, len(index.ids))
+        return Outcome(story_by_story(found), len(index.ids))
 
     return await db.execute_fn(run)
 
