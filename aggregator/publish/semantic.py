@@ -356,7 +356,7 @@ async def find(datasette: Any, q: str) -> Outcome:
 
 async def find_json(datasette: Any, request: Any) -> Any:
     """`/-/find.json?q=...`: the matches by meaning (all of them, also those the words find),
-    best first, with their scores: the search page's second column as data."""
+    story by story, with their scores: the search page's second column as data."""
     from datasette.utils.asgi import Response  # noqa: PLC0415 (Datasette only when serving)
 
     q = (request.args.get("q") or "").strip()
