@@ -56,17 +56,16 @@ WHERE a.cluster_id IS NULL AND {SETTLED} AND (NOT {HAS_TEXT} OR (
     m.article_id IS NOT NULL
     AND k.version IN (SELECT value FROM json_each(:versions))
     AND (NOT {HAS_ENGLISH} OR e.article_id IS NOT NULL)))"""
-READY = f"""
-SELECT a.id, {AT} AS at FROM articles a {ARTICLE_JOINS} {READY_WHERE}
-ORDER BY at, a.content_hash, f.url
-"""
-# The same articles' languages and vectors, unordered: sorting 100,000 rows would carry the
+# The ready articles, unordered, with what orders them and with their languages and vectors
+# (for the language means): one pass, and the order is made in Python (`ready`). Sorting in
+# SQL needed a second pass for the vectors, since sorting 100,000 rows would carry the
 # kilobyte-sized vectors through the sort.
-READY_VECTORS = f"""
-SELECT COALESCE(a.language, f.language, 'und') AS language, m.vector AS vector
-FROM articles a {ARTICLE_JOINS}
-{READY_WHERE} AND m.vector IS NOT NULL
+READY = f"""
+SELECT a.id, {AT} AS at, a.content_hash, f.url, COALESCE(a.language, f.language, 'und'),
+    m.vector
+FROM articles a {ARTICLE_JOINS} {READY_WHERE}
 """
+CHUNK = 4096  # ready vectors summed at a time
 
 
 def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[sqlite3.Row]:
@@ -76,23 +75,62 @@ def records(conn: sqlite3.Connection, sql: str, params: dict) -> list[sqlite3.Ro
 
 
 def ready(conn: sqlite3.Connection, params: dict, means: LanguageMeans) -> list[int]:
-    """The ids of the articles ready to be clustered, in canonical order; their multilingual
-    vectors are added to `means`, a chunk at a time (a rebuild reads 100,000)."""
-    ids = [row["id"] for row in records(conn, READY, params)]
+    """The ids of the articles ready to be clustered, in canonical order (article time,
+    content hash, feed url); their multilingual vectors are added to `means`, CHUNK at a time
+    (a rebuild reads 100,000)."""
     cursor = conn.cursor()
-    cursor.row_factory = sqlite3.Row
-    cursor.execute(READY_VECTORS, params)
+    cursor.row_factory = None
+    cursor.execute(READY, params)
+    keys: list[tuple] = []
+    languages: list[str] = []
+    blobs: list[bytes] = []
     dim = None
-    while chunk := cursor.fetchmany(4096):
-        languages = [row["language"] for row in chunk]
-        blobs = [row["vector"] for row in chunk]
-        dim = dim or _commonest_dim(blobs)
-        assert dim is not None  # the query selects stored vectors only
-        vectors, present = _vectors(blobs, dim)
-        means.add(
-            [lang for lang, ok in zip(languages, present, strict=True) if ok], vectors[present]
+    while chunk := cursor.fetchmany(CHUNK):
+        keys.extend(
+            (at, content_hash, url, article_id) for article_id, at, content_hash, url, *_ in chunk
         )
-    return ids
+        for *_, language, blob in chunk:
+            if blob is not None:
+                languages.append(language)
+                blobs.append(blob)
+        while len(blobs) >= CHUNK:
+            dim = _add_to_means(means, languages[:CHUNK], blobs[:CHUNK], dim)
+            del languages[:CHUNK], blobs[:CHUNK]
+    if blobs:
+        _add_to_means(means, languages, blobs, dim)
+    return [key[-1] for key in _sorted_as_sqlite(keys)]
+
+
+def _add_to_means(
+    means: LanguageMeans, languages: list[str], blobs: list[bytes], dim: int | None
+) -> int:
+    """Add stored vectors to `means`; return the vector size (the commonest among the first
+    vectors, so a damaged one cannot set it)."""
+    dim = dim or _commonest_dim(blobs)
+    assert dim is not None  # these are stored vectors
+    vectors, present = _vectors(blobs, dim)
+    means.add([lang for lang, ok in zip(languages, present, strict=True) if ok], vectors[present])
+    return dim
+
+
+def _sorted_as_sqlite(keys: list[tuple]) -> list[tuple]:
+    """The keys in the order SQL's ORDER BY gives (BINARY collation: text by code point, as
+    UTF-8 bytes compare). Values of mixed types, which only a damaged row has, are ranked as
+    SQLite ranks them: NULL, numbers, text, blobs."""
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=lambda key: tuple(map(_sqlite_rank, key)))
+
+
+def _sqlite_rank(value: object) -> tuple[int, object]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, float)):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, bytes(value))  # type: ignore[call-overload]
 
 
 def articles(conn: sqlite3.Connection, ids: list[int], params: dict) -> list[sqlite3.Row]:

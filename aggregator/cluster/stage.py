@@ -447,13 +447,16 @@ class ClusterStage:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [row for _, languages in stories.values() for row in languages],
         )
+        # In article id order: the rows then come page after page, not in the canonical
+        # (time) order, which can be any order of ids (each row gets the same values either way).
+        by_id = sorted(assignments)
         conn.executemany(
             "UPDATE articles SET cluster_id = ? WHERE id = ?",
-            [(story_id, article_id) for article_id, story_id, _ in assignments],
+            [(story_id, article_id) for article_id, story_id, _ in by_id],
         )
         conn.executemany(
             "INSERT OR REPLACE INTO cluster_members (article_id, cluster_id, at) VALUES (?, ?, ?)",
-            assignments,
+            by_id,
         )
 
 

@@ -12,6 +12,7 @@ up half of them, and a story's slot is reused once its last article has left.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -19,6 +20,10 @@ import numpy as np
 
 from aggregator.cluster import kernel
 from aggregator.timeutil import to_epoch
+
+# The same few times are parsed again each time a story is written (its first time and each
+# language's): ~160,000 parses on the 100,000-article rebuild, most of them repeats.
+_epoch = functools.lru_cache(maxsize=1 << 16)(to_epoch)
 
 
 @dataclass(slots=True)
@@ -164,7 +169,7 @@ class Story:
         }
 
     def language_rows(self) -> list[tuple]:
-        start = to_epoch(self.first_seen_at)
+        start = _epoch(self.first_seen_at)
         return [
             (
                 self.id,
@@ -173,7 +178,7 @@ class Story:
                 first.first_article_id,
                 first.first_feed_id,
                 first.article_count,
-                int(round(to_epoch(first.first_seen_at) - start)),
+                int(round(_epoch(first.first_seen_at) - start)),
             )
             for lang, first in self.languages.items()
         ]
