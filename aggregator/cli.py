@@ -23,6 +23,7 @@ from aggregator import compute, store
 from aggregator import config as config_module
 from aggregator.api import DEFAULT_DB, DEFAULT_FEEDS, Aggregator
 from aggregator.errors import UserError
+from aggregator.stage import StageReport
 from aggregator.timeutil import from_iso, utcnow
 
 # The demo's fictional outlets must never mix with a real run's: a file of its own.
@@ -209,14 +210,21 @@ def poll(feeds_path: str, db_path: str, force: bool) -> None:
     Exits with code 3 when it polled feeds and every one of them failed (no network?)."""
     with open_aggregator(feeds_path, db_path) as agg:
         (report,) = agg.run("poll", progress_factory=Progress, poll={"force": force})
-        waiting = feeds_waiting(agg.conn)
-    click.echo(str(report) + (f"; {waiting}" if waiting else ""))
-    if report.done and report.failed == report.done:
-        # Not 0: a cron job or a script must see that nothing could be fetched (no network?).
-        click.echo(
-            f"every due feed failed ({report.failed}); see `aggregator feeds list`", err=True
-        )
+        every_feed_failed = echo_poll(report, agg.conn)
+    if every_feed_failed:
         sys.exit(EXIT_ALL_FEEDS_FAILED)
+
+
+def echo_poll(report: StageReport, conn: sqlite3.Connection) -> bool:
+    """Print poll's summary with the feeds waiting in backoff; True, said on stderr, when it
+    polled feeds and every one failed: a cron job or script must see that nothing could be
+    fetched (no network?), from `poll` and `run` alike (exit code 3)."""
+    waiting = feeds_waiting(conn)
+    click.echo(str(report) + (f"; {waiting}" if waiting else ""))
+    if not report.done or report.failed < report.done:
+        return False
+    click.echo(f"every due feed failed ({report.failed}); see `aggregator feeds list`", err=True)
+    return True
 
 
 def feeds_waiting(conn: sqlite3.Connection) -> str:
@@ -298,7 +306,10 @@ def run(
     interval: float,
     ray_address: str | None,
 ) -> None:
-    """Run every stage once, in order (poll, translate, embed, cluster)."""
+    """Run every stage once, in order (poll, translate, embed, cluster).
+
+    Exits with code 3, as poll does, when it polled feeds and every one of them failed (the
+    other stages still run on what the database holds); with --loop it says so and goes on."""
     # Ray's actors start and show they hold this machine's models before the first poll, and
     # keep their models loaded across --loop's rounds.
     with (
@@ -310,14 +321,21 @@ def run(
                 reports = agg.run(
                     progress_factory=Progress, processors=processors, poll={"force": force}
                 )
+                every_feed_failed = False
                 for report in reports:
-                    click.echo(str(report))
+                    if report.stage == "poll":
+                        every_feed_failed = echo_poll(report, agg.conn)
+                    else:
+                        click.echo(str(report))
                 if not loop:
                     break
                 force = False
                 time.sleep(interval)
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
+            return
+    if every_feed_failed:
+        sys.exit(EXIT_ALL_FEEDS_FAILED)
 
 
 @cli.group()

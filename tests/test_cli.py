@@ -113,6 +113,13 @@ def test_poll_exits_non_zero_when_every_due_feed_failed_and_says_what_waits(serv
         r"poll: 0 done.*; 3 feeds in backoff, 0 dead, next due \S+Z \(in \d+ min\)", again.stdout
     ), again.stdout
 
+    # `run`, the command cron runs, the same way (the third walkthrough found it exiting 0).
+    ran = run_cli("run", "--force", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)
+    assert ran.returncode == EXIT_ALL_FEEDS_FAILED, ran.stderr[-2000:]
+    assert "poll: 3 done, 3 failed" in ran.stdout and "3 feeds in backoff, 0 dead" in ran.stdout
+    assert "cluster: " in ran.stdout  # the other stages still ran
+    assert "every due feed failed (3)" in ran.stderr and "Traceback" not in ran.stderr
+
     server.route("/down0.xml", "<rss version='2.0'><channel><title>Up</title></channel></rss>")
     forced = run_cli("poll", "--force", "--feeds", str(feeds), "--db", str(db), cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr[-2000:]  # one feed answered
