@@ -330,6 +330,20 @@ def test_canned_query_forms_show_their_defaults_and_dates_read_as_elsewhere(brow
         browser.set_window_size(1280, 1400)
 
 
+def test_right_to_left_text_is_aligned_on_its_own_side(browser, base_url):
+    # The third walkthrough of issue 13: an Arabic headline marked dir="rtl" sat on the left,
+    # since Datasette's body sets text-align: left and every element inherited it.
+    browser.get(base_url + "/-/story/1")
+    title = browser.find_element("css selector", 'h3.original[dir="rtl"]')
+    edges = browser.execute_script(
+        "const range = document.createRange(); range.selectNodeContents(arguments[0]);"
+        "const text = range.getBoundingClientRect(), box = arguments[0].getBoundingClientRect();"
+        "return [text.left - box.left, box.right - text.right];",
+        title,
+    )
+    assert edges[1] < 2 < edges[0], edges  # flush right, with room on the left
+
+
 # Where each facet value's count is drawn, relative to its label: the count must follow the
 # label on its right in a left-to-right page, whatever the label's script.
 FACET_SIDES = """
@@ -356,6 +370,11 @@ def test_an_arabic_outlet_keeps_its_count_on_the_right_in_facet_lists(browser, t
         browser.get(url + "/news/articles")  # feed_id is a default facet
         sides = dict(browser.execute_script(FACET_SIDES))
         screenshot(browser, "facet-lists")
+        # Values break between words, not inside them ("(The Coast Toda|y)").
+        item = browser.find_element("css selector", "#facet-feed_id li")
+        assert browser.execute_script("return getComputedStyle(arguments[0]).wordBreak", item) == (
+            "normal"
+        )
     arabic = [right for label, right in sides.items() if label.startswith("الجزيرة")]
     assert arabic == [True], sides
     assert all(sides.values()), sides
