@@ -268,6 +268,11 @@ def test_english_headlines_are_marked_english(ds):
     assert re.search(
         r'lang="en" dir="ltr">Strong earthquake in Tokyo</a>', page(ds, "/-/find?q=Tokyo")
     )
+    # A search result's English title is marked in words, as on the cards (third walkthrough),
+    # and an English original is not repeated as its own translation.
+    found = visible(page(ds, "/-/find?q=Tokyo"))
+    assert "in English: Strong earthquake in Tokyo" in found
+    assert "Strong earthquake hits Tokyo in English: Strong earthquake hits Tokyo" not in found
 
 
 class Isolation(HTMLParser):
