@@ -7,6 +7,8 @@ and embedding models the database was actually built with, named with their vers
 
 from __future__ import annotations
 
+import html
+import re
 import sqlite3
 from importlib import resources
 from pathlib import Path
@@ -38,13 +40,15 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
             "tables": tables,
             "queries": {
                 # hide_sql: readers see the form and results; "Show SQL" is one click away.
-                # `empty` is ours: templates/query.html shows it when the query has no rows.
+                # `empty_html` is ours: templates/query.html shows it when the query has no rows.
                 query.name: {
                     "title": query.title,
                     "description": query.description,
+                    # Read on the page with the `names` in code type, not in backticks.
+                    "description_html": code_spans(query.description),
                     "sql": query.sql.strip(),
                     "hide_sql": True,
-                    "empty": query.empty,
+                    "empty_html": code_spans(query.empty),
                     # Ours too, for the form (templates/query.html): each parameter's default
                     # (as the SQL applies it), what it means, and an example for the others.
                     "parameter_defaults": queries.parameter_defaults(query.sql),
@@ -56,6 +60,12 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
         }
     }
     return meta
+
+
+def code_spans(text: str) -> str:
+    """Text as HTML, its `backticked` names as <code>: the queries' descriptions and hints are
+    written with backticks, which a reader should not see."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
 
 
 def _internal_tables(conn: sqlite3.Connection) -> list[str]:

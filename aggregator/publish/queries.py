@@ -190,7 +190,8 @@ ORDER BY r.score DESC, c.language_count DESC, c.last_seen_at DESC
 _TOP_DESCRIPTION = (
     "Stories whose latest article is at most `hours` (default 72) before the newest story (now, "
     "on a live database), ranked by `score`: languages + 0.5 × outlets that covered the story, "
-    "halved for every hours/3 hours (24 h) of `age_hours` since its latest article. "
+    "halved for every `hours` ÷ 3 hours (24 h by default) of `age_hours` since its latest "
+    "article. "
     "`ranked_at` is the time the window ends at. At most `limit` (30)."
 )
 
