@@ -589,6 +589,10 @@ def test_blindspots_without_a_language_list_none(ds):
     assert rows(ds, "/news/blindspots?min_languages=1&days=30") == []
     assert rows(ds, "/news/blindspots?language=+&min_languages=1&days=30") == []
     assert "or language is empty" in visible(page(ds, "/news/blindspots"))
+    # Nor a code no article has (the third walkthrough: xx and french listed every story).
+    for code in ("xx", "french", "EN GB"):
+        assert rows(ds, f"/news/blindspots?language={code}&min_languages=1&days=30") == [], code
+    assert rows(ds, "/news/blindspots?language=es&min_languages=1&days=30")
 
 
 def test_a_number_box_with_something_else_says_so_and_returns_no_rows(ds):

@@ -404,6 +404,23 @@ def test_atom_entry_ids_stay_the_same_through_another_host_and_a_renumbering(tmp
     renumbered = atom(make_datasette(db))[1].entries
     assert renumbered[0].link.startswith("http://localhost/-/story/100")
     assert {e.title: e.id for e in renumbered} == entries
+    # The third walkthrough: an article dated before the story's first, stored late, became
+    # the story's first article; the entry keeps its id.
+    conn = sqlite3.connect(db)
+    with conn:
+        cursor = conn.execute(
+            "INSERT INTO articles (feed_id, guid, content_hash, title, language, language_source,"
+            " published_at, fetched_at, cluster_id) SELECT 4, 'late', 'late', 'Spät', 'de',"
+            " 'config', strftime('%Y-%m-%dT%H:%M:%SZ', first_seen_at, '-1 hours'),"
+            " last_seen_at, id FROM clusters WHERE id = 1001"
+        )
+        assert cursor.rowcount == 1
+        conn.execute(
+            "UPDATE clusters SET first_article_id = ? WHERE id = 1001", (cursor.lastrowid,)
+        )
+    conn.close()
+    late = atom(make_datasette(db))[1].entries
+    assert {e.title: e.id for e in late} == entries
 
 
 def test_atom_feed_leaves_out_stories_without_an_english_headline(tmp_path):

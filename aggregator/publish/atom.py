@@ -86,16 +86,20 @@ def _feed(title: str, feed_url: str, home_url: str, author: str, updated: str) -
 
 # An entry's id must never change (RFC 4287 4.2.6), or a feed reader shows the story again as
 # new. The story's page address would change with the Host the feed was read through and with
-# the story's number (renumbered by `cluster --rebuild`); the item a story began with does not:
-# its feed's address and the item's own key (guid, else normalised URL, else content hash),
-# made into a name-based UUID. (The feed's own id is its address, as is usual: a feed read
-# through another address is another subscription anyway.)
+# the story's number (renumbered by `cluster --rebuild`). Its oldest stored item does not: the
+# article of the story stored first (lowest articles.id: a late article dated earlier does not
+# replace it, unlike the story's first_article_id), named by its feed's address and its own
+# key (guid, else normalised URL, else content hash), made into a name-based UUID. Only a merge
+# with an older story changes it, and the merged story is then the older story's entry. (The
+# feed's own id is its address, as is usual: another address is another subscription.)
 STORY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://news-aggregator.invalid/story")
 
 STORY_FIRST_ITEMS = """
-SELECT c.id AS story, f.url AS feed_url, coalesce(a.guid, a.url_key, a.content_hash) AS item
-FROM clusters c JOIN articles a ON a.id = c.first_article_id JOIN feeds f ON f.id = a.feed_id
-WHERE c.id IN (SELECT value FROM json_each(:ids))
+SELECT a.cluster_id AS story, f.url AS feed_url,
+       coalesce(a.guid, a.url_key, a.content_hash) AS item
+FROM articles a JOIN feeds f ON f.id = a.feed_id
+WHERE a.id IN (SELECT (SELECT min(id) FROM articles WHERE cluster_id = j.value)
+               FROM json_each(:ids) j)
 """
 
 

@@ -388,7 +388,8 @@ SELECT c.id AS story, c.headline_en, c.language_count, c.languages, c.countries,
 FROM clusters c
 WHERE c.language_count >= {_int_param("min_languages", 3)}
   AND c.last_seen_at >= {_since(_int_param("days", 3), "days")}
-  AND {_language_param("language")} != ''  -- no language, no blindspot (not every story)
+  -- no blindspot of no language, nor of a code no article has (xx, french): not every story
+  AND EXISTS (SELECT 1 FROM articles WHERE language = {_language_param("language")})
   AND NOT EXISTS (
       SELECT 1 FROM cluster_languages cl
       WHERE cl.cluster_id = c.id AND cl.language = {_language_param("language")}
@@ -398,7 +399,8 @@ LIMIT 200
 """,
     empty=(
         "No blindspot: every story covered in at least `min_languages` languages in the last "
-        "`days` days has an article in this language, or `language` is empty. Lower "
+        "`days` days has an article in this language, or `language` is empty or a code no "
+        "article has (see the articles table's language facet). Lower "
         "`min_languages` or raise `days`; `language` is an ISO 639-1 code such as ru (any case)."
     ),
 )
