@@ -237,7 +237,22 @@ def test_story_page_names_the_followed_languages_that_did_not_cover_it(ds, sampl
 
 def test_unknown_story_is_404(ds):
     assert get(ds, "/-/story/999").status_code == 404
-    assert get(ds, "/-/story/abc").status_code == 404
+    # Said as such, not Datasette's "Database not found" (the third walkthrough).
+    for path in ("/-/story/abc", "/-/story/1x", "/-/story/-1"):
+        response = get(ds, path)
+        assert response.status_code == 404 and "Stories are numbered" in response.text, path
+    assert "No story 999" in get(ds, "/-/story/999").text
+
+
+def test_home_links_every_table_it_names(ds):
+    # The third walkthrough: "All tables: feeds, articles, stories, fetches" named a table
+    # that does not exist (stories) and linked none of them.
+    markup = page(ds, "/")
+    line = markup[markup.index(">All tables</a>") :].split("</li>")[0]
+    for table in ("clusters", "articles", "feeds", "fetches"):
+        assert f'<a href="/news/{table}">{table}</a>' in line
+        assert get(ds, f"/news/{table}").status_code == 200
+    assert ">stories<" not in line
 
 
 def test_an_original_headline_is_labelled_with_its_own_language(tmp_path):

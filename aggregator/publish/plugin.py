@@ -35,7 +35,7 @@ UNAVAILABLE = (
 def register_routes() -> list[tuple[str, Any]]:
     return [
         (r"^/$", pages.home),
-        (r"^/-/story/(?P<id>[0-9]+)$", pages.story),
+        (r"^/-/story/(?P<id>[^/]+)$", pages.story),  # not a number: a 404 saying so
         (r"^/-/find$", pages.find),
         (r"^/-/search$", search_moved),
         (r"^/-/find\.json$", semantic.find_json),
