@@ -803,10 +803,21 @@ def test_articles_table_shows_reader_facing_columns_first(ds):
         assert [labels[str(n)] for n in range(1, len(headers) + 1)] == headers, path
         # Feed text in either direction: each cell takes its direction from its own text.
         assert re.findall(r"<td [^>]*>", table)[0].endswith('dir="auto">'), path
-    # Other tables keep the schema's order.
+    # Feeds: the outlet and its English name first (the third walkthrough found name_en last).
     feeds = page(ds, "/news/feeds")
-    feeds = feeds[feeds.index('<table class="rows-and-columns">') :]
-    assert re.findall(r'data-column="(\w+)"', feeds)[:3] == ["id", "url", "name"]
+    table = feeds[feeds.index('<table class="rows-and-columns">') :]
+    assert re.findall(r'data-column="(\w+)"', table)[:4] == ["id", "name", "name_en", "language"]
+    # The column descriptions above each table follow the same order (they listed guid,
+    # url_key and content_hash before title).
+    for name, first in (("articles", ["id", "title", "title_en"]), ("feeds", ["id", "name"])):
+        markup = page(ds, f"/news/{name}")
+        described = re.findall(r"<dt>(\w+)</dt>", markup)
+        headers = re.findall(r'<th [^>]*data-column="(\w+)"', markup)
+        assert described[: len(first)] == first and described == headers, name
+    # Other tables keep the schema's order.
+    fetches = page(ds, "/news/fetches")
+    fetches = fetches[fetches.index('<table class="rows-and-columns">') :]
+    assert re.findall(r'data-column="(\w+)"', fetches)[:3] == ["id", "feed_id", "fetched_at"]
 
 
 def test_json_array_columns_come_back_as_arrays(ds):

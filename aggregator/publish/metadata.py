@@ -32,6 +32,14 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
     """The metadata dict for Datasette(metadata=...)."""
     meta = static_metadata()
     tables = meta.pop("tables")
+    for table in tables.values():
+        if "column_order" in table and "columns" in table:
+            # The column descriptions above a table are listed in the order its columns show.
+            table["columns"] = {
+                name: table["columns"][name]
+                for name in [*table["column_order"], *table["columns"]]
+                if name in table["columns"]
+            }
     for name in _internal_tables(conn):
         tables[name] = {"hidden": True}
     meta["description"] = f"{meta['description']} {_models_note(conn)}"
