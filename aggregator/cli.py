@@ -425,13 +425,16 @@ def padded(text: str, width: int) -> str:
 @feeds_option
 @click.argument("opml_file", type=click.Path(dir_okay=False))
 @click.option("--language", help="ISO 639-1 code for imported feeds that declare none.")
-@click.option("--country", help="ISO 3166-1 alpha-2 code for imported feeds.")
+@click.option("--country", help="ISO 3166-1 alpha-2 code for imported feeds that declare none.")
 @user_errors
 def feeds_import_opml(
     feeds_path: str, opml_file: str, language: str | None, country: str | None
 ) -> None:
-    """Add the feeds of an OPML file to feeds.yaml (existing URLs are kept as they are)."""
+    """Add the feeds of an OPML file to feeds.yaml (existing URLs are kept as they are).
+
+    --language and --country apply to feeds whose outline gives none."""
     from aggregator import opml
+    from aggregator.publish.display import counted
 
     # Any case on the command line, as in feeds.yaml: stored as fr and FR.
     added = opml.import_into(
@@ -440,7 +443,7 @@ def feeds_import_opml(
         language=language.lower() if language else None,
         country=country.upper() if country else None,
     )
-    click.echo(f"added {added} feeds to {feeds_path}")
+    click.echo(f"added {counted(added, 'feed')} to {feeds_path}")
 
 
 @feeds.command("export-opml")

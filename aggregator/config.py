@@ -12,7 +12,6 @@ field of every settings class beyond its bounds, so a new field without bounds f
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from aggregator.countries import COUNTRY_NAMES
 from aggregator.errors import ConfigError
 
-COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+# Codes often written for a country whose ISO code differs (the EU's own abbreviations).
+MISTAKEN_COUNTRIES = {"UK": "GB", "EL": "GR"}
 DAY_S = 86_400
 # The longest wait of any kind, as aggregator.poll.schedule.MAX_WAIT: far inside what a date
 # (year 9999) and an SQLite integer can hold.
@@ -303,9 +304,11 @@ def _parse_feed(raw: Any, where: str) -> Feed:
         raise ConfigError(
             f"{label}: language {feed.language!r} is not an ISO 639-1 code (e.g. 'fr', 'zh')"
         )
-    if feed.country is not None and not COUNTRY_CODE.match(feed.country.upper()):
+    if feed.country is not None and feed.country.upper() not in COUNTRY_NAMES:
+        meant = MISTAKEN_COUNTRIES.get(feed.country.upper())
+        hint = f": {COUNTRY_NAMES[meant]} is {meant!r}" if meant else " (e.g. 'FR')"
         raise ConfigError(
-            f"{label}: country {feed.country!r} is not an ISO 3166-1 alpha-2 code (e.g. 'FR')"
+            f"{label}: country {feed.country!r} is not an ISO 3166-1 alpha-2 code{hint}"
         )
     # Codes are stored and compared as lower-case languages and upper-case countries; a
     # feeds.yaml may write them in any case (RU, Fr, gb).

@@ -26,12 +26,13 @@ from aggregator.errors import UserError
 # `aggregator:nameEn` and readers that do not know it keep `text`, the original name.
 NAMESPACE = "https://github.com/news-aggregator/news-aggregator/opml"
 NAME_EN = f"{{{NAMESPACE}}}nameEn"
+COUNTRY = f"{{{NAMESPACE}}}country"  # nor one for the outlet's country (feeds.yaml `country`)
 register_namespace("aggregator", NAMESPACE)
 
 
 def read_outlines(opml_path: Path) -> list[dict[str, str]]:
     """Every outline with an xmlUrl, as feed entries (url, name, optional name_en, language,
-    homepage)."""
+    country, homepage)."""
     try:
         root = safe_xml.parse(opml_path).getroot()
     except FileNotFoundError:
@@ -52,6 +53,9 @@ def read_outlines(opml_path: Path) -> list[dict[str, str]]:
         language = (outline.get("language") or "").strip().lower().split("-")[0]
         if language:
             entry["language"] = language
+        country = (outline.get(COUNTRY) or "").strip().upper()
+        if country:
+            entry["country"] = country
         homepage = (outline.get("htmlUrl") or "").strip()
         if homepage:
             entry["homepage"] = homepage
@@ -62,7 +66,8 @@ def read_outlines(opml_path: Path) -> list[dict[str, str]]:
 def import_into(
     feeds_path: Path, opml_path: Path, language: str | None = None, country: str | None = None
 ) -> int:
-    """Append the OPML's feeds that feeds.yaml lacks. Return how many were added."""
+    """Append the OPML's feeds that feeds.yaml lacks. Return how many were added. `language`
+    and `country` apply to outlines that carry none; with nothing to add, nothing is written."""
     outlines = read_outlines(opml_path)
     yaml = YAML()
     yaml.preserve_quotes = True
@@ -94,11 +99,13 @@ def import_into(
             continue
         if language and "language" not in entry:
             entry["language"] = language
-        if country:
+        if country and "country" not in entry:
             entry["country"] = country
         document["feeds"].append(entry)
         known.add(entry["url"].rstrip("/"))
         added += 1
+    if not added:
+        return 0  # feeds.yaml stays byte for byte as it was
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     new_text = buffer.getvalue()
@@ -126,5 +133,7 @@ def export(config: Config) -> str:
             attributes["htmlUrl"] = feed.homepage
         if feed.language:
             attributes["language"] = feed.language
+        if feed.country:
+            attributes[COUNTRY] = feed.country
         SubElement(groups[key], "outline", attributes)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(opml, encoding="unicode") + "\n"

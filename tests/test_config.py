@@ -45,6 +45,12 @@ def test_nested_settings_are_validated_and_typed():
         ("feeds:\n  - {url: 'ftp://x/y', name: A}\n", "feed #1 (A): url: 'ftp://x/y' is not"),
         ("feeds:\n  - {url: 'http://x/', name: A, language: fr-FR}\n", "language 'fr-FR'"),
         ("feeds:\n  - {url: 'http://x/', name: A, country: France}\n", "country 'France'"),
+        # Shaped like a code but not one (the third walkthrough of issue 13 saw both accepted).
+        (
+            "feeds:\n  - {url: 'http://x/', name: A, country: UK}\n",
+            "country 'UK' is not an ISO 3166-1 alpha-2 code: United Kingdom is 'GB'",
+        ),
+        ("feeds:\n  - {url: 'http://x/', name: A, country: zz}\n", "country 'zz' is not an ISO"),
         ("feeds:\n  - {url: 'http://x/', name: A, lang: fr}\n", "unknown key 'lang'"),
         (
             "feeds:\n  - {url: 'http://x/', name: A}\n  - {url: 'http://x/', name: B}\n",

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -169,3 +171,44 @@ def test_english_names_travel_through_opml(tmp_path):
         ("Example", ""),
         ("南岭时报", "Nanling Times"),
     ]
+
+
+def test_the_real_feed_list_round_trips_through_opml_with_everything_opml_carries(tmp_path):
+    # The third walkthrough of issue 13: export dropped `country` (81 in feeds.yaml, 0 after a
+    # round trip). Every field an outline carries must come back, for every feed.
+    real = Path(__file__).resolve().parent.parent / "feeds.yaml"
+    out = tmp_path / "out.opml"
+    result = CliRunner().invoke(cli, ["feeds", "export-opml", "--feeds", str(real), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    back = tmp_path / "back.yaml"
+    back.write_text("feeds: []\n")
+    result = CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(back), str(out)])
+    assert result.exit_code == 0, result.output
+
+    def carried(path: Path) -> list[tuple]:
+        return sorted(
+            (f.url, f.name, f.name_en, f.language, f.country, f.homepage)
+            for f in config.load(path).feeds
+        )
+
+    assert carried(back) == carried(real)
+    assert any(f.country for f in config.load(back).feeds)
+
+
+def test_an_import_that_adds_nothing_leaves_feeds_yaml_as_it_was(tmp_path):
+    # It rewrote the file anyway (a long URL came back folded over two lines), and said
+    # "added 1 feeds" for one.
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n  - {url: 'https://example.org/rss', name: Example}  # keep this as written\n"
+    )
+    before = feeds.read_bytes()
+    out = tmp_path / "out.opml"
+    CliRunner().invoke(cli, ["feeds", "export-opml", "--feeds", str(feeds), "-o", str(out)])
+    result = CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(feeds), str(out)])
+    assert result.exit_code == 0 and "added 0 feeds" in result.output, result.output
+    assert feeds.read_bytes() == before
+    other = tmp_path / "other.yaml"
+    other.write_text("feeds: []\n")
+    result = CliRunner().invoke(cli, ["feeds", "import-opml", "--feeds", str(other), str(out)])
+    assert "added 1 feed to" in result.output, result.output

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from aggregator.publish.countries import COUNTRY_NAMES
+from aggregator.countries import COUNTRY_NAMES
 from aggregator.publish.display import language_name
 
 REGIONAL_A = 0x1F1E6  # REGIONAL INDICATOR SYMBOL LETTER A

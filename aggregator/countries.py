@@ -1,4 +1,5 @@
-"""Country names by ISO 3166-1 alpha-2 code, for the country badges' hover text and legend.
+"""Country names by ISO 3166-1 alpha-2 code: the codes feeds.yaml accepts (config.py), and the
+country badges' hover text and legend.
 
 Generated from Debian's iso-codes (/usr/share/iso-codes/json/iso_3166-1.json, common names
 where it gives one, a few shortened), plus XK (Kosovo, user-assigned but in common use).
