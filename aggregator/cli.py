@@ -23,6 +23,7 @@ from aggregator import compute, store
 from aggregator import config as config_module
 from aggregator.api import DEFAULT_DB, DEFAULT_FEEDS, Aggregator
 from aggregator.errors import UserError
+from aggregator.publish.display import counted
 from aggregator.stage import StageReport
 from aggregator.timeutil import from_iso, utcnow
 
@@ -348,8 +349,6 @@ def feeds() -> None:
 @user_errors
 def feeds_check(feeds_path: str) -> None:
     """Validate feeds.yaml and report what it contains."""
-    from aggregator.publish.display import counted
-
     config = load_config(feeds_path)
     languages = sorted({feed.language for feed in config.feeds if feed.language})
     undeclared = sum(1 for feed in config.feeds if not feed.language)
@@ -389,6 +388,14 @@ def feeds_list(feeds_path: str, db_path: str) -> None:
     widths = [max((terminal_width(row[i]) for row in rows), default=0) for i in range(4)]
     for row in rows:
         click.echo("".join(padded(row[i], widths[i]) for i in range(4)) + row[4])
+    others = {url for url, row in polled.items() if row["active"]} - {f.url for f in config.feeds}
+    if others:  # e.g. the demo's database listed with the real feeds.yaml
+        click.echo(
+            f"{db_path}: {counted(len(others), 'other feed')} polled into this database "
+            f"{'is' if len(others) == 1 else 'are'} not in {feeds_path} (another feed list? "
+            "give it with --feeds)",
+            err=True,
+        )
 
 
 def polled_feeds(db_path: str) -> dict[str, Any]:
@@ -401,7 +408,7 @@ def polled_feeds(db_path: str) -> dict[str, Any]:
         return {
             row["url"]: row
             for row in conn.execute(
-                "SELECT url, state, last_status, error_count, next_poll_at FROM feeds"
+                "SELECT url, state, last_status, error_count, next_poll_at, active FROM feeds"
             )
         }
     finally:
@@ -434,7 +441,6 @@ def feeds_import_opml(
 
     --language and --country apply to feeds whose outline gives none."""
     from aggregator import opml
-    from aggregator.publish.display import counted
 
     # Any case on the command line, as in feeds.yaml: stored as fr and FR.
     added = opml.import_into(

@@ -1,6 +1,7 @@
 """The CLI's contract: one line on stderr and a non-zero exit for user mistakes."""
 
 import re
+import sqlite3
 
 import pytest
 import yaml
@@ -154,6 +155,26 @@ def test_feeds_list_before_the_first_run_shows_every_feed_never_polled(tmp_path)
     assert len(lines) == len(yaml.safe_load((REPO / "feeds.yaml").read_text())["feeds"])
     assert all(" active never polled errors=0 next=now" in line for line in lines), lines[:3]
     assert not (tmp_path / "not").exists()
+
+
+def test_feeds_list_says_when_the_database_holds_feeds_of_another_list(tmp_path):
+    # The third walkthrough of issue 13: the demo's database listed with the real feeds.yaml
+    # showed 81 feeds "never polled" and said nothing of the 17 it holds.
+    db = tmp_path / "a.db"
+    store.connect(db).close()
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO feeds (url, name, active, state, error_count, added_at) VALUES"
+            " ('https://other.example/rss', 'Other', 1, 'active', 0, '2026-01-01T00:00:00Z')"
+        )
+    conn.close()
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - {url: 'https://m.example/rss', name: Le Monde}\n")
+    result = run_cli("feeds", "list", "--feeds", str(feeds), "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert "Le Monde" in result.stdout and "Other" not in result.stdout
+    assert f"{db}: 1 other feed polled into this database is not in {feeds}" in result.stderr
 
 
 def test_counts_read_as_english(tmp_path):
