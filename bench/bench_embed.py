@@ -13,8 +13,9 @@ one, with their default threads. The three alternate, so drift in a shared machi
 all alike. Models are loaded once, before timing. Printed: medians of wall time, articles/s,
 CPU utilisation (CPU-seconds per wall second, all threads), the stage's throughput as a share
 of the raw models', and the largest difference between the stage's vectors and the raw ones.
-`--compete N` runs N busy single-threaded processes throughout, as other jobs on a shared
-machine would be (the load under which the stage used 0.63 of a core, docs/scaling.md).
+`--compete N` runs N single-threaded processes throughout that are busy in random bursts of 5
+to 50 ms, idle as long between them (half a core each on average), as other jobs on a shared
+machine come and go (the load under which the stage used 0.63 of a core, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -124,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=160)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--compete", type=int, default=0, help="busy processes beside")
+    parser.add_argument("--compete", type=int, default=0, help="bursty processes beside")
     args = parser.parse_args()
     items = articles(args.articles)
     config = parse("feeds: []")
@@ -165,7 +167,7 @@ def main() -> None:
     source = "dev set" if DEV.exists() else "test fixtures"
     print(
         f"{len(items)} articles ({source}), both models, median of {args.repeats}; "
-        f"{os.cpu_count()} cores, {args.compete} busy processes beside, "
+        f"{os.cpu_count()} cores, {args.compete} bursty processes beside, "
         f"load average {min(loads):.1f} to {max(loads):.1f}:"
     )
     raw_wall, raw_cpu = statistics.median(walls["raw"]), statistics.median(cpus["raw"])
@@ -193,9 +195,12 @@ def main() -> None:
 
 
 def _spin() -> None:
-    """A competing job: one core's worth of pure Python, until terminated."""
+    """A competing job: pure Python in random bursts, idle as long between, until terminated."""
     while True:
-        sum(range(10_000))
+        until = time.perf_counter() + random.uniform(0.005, 0.05)
+        while time.perf_counter() < until:
+            sum(range(1_000))
+        time.sleep(random.uniform(0.005, 0.05))
 
 
 def _difference(stored: dict, other: dict, texts: list[str] | None = None) -> str:

@@ -123,7 +123,7 @@ class EmbedStage:
         self.settings = settings
         self.execution = Execution(batch_size=settings.batch_size)
         self.workers = 1  # batches processed side by side here (`open` sets it for local runs)
-        self.tail: int | None = None  # the size of the last batches, shared among the workers
+        self.tail: int | None = None  # the size of the run's last batches (several workers)
         self.torch_threads: int | None = None  # torch's thread count before this run set it
         self.models = {
             MULTILINGUAL: settings.multilingual_model,
@@ -141,9 +141,13 @@ class EmbedStage:
         stage = cls(conn, config.settings.embedding)
         stage.workers = min(_cores(), MAX_WORKERS)
         if stage.workers > 1:
-            # in_flight: batches queue for whichever worker is free while the first is saved
+            # Batches of a worker's share of `batch_size` (finer pieces, so that the workers
+            # finish together), two per worker in flight: one processed, one waiting for the
+            # first free worker. Each batch goes to each model as one call.
             stage.execution = Execution(
-                stage.settings.batch_size, workers=stage.workers, in_flight=2 * stage.workers
+                -(-stage.settings.batch_size // stage.workers),
+                workers=stage.workers,
+                in_flight=2 * stage.workers,
             )
         return stage
 
@@ -169,6 +173,10 @@ class EmbedStage:
             self.torch_threads = None
 
     def pending(self, conn: sqlite3.Connection, limit: int) -> list[Item]:
+        # With several workers, a look ahead of a batch per worker: when less than that is
+        # left, it is the last of the run's work, handed out in pieces, two per worker, so
+        # that the workers finish together (a run smaller than a batch keeps every core busy).
+        ahead = limit * self.workers
         rows = conn.execute(
             PENDING,
             {
@@ -176,15 +184,12 @@ class EmbedStage:
                 "multi": self.identities[MULTILINGUAL],
                 "english": self.identities[ENGLISH],
                 "versions": json.dumps(self.versions),
-                "limit": limit,
+                "limit": ahead,
             },
         ).fetchall()
-        if self.workers > 1 and len(rows) < limit:
-            # The last of the work, split evenly among the workers, so that a run smaller
-            # than a batch (or its remainder) still keeps every core busy.
-            if self.tail is None:
-                self.tail = -(-len(rows) // self.workers)
-            rows = rows[: self.tail]
+        if self.workers > 1 and 0 < len(rows) < ahead and self.tail is None:
+            self.tail = -(-len(rows) // (2 * self.workers))
+        rows = rows[: min(limit, self.tail or limit)]
         if rows:
             self.after = rows[-1]["id"]
         learned = {feed: _boilerplate(conn, feed) for feed in {row["feed_id"] for row in rows}}
