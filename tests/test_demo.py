@@ -30,6 +30,7 @@ def demo_db(tmp_path_factory) -> Path:
     # The biggest stories with their languages named, not as the stored JSON list (["ja", ...]).
     assert re.search(r"^  .+: \d+ articles in [A-Z][a-z]+, [A-Z]", result.stdout, re.M)
     assert '["' not in result.stdout, result.stdout
+    assert result.stdout.rstrip().endswith(f"browse it with: aggregator serve --db {db}")
     return db
 
 

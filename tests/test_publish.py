@@ -599,11 +599,22 @@ def test_a_canned_query_without_rows_says_what_to_change(ds):
         assert query.empty, query.name
 
 
+def test_a_blank_box_without_a_default_asks_for_it(ds):
+    # The third walkthrough of issue 13: a search with no words said "Nothing found", a day
+    # page with no day "No story on that day".
+    for query, name in (("search", "q"), ("day_stories", "day"), ("blindspots", "language")):
+        markup = page(ds, f"/news/{query}")
+        hint = re.search(r'<p class="empty-hint"[^>]*>(.*?)</p>', markup, re.S)[1]
+        assert hint.startswith(f"To see results, fill in <code>{name}</code>: "), hint
+        assert queries.PARAMETER_HINTS[name] in html.unescape(hint)
+    assert "Nothing found" in visible(page(ds, "/news/search?q=zzzqqq"))
+
+
 def test_blindspots_without_a_language_list_none(ds):
     # The second walkthrough of issue 13: no language listed every story as a blindspot.
     assert rows(ds, "/news/blindspots?min_languages=1&days=30") == []
     assert rows(ds, "/news/blindspots?language=+&min_languages=1&days=30") == []
-    assert "or language is empty" in visible(page(ds, "/news/blindspots"))
+    assert "To see results, fill in language" in visible(page(ds, "/news/blindspots"))
     # Nor a code no article has (the third walkthrough: xx and french listed every story).
     for code in ("xx", "french", "EN GB"):
         assert rows(ds, f"/news/blindspots?language={code}&min_languages=1&days=30") == [], code
@@ -1110,3 +1121,15 @@ def test_the_atom_feed_names_outlets_in_english_too(named_ds):
     assert "Arabic: الجزيرة (Al Jazeera, QA)." in feed  # the entry's summary
     assert "<bdi>الجزيرة</bdi> (Al Jazeera, QA)" in html.unescape(feed)  # its HTML content
     assert "Japanese: NHK News (JP)" in feed
+
+
+def test_the_coverage_grid_folds_languages_only_when_it_saves_a_row():
+    from aggregator.publish import charts
+
+    days = ["2026-12-01"]
+    counts = {(days[0], code): 20 - n for n, code in enumerate(["en", "fr", "de", "ru"])}
+    # One language past the limit: its own row, not "1 more" (the third walkthrough).
+    assert "1 more" not in charts.coverage_heatmap(counts, days, max_languages=3)
+    assert "Russian" in charts.coverage_heatmap(counts, days, max_languages=3)
+    folded = charts.coverage_heatmap(counts, days, max_languages=2)
+    assert "2 more" in folded and "Russian" not in folded

@@ -110,7 +110,9 @@ def run_demo(
     for line in summary(conn):
         echo(line)
     conn.close()
-    if serve:
-        from aggregator.publish.serve import serve as serve_datasette
+    if not serve:
+        echo(f"browse it with: aggregator serve --db {db_path}")
+        return
+    from aggregator.publish.serve import serve as serve_datasette
 
-        serve_datasette(str(db_path), host="127.0.0.1", port=port)
+    serve_datasette(str(db_path), host="127.0.0.1", port=port)

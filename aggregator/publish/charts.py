@@ -67,7 +67,9 @@ def coverage_heatmap(
     for (_, language), count in counts.items():
         totals[language] = totals.get(language, 0) + count
     ranked = sorted(totals, key=lambda lang: (-totals[lang], lang))
-    shown, rest = ranked[:max_languages], set(ranked[max_languages:])
+    # A row saying "1 more" takes the place of that one language's own row: show it instead.
+    keep = max_languages if len(ranked) > max_languages + 1 else len(ranked)
+    shown, rest = ranked[:keep], set(ranked[keep:])
     rows = [(lang, {day: counts.get((day, lang), 0) for day in days}) for lang in shown]
     if rest:
         other = {day: sum(counts.get((day, lang), 0) for lang in rest) for day in days}
