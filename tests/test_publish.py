@@ -1058,7 +1058,9 @@ def test_an_outlets_english_name_is_shown_beside_its_own(named_ds):
     found = page(named_ds, "/-/find?q=" + "زلزال")
     assert f'<bdi><strong class="outlet">الجزيرة</strong></bdi>{ENGLISH}' in found
     # Datasette's pages: the feed's row label, the view's and the queries' columns.
-    assert f">الجزيرة</a>{ENGLISH}&nbsp;<em>6</em>" in page(named_ds, "/news/articles?feed_id=6")
+    assert f"><bdi>الجزيرة</bdi></a>{ENGLISH}&nbsp;<em>6</em>" in page(
+        named_ds, "/news/articles?feed_id=6"
+    )
     assert "Al Jazeera" in page(named_ds, "/news/feeds/6")
     outlets = rows(named_ds, "/news/articles_by_outlet?feed_id=6")
     assert {(r["outlet"], r["outlet_en"]) for r in outlets} == {("الجزيرة", "Al Jazeera")}
@@ -1133,3 +1135,16 @@ def test_the_coverage_grid_folds_languages_only_when_it_saves_a_row():
     assert "Russian" in charts.coverage_heatmap(counts, days, max_languages=3)
     folded = charts.coverage_heatmap(counts, days, max_languages=2)
     assert "2 more" in folded and "Russian" not in folded
+
+
+def test_row_pages_name_the_outlet_and_link_the_story(ds):
+    # The third walkthrough of issue 13: a row page showed feed_id, first_feed_id and
+    # cluster_id as bare numbers (Datasette expands foreign keys on table pages only).
+    article = page(ds, "/news/articles/1")
+    cell = re.search(r'<td class="col-feed_id[^"]*"[^>]*>(.*?)</td>', article, re.S)[1]
+    assert cell == '<a href="/news/feeds/1"><bdi>NHK News</bdi></a>&nbsp;<em>1</em>', cell
+    story = re.search(r'<td class="col-cluster_id[^"]*"[^>]*>(.*?)</td>', article, re.S)[1]
+    assert story == '<a href="/-/story/1">story 1</a>', story
+    cluster = page(ds, "/news/clusters/1")
+    first = re.search(r'<td class="col-first_feed_id[^"]*"[^>]*>(.*?)</td>', cluster, re.S)[1]
+    assert ">NHK News</bdi></a>" in first, first

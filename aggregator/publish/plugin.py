@@ -233,8 +233,13 @@ def render_cell(
         return badges.language(value)
     if column == "country" and isinstance(value, str) and CODE.match(value):
         return badges.country(value)
-    if column in FEED_COLUMNS and isinstance(value, dict) and table:
-        return _feed_link(datasette, database, value)
+    if column in FEED_COLUMNS and isinstance(value, (dict, int)) and table:
+        # A dict on table pages (Datasette's expanded foreign key), the bare id on row pages.
+        return _feed_link(
+            datasette, database, value if isinstance(value, dict) else {"value": value}
+        )
+    if column == "cluster_id" and table == "articles" and isinstance(value, int):
+        return Markup('<a href="{}">story {}</a>').format(_story_path(datasette, value), value)
     story = _story_of(row, table)
     if story is not None and column in ("headline_en", "story_headline"):
         href = _story_path(datasette, story)
@@ -280,18 +285,19 @@ CODE = re.compile(r"^[A-Za-z]{2}$")
 
 
 def _feed_link(datasette: Any, database: str, value: dict[str, Any]) -> Any:
-    """Datasette's link to a feed's row, labelled with its name and English name."""
+    """A link to a feed's row, labelled with its name (isolated) and English name."""
 
     async def link() -> Markup:
         rows = await datasette.get_database(database).execute(
-            "SELECT name_en FROM feeds WHERE id = ?", [value["value"]]
+            "SELECT name, name_en FROM feeds WHERE id = ?", [value["value"]]
         )
         row = rows.first()
+        name = value.get("label") or (row["name"] if row else None) or value["value"]
         href = datasette.urls.row(database, "feeds", str(value["value"]))
-        return Markup('<a href="{}">{}</a>{}&nbsp;<em>{}</em>').format(
+        return Markup('<a href="{}"><bdi>{}</bdi></a>{}&nbsp;<em>{}</em>').format(
             href,
-            value["label"],
-            _outlet_en(row["name_en"] if row and row["name_en"] != value["label"] else None),
+            name,
+            _outlet_en(row["name_en"] if row and row["name_en"] != name else None),
             value["value"],
         )
 
