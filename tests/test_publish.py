@@ -1148,3 +1148,21 @@ def test_row_pages_name_the_outlet_and_link_the_story(ds):
     cluster = page(ds, "/news/clusters/1")
     first = re.search(r'<td class="col-first_feed_id[^"]*"[^>]*>(.*?)</td>', cluster, re.S)[1]
     assert ">NHK News</bdi></a>" in first, first
+
+
+def test_tables_and_rows_show_times_as_the_pages_do(ds):
+    # The third walkthrough of issue 13: tables and rows showed 2026-11-23T14:00:00Z where the
+    # queries and pages show "23 Nov 14:00 UTC".
+    for path in ("/news/articles", "/news/articles/1", "/news/clusters"):
+        markup = page(ds, path)
+        cells = re.findall(
+            r'<td class="col-(?:published_at|first_seen_at)[^"]*"[^>]*>(.*?)</td>', markup, re.S
+        )
+        assert cells, path
+        for cell in cells:
+            assert re.fullmatch(
+                r'<time datetime="(\S+Z)" title="\1">\d{1,2} [A-Z][a-z]{2} \d\d:\d\d UTC</time>',
+                cell,
+            ), (path, cell)
+    stored = rows(ds, "/news/articles?id=1")[0]["published_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stored)  # the data is unchanged

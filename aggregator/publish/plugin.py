@@ -227,7 +227,7 @@ def render_cell(
     if column in ("languages", "countries") and isinstance(value, str) and value.startswith("["):
         items = codes(value)
         return badges.languages(items) if column == "languages" else badges.countries(items)
-    if table is None and column.endswith(TIME_COLUMNS) and isinstance(value, str):
+    if column.endswith(TIME_COLUMNS) and isinstance(value, str):
         return _time(value)
     if column in LANGUAGE_COLUMNS and isinstance(value, str) and CODE.match(value):
         return badges.language(value)
@@ -265,8 +265,9 @@ def _story_path(datasette: Any, story: int | str) -> str:
     return datasette.urls.path(f"/-/story/{story}")
 
 
-# Timestamps in the canned queries' results (first_seen_at, window_from...): shown as on the
-# reader's pages, "2 Dec 03:17 UTC", the stored ISO 8601 value in `datetime` and on hover.
+# Timestamps in tables, rows and the canned queries' results (published_at, window_from...):
+# shown as on the reader's pages, "2 Dec 03:17 UTC", the stored ISO 8601 value in `datetime`
+# and on hover (the JSON and CSV keep the stored text).
 TIME_COLUMNS = ("_at", "window_from", "window_to")
 
 
