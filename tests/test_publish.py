@@ -723,6 +723,7 @@ def test_facet_lists_read_as_the_rest_of_the_site(tmp_path):
     db = edited_sample(
         tmp_path / "news.db",
         "UPDATE feeds SET name = 'الجزيرة', name_en = 'Al Jazeera' WHERE id = 6",
+        "UPDATE fetches SET error = NULL",
     )
     ds = make_datasette(db)
     articles = page(ds, "/news/articles")  # language and feed_id: default facets
@@ -741,6 +742,9 @@ def test_facet_lists_read_as_the_rest_of_the_site(tmp_path):
     clusters = page(ds, "/news/clusters")
     clusters = clusters[clusters.index('<div class="facet-results">') :]
     assert re.search(r'title="Japanese"[^>]*>ja</span></a> <span class="facet-count">1<', clusters)
+    # A facet with no value is left out, not a heading over nothing ("error 0").
+    fetches = page(ds, "/news/fetches")
+    assert 'data-column="feed_id"' in fetches and 'id="facet-error"' not in fetches
     # A selected value reads the same way.
     selected = page(ds, "/news/articles?_facet=feed_id&feed_id=6")
     assert re.search(r"<li>\s*<bdi>الجزيرة</bdi> <span class=\"outlet-en\"", selected)
