@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aggregator.cluster import load
+from aggregator.cluster import load, versions
 from aggregator.cluster.centering import LanguageMeans
 from aggregator.cluster.kernel import DAY, rule_parameters
 from aggregator.cluster.weights import DocumentFrequency, count_new
@@ -420,16 +420,15 @@ class ClusterStage:
             )
 
     @staticmethod
-    def _save_versions(
-        conn: sqlite3.Connection, versions: list[tuple[int, int, str, float]]
-    ) -> None:
+    def _save_versions(conn: sqlite3.Connection, links: list[tuple[int, int, str, float]]) -> None:
         """Each version points at the original of the article it matched (in order, so a
-        version saved earlier in the same list is seen)."""
+        version saved earlier in the same list is seen); a translation only when the two
+        texts' numbers agree (aggregator/cluster/versions.py)."""
         conn.executemany(
             "INSERT OR REPLACE INTO article_versions (article_id, version_of_id, kind, score) "
             "VALUES (?1, COALESCE((SELECT version_of_id FROM article_versions "
             "WHERE article_id = ?2), ?2), ?3, ?4)",
-            versions,
+            versions.marked(conn, links),
         )
 
     def _save_members(
