@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import MutableMapping, MutableSequence
 from pathlib import Path
-from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
+from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
 
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
@@ -136,4 +136,5 @@ def export(config: Config) -> str:
         if feed.country:
             attributes[COUNTRY] = feed.country
         SubElement(groups[key], "outline", attributes)
+    indent(opml)  # one outline a line, for a person reading or diffing the file
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(opml, encoding="unicode") + "\n"

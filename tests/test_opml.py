@@ -192,6 +192,7 @@ def test_the_real_feed_list_round_trips_through_opml_with_everything_opml_carrie
         )
 
     assert carried(back) == carried(real)
+    assert out.read_text().count("\n") > len(config.load(real).feeds)  # a line per outline
     assert any(f.country for f in config.load(back).feeds)
 
 

@@ -607,7 +607,12 @@ def test_a_blank_box_without_a_default_asks_for_it(ds):
         hint = re.search(r'<p class="empty-hint"[^>]*>(.*?)</p>', markup, re.S)[1]
         assert hint.startswith(f"To see results, fill in <code>{name}</code>: "), hint
         assert queries.PARAMETER_HINTS[name] in html.unescape(hint)
+        assert "0 results" not in visible(markup)  # the hint says why; no bare count under it
     assert "Nothing found" in visible(page(ds, "/news/search?q=zzzqqq"))
+    # Where Datasette shows a query's description as hover text (the database page): no
+    # Markdown backticks either.
+    titles = re.findall(r'<li><a href="/news/\w+" title="([^"]*)"', page(ds, "/news"))
+    assert titles and not any("`" in title for title in titles), titles
 
 
 def test_blindspots_without_a_language_list_none(ds):
@@ -1152,6 +1157,8 @@ def test_row_pages_name_the_outlet_and_link_the_story(ds):
     cluster = page(ds, "/news/clusters/1")
     first = re.search(r'<td class="col-first_feed_id[^"]*"[^>]*>(.*?)</td>', cluster, re.S)[1]
     assert ">NHK News</bdi></a>" in first, first
+    article = re.search(r'<td class="col-first_article_id[^"]*"[^>]*>(.*?)</td>', cluster, re.S)[1]
+    assert re.fullmatch(r'<a href="/news/articles/\d+">article \d+</a>', article), article
 
 
 def test_tables_and_rows_show_times_as_the_pages_do(ds):

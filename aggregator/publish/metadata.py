@@ -51,8 +51,9 @@ def build(db_path: str | Path, conn: sqlite3.Connection) -> dict[str, Any]:
                 # `empty_html` is ours: templates/query.html shows it when the query has no rows.
                 query.name: {
                     "title": query.title,
-                    "description": query.description,
-                    # Read on the page with the `names` in code type, not in backticks.
+                    # Read on the query page with the `names` in code type (description_html)
+                    # and as plain text where Datasette shows it as hover text: no backticks.
+                    "description": query.description.replace("`", ""),
                     "description_html": code_spans(query.description),
                     "sql": query.sql.strip(),
                     "hide_sql": True,

@@ -238,6 +238,9 @@ def render_cell(
         return _feed_link(
             datasette, database, value if isinstance(value, dict) else {"value": value}
         )
+    if column == "first_article_id" and table and isinstance(value, int):
+        href = datasette.urls.row(database, "articles", str(value))
+        return Markup('<a href="{}">article {}</a>').format(href, value)
     if column == "cluster_id" and table == "articles" and isinstance(value, int):
         return Markup('<a href="{}">story {}</a>').format(_story_path(datasette, value), value)
     story = _story_of(row, table)

@@ -221,7 +221,8 @@ DAY_LIMIT = 100
 DAY_STORIES = Query(
     "day_stories",
     "Stories of one day",
-    "The stories with at least one article on UTC day `day` (YYYY-MM-DD; publication time, "
+    "The stories with at least one article on the UTC day given as `day` (YYYY-MM-DD; "
+    "publication time, "
     "else fetch time), biggest first: by languages, then articles; at most `limit` (100). "
     "`day_articles` counts the story's articles of that day; `stories_that_day` and "
     "`articles_that_day` are the day's totals. The day pages (/-/day/DAY) show this query.",
