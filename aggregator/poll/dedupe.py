@@ -29,7 +29,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _ESCAPE = re.compile(r"%([0-9a-fA-F]{2})")
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (NEL, U+0085, is whitespace)
 
 
 def http_url(url: str | None, base: str | None = None) -> str | None:
@@ -50,6 +50,8 @@ def http_url(url: str | None, base: str | None = None) -> str | None:
     except ValueError:
         return None
     if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    if any(char.isspace() for char in parts.hostname):  # no host has one; a key must not either
         return None
     return url
 
