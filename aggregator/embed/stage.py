@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import sys
 import threading
@@ -38,7 +37,7 @@ from aggregator.boilerplate import NONE, FeedBoilerplate
 from aggregator.config import Config, EmbeddingSettings
 from aggregator.embed import models, text
 from aggregator.errors import internal_error, is_database_failure
-from aggregator.stage import Execution, Progress, StageReport, run_stage
+from aggregator.stage import Execution, Progress, StageReport, available_cores, run_stage
 from aggregator.store import transaction
 from aggregator.timeutil import now_iso
 from aggregator.vectors import (
@@ -139,7 +138,7 @@ class EmbedStage:
         cls, conn: sqlite3.Connection, config: Config, *, progress: Progress | None = None
     ) -> EmbedStage:
         stage = cls(conn, config.settings.embedding)
-        stage.workers = min(_cores(), MAX_WORKERS)
+        stage.workers = min(available_cores(), MAX_WORKERS)
         if stage.workers > 1:
             # Batches of a worker's share of `batch_size` (finer pieces, so that the workers
             # finish together), two per worker in flight: one processed, one waiting for the
@@ -364,14 +363,6 @@ class EmbedStage:
                     )
                     counts["keywords"] += 1
         self.counts += counts  # only once committed
-
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _boilerplate(conn: sqlite3.Connection, feed_id: int) -> FeedBoilerplate:

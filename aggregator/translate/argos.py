@@ -16,6 +16,7 @@ from typing import Any
 
 from aggregator.config import TranslationSettings
 from aggregator.plugins import hookimpl
+from aggregator.stage import available_cores
 from aggregator.translate import models, segment
 from aggregator.translate.base import Backend, BackendError
 
@@ -28,8 +29,7 @@ def intra_threads(settings: TranslationSettings) -> int:
     machines."""
     if settings.intra_threads:
         return settings.intra_threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, (cores or 1) // settings.inter_threads))
+    return max(1, min(4, available_cores() // settings.inter_threads))
 
 
 def import_ctranslate2() -> Any:
