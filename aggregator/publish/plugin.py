@@ -14,7 +14,17 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from aggregator.publish import archive, atom, badges, facets, fts, pages, redirects, semantic
+from aggregator.publish import (
+    archive,
+    atom,
+    badges,
+    facets,
+    fts,
+    pages,
+    queries,
+    redirects,
+    semantic,
+)
 from aggregator.publish.display import (
     clean_html,
     codes,
@@ -109,6 +119,7 @@ def extra_template_vars(datasette: Any, database: str | None, table: str | None)
             # An outlet's English name beside its own (feeds.name_en), for any template.
             "outlet_en": lambda name: _outlet_en(names.get(name)),
             "facet_label": lambda column, label: facet_label(names, column, label),
+            "form_problems": queries.form_problems,
         }
 
     return variables

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from aggregator.provenance import COPY, NONE_LIKE, NONE_PREFIX
 
@@ -34,6 +35,22 @@ def _int_param(name: str, default: int) -> str:
         f"WHEN {value} GLOB '[0-9]*' AND NOT {value} GLOB '*[^0-9]*' "
         f"THEN CAST({value} AS INTEGER) END)"
     )
+
+
+def form_problems(
+    values: dict[str, Any], defaults: dict[str, str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """What a canned query's form should say of its boxes (templates/query.html): those that
+    need a whole number (the ones with a default, `_int_param`) and hold something else, as
+    typed, which the SQL reads as NULL; and the blank ones with no default, which it needs."""
+    not_whole, blank = [], []
+    for name, value in values.items():
+        typed = str(value or "").strip(" ")  # SQL's trim(): spaces only
+        if name in defaults and typed and not (typed.isascii() and typed.isdigit()):
+            not_whole.append((name, typed))
+        elif name not in defaults and not typed.strip():
+            blank.append(name)
+    return not_whole, blank
 
 
 def _limit(amount: str) -> str:
